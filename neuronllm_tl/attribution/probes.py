@@ -1,0 +1,73 @@
+"""Hook functions that read (and optionally scale) the answer-position neuron activations and expose
+their gradients.
+
+At each probed layer the hook on ``blocks.{l}.mlp.hook_post`` replaces the answer-position
+activation ``a`` of a row by ``alpha * a + delta``, where ``delta`` is a zero-valued leaf tensor.
+Its value leaves the forward pass unchanged (for ``alpha = 1``), and ``dF/d delta`` is the total
+derivative of F with respect to that activation through every downstream path. All layers are
+probed in one backward pass. Detaching the activation instead would cut the paths that run through
+later layers' neurons.
+
+A row can probe any subset of layers (``probe_mask[row, layer]``), with its own ``alpha``. That one
+mechanism covers gradient x activation (every row probes every layer at alpha = 1) and integrated
+gradients (each row is one (layer, step) variant and scales only its own layer). Variants of any
+kind can therefore share one batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from jaxtyping import Bool, Float, Int
+from torch import Tensor
+
+from neuronllm_tl.models.validation import ModelSpec, check_width
+
+
+@dataclass
+class AnswerProbe:
+    """Forward hooks that record ``a`` and insert ``alpha * a + delta`` at the answer position."""
+
+    spec: ModelSpec
+    answer_pos: Int[Tensor, " row"]
+    probe_mask: Bool[Tensor, "row layer"]
+    alpha: Float[Tensor, " row"] | None = None
+    with_grad: bool = True
+    rows: dict[int, Tensor] = field(default_factory=dict)
+    acts: dict[int, Tensor] = field(default_factory=dict)
+    deltas: dict[int, Tensor] = field(default_factory=dict)
+
+    def hooks(self) -> list[tuple[str, Callable[..., Tensor]]]:
+        layers = torch.nonzero(self.probe_mask.any(0)).flatten().tolist()
+        return [(self.spec.hook_name(layer), self._hook(layer)) for layer in layers]
+
+    def _hook(self, layer: int) -> Callable[..., Tensor]:
+        name = self.spec.hook_name(layer)
+
+        def hook(act: Float[Tensor, "row pos d_mlp"], hook: Any) -> Tensor:
+            check_width(act, self.spec, name)
+            rows = torch.nonzero(self.probe_mask[:, layer]).flatten().to(act.device)
+            pos = self.answer_pos.to(act.device)[rows]
+            a = act[rows, pos]
+            self.rows[layer] = rows
+            self.acts[layer] = a.detach()
+            new = a if self.alpha is None else a * self.alpha.to(act.device, act.dtype)[rows, None]
+            if self.with_grad:
+                delta = torch.zeros_like(a, requires_grad=True)
+                self.deltas[layer] = delta
+                new = new + delta
+            if new is a:
+                return act
+            return act.index_put((rows, pos), new)
+
+        return hook
+
+    def gradients(self, objective: Tensor) -> dict[int, Tensor]:
+        """dF/d(activation) at each probed layer, for the rows that probe it."""
+        layers = sorted(self.deltas)
+        grads = torch.autograd.grad(objective, [self.deltas[l] for l in layers], allow_unused=True)
+        return {
+            l: (g if g is not None else torch.zeros_like(self.deltas[l])).detach() for l, g in zip(layers, grads)
+        }

@@ -1,0 +1,65 @@
+"""Loop-based reference computations: slow, simple, independent of :mod:`neuronllm_tl.attribution.probes`.
+
+They follow the peers' implementations (Knowledge Neurons, QRNCA): one question, one layer, one step
+at a time. The tests use them to check the batched methods, and the benchmarks use them to measure
+the speed-up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from neuronllm_tl.models.validation import ModelSpec
+from neuronllm_tl.scoring.encoding import EncodedQuestions, contrastive_objective, forward_logits, option_scores
+
+
+def _question_objective(model: Any, enc: EncodedQuestions, question: int, hooks: list) -> Tensor:
+    sub = enc.take_questions(torch.tensor([question]))
+    return contrastive_objective(option_scores(forward_logits(model, sub, hooks), sub), sub.correct)[0]
+
+
+def answer_activation(model: Any, spec: ModelSpec, enc: EncodedQuestions, question: int, layer: int) -> Tensor:
+    """The unsteered answer-position activation of one question at one layer."""
+    store: dict[str, Tensor] = {}
+    sub = enc.take_questions(torch.tensor([question]))
+    pos = int(sub.answer_pos[0])
+
+    def record(act: Tensor, hook: Any) -> None:
+        store["a"] = act[0, pos].detach().clone()
+
+    with torch.no_grad():
+        forward_logits(model, sub, [(spec.hook_name(layer), record)])
+    return store["a"]
+
+
+def objective_with_answer_activation(
+    model: Any, spec: ModelSpec, enc: EncodedQuestions, question: int, layer: int, value: Tensor
+) -> Tensor:
+    """F of one question with that layer's answer-position activation replaced by ``value`` in every row."""
+    pos = int(enc.take_questions(torch.tensor([question])).answer_pos[0])
+
+    def replace(act: Tensor, hook: Any) -> Tensor:
+        out = act.clone()
+        out[:, pos] = value.to(act.dtype)
+        return out
+
+    return _question_objective(model, enc, question, [(spec.hook_name(layer), replace)])
+
+
+def integrated_gradients_reference(
+    model: Any, spec: ModelSpec, enc: EncodedQuestions, *, question: int, layer: int, steps: int = 16
+) -> Float[Tensor, " d_mlp"]:
+    """IG of F for one question and one layer: ``steps`` separate forward+backward passes."""
+    a_hat = answer_activation(model, spec, enc, question, layer)
+    total = torch.zeros_like(a_hat, dtype=torch.float32)
+    for k in range(1, steps + 1):
+        x = (a_hat * (k / steps)).detach().requires_grad_(True)
+        with torch.enable_grad():
+            f = objective_with_answer_activation(model, spec, enc, question, layer, x)
+            (g,) = torch.autograd.grad(f, x)
+        total += g.float()
+    return a_hat.float() * total / steps

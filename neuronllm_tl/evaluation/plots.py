@@ -1,0 +1,31 @@
+"""Plots of neuron sets, saved as PNG (matplotlib, Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from neuronllm_tl.neurons.neuron_set import NeuronSet
+
+
+def plot_layer_counts(neurons: NeuronSet, path: str | Path, *, title: str | None = None) -> Path:
+    """Bar chart of good (up) and bad (down) neurons per layer."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = neurons.per_layer_counts()
+    layers = range(neurons.n_layers)
+    fig, ax = plt.subplots(figsize=(max(6, neurons.n_layers * 0.3), 3.5))
+    ax.bar(layers, counts["good"], color="tab:green", label=f"good ({len(neurons.good)})")
+    ax.bar(layers, [-c for c in counts["bad"]], color="tab:red", label=f"bad ({len(neurons.bad)})")
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("layer")
+    ax.set_ylabel("neurons (bad shown below 0)")
+    ax.set_title(title or f"{neurons.metadata.get('task', {}).get('name', 'task')}: good and bad neurons per layer")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

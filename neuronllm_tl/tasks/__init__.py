@@ -1,0 +1,1 @@
+"""Tasks as multiple-choice questions (QATT) and the tasks that ship with the package."""

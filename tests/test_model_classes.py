@@ -1,0 +1,80 @@
+"""The same pipeline on every TransformerLens model class the user may have."""
+
+import pytest
+import torch
+
+import neuronllm_tl as nl
+from neuronllm_tl.attribution.methods import integrated_gradients
+from neuronllm_tl.attribution.reference import integrated_gradients_reference
+from neuronllm_tl.models.validation import model_spec
+from neuronllm_tl.scoring.encoding import QuestionEncoder
+from neuronllm_tl.testing import tiny_hooked_transformer, tiny_model, tiny_task
+from tests.conftest import hook_count
+
+
+def _bridge():
+    return tiny_model()
+
+
+def _hooked():
+    try:
+        return tiny_hooked_transformer()
+    except ImportError:
+        pytest.skip("HookedTransformer needs TransformerLens <= 3.9 (removed in 4.0)")
+
+
+def _hf_llama_bridge(tmp_path_factory):
+    """A real Hugging Face architecture (Llama, random weights) wrapped by boot_transformers."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformer_lens.model_bridge import TransformerBridge
+
+    from neuronllm_tl.testing import tiny_tokenizer
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=64, hidden_size=32, intermediate_size=40, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=128,
+    )
+    folder = tmp_path_factory.mktemp("tiny_llama")
+    LlamaForCausalLM(cfg).save_pretrained(folder)
+    tiny_tokenizer().save_pretrained(folder)
+    return TransformerBridge.boot_transformers(str(folder), device="cpu").eval()
+
+
+@pytest.fixture(params=["bridge_native", "bridge_hf_llama", "hooked_transformer"])
+def any_model(request, tmp_path_factory):
+    if request.param == "bridge_native":
+        return _bridge()
+    if request.param == "bridge_hf_llama":
+        return _hf_llama_bridge(tmp_path_factory)
+    return _hooked()
+
+
+def test_pipeline_runs_on_every_model_class(any_model, tmp_path):
+    model = any_model
+    ident, held_out = tiny_task("cloze").split(0.5, seed=0)
+    neurons = nl.identify(model, ident, k=4)
+    assert len(neurons.good) == 4 and neurons.d_mlp == model.cfg.d_mlp
+    neurons = nl.NeuronSet.load(neurons.save(tmp_path / "n"), model=model)
+    before = hook_count(model)
+    report = nl.evaluate(model, held_out, neurons, controls=2)
+    assert {(r.mode, r.neuron_set) for r in report.rows} == {
+        ("enhance", "identified"), ("enhance", "random"), ("degrade", "identified"), ("degrade", "random")
+    }
+    tokens = QuestionEncoder(model, held_out).encode(held_out.questions()[:1]).tokens
+    plain = model(tokens)
+    with nl.steer(model, neurons, mode="degrade"):
+        steered = model(tokens)
+    assert not torch.allclose(plain, steered)
+    assert hook_count(model) == before
+
+
+def test_fast_ig_equals_reference_on_every_model_class(any_model):
+    model = any_model
+    task = tiny_task("letter")
+    spec = model_spec(model)
+    enc = QuestionEncoder(model, task).encode(task.questions()[:2])
+    out = integrated_gradients(model, spec, enc, steps=4, max_rows=5)
+    for layer in range(spec.n_layers):
+        ref = integrated_gradients_reference(model, spec, enc, question=1, layer=layer, steps=4)
+        torch.testing.assert_close(out.attributions[1, layer], ref, rtol=1e-4, atol=1e-6)
