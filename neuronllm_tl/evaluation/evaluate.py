@@ -128,6 +128,24 @@ def score_task(
     return TaskScores(probs_t, torch.cat(correct), torch.tensor([q.example_index for q in questions]))
 
 
+def filter_genuine(model: Any, task: Task, *, batch_size: int = 16) -> tuple[Task, dict[str, int]]:
+    """Keep only the examples the model answers correctly under every permutation (the paper's
+    motivation: an example right under some permutations and wrong under others is fortuitous)."""
+    per_example = score_task(model, task, batch_size=batch_size).per_example_correct()
+    right, asked = per_example[:, 0], per_example[:, 1]
+    genuine = torch.nonzero(right == asked).flatten().tolist()
+    stats = {
+        "examples": len(task),
+        "kept": len(genuine),
+        "fortuitous": int(((right > 0) & (right < asked)).sum()),
+        "wrong": int((right == 0).sum()),
+    }
+    if not genuine:
+        raise ValueError(f"task {task.name!r}: the model answers no example correctly under every permutation; "
+                         "nothing is left to identify neurons on. Use the unfiltered task or another format.")
+    return task.subset(genuine, name=f"{task.name}:genuine"), stats
+
+
 @dataclass
 class EffectRow:
     """One steering mode applied to one neuron set: signed changes against the unsteered model."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping
 
 from neuronllm_tl.neurons.neuron_set import NeuronSet
 
@@ -24,6 +25,31 @@ def plot_layer_counts(neurons: NeuronSet, path: str | Path, *, title: str | None
     ax.set_ylabel("neurons (bad shown below 0)")
     ax.set_title(title or f"{neurons.metadata.get('task', {}).get('name', 'task')}: good and bad neurons per layer")
     ax.legend(loc="upper left")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_overlap_heatmap(sets: Mapping[str, NeuronSet], path: str | Path, *, which: str = "good") -> Path:
+    """Task x task Jaccard index of the good (or bad) sets."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(sets)
+    grid = [[sets[a].overlap(sets[b])[f"{which}_jaccard"] for b in names] for a in names]
+    fig, ax = plt.subplots(figsize=(1.1 * len(names) + 2, 1.0 * len(names) + 1.5))
+    im = ax.imshow(grid, cmap="viridis", vmin=0, vmax=1)
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            ax.text(j, i, f"{grid[i][j]:.2f}", ha="center", va="center", color="white" if grid[i][j] < 0.6 else "black", fontsize=8)
+    fig.colorbar(im, ax=ax, label=f"Jaccard index of {which} sets")
+    ax.set_title(f"Overlap of {which} neurons between tasks")
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)
