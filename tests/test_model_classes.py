@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import neuronllm_tl as nl
-from neuronllm_tl.attribution.methods import integrated_gradients
+from neuronllm_tl.attribution.methods import integrated_gradients, supports_prefix_cache
 from neuronllm_tl.attribution.reference import integrated_gradients_reference
 from neuronllm_tl.models.validation import model_spec
 from neuronllm_tl.scoring.encoding import QuestionEncoder
@@ -78,3 +78,25 @@ def test_fast_ig_equals_reference_on_every_model_class(any_model):
     for layer in range(spec.n_layers):
         ref = integrated_gradients_reference(model, spec, enc, question=1, layer=layer, steps=4)
         torch.testing.assert_close(out.attributions[1, layer], ref, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("answer_format", ["letter", "cloze"])
+def test_prefix_replay_equals_full_sequence_ig(tmp_path_factory, answer_format):
+    model = _hf_llama_bridge(tmp_path_factory)
+    assert supports_prefix_cache(model)
+    task = tiny_task(answer_format)
+    spec = model_spec(model)
+    enc = QuestionEncoder(model, task).encode(task.questions()[:5])
+    full = integrated_gradients(model, spec, enc, steps=5, replay="full")
+    for max_rows in (1, 7, 1000):
+        fast = integrated_gradients(model, spec, enc, steps=5, replay="prefix", max_rows=max_rows)
+        torch.testing.assert_close(fast.attributions, full.attributions, rtol=1e-4, atol=1e-7)
+    assert full.attributions.abs().sum() > 0
+
+
+def test_prefix_replay_is_refused_without_a_cache(model):
+    task = tiny_task("letter")
+    enc = QuestionEncoder(model, task).encode(task.questions()[:1])
+    assert not supports_prefix_cache(model)
+    with pytest.raises(ValueError, match="replay='full'"):
+        integrated_gradients(model, model_spec(model), enc, steps=2, replay="prefix")

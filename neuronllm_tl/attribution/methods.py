@@ -26,7 +26,8 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Sequence
 
 import torch
@@ -84,44 +85,158 @@ def integrated_gradients(
     steps: int = 16,
     layers: Sequence[int] | None = None,
     max_rows: int = 64,
+    replay: Literal["auto", "prefix", "full"] = "auto",
 ) -> BatchAttribution:
-    """Exact per-layer integrated gradients, all (layer, step) variants batched ``max_rows`` rows at a time."""
+    """Exact per-layer integrated gradients, all (layer, step) variants batched ``max_rows`` rows at a time.
+
+    ``replay="prefix"`` runs each question's prompt up to (not including) the answer position once,
+    keeps its key/value cache, and replays only the answer position (and, in cloze format, the option
+    tokens) for every variant. The variants only change the answer-position activation, which causal
+    attention hides from earlier positions, so the result is the same. ``"full"`` reruns whole
+    sequences; ``"auto"`` uses the prefix cache when the model provides one (Hugging Face-backed
+    ``TransformerBridge``s do; native bridges and ``HookedTransformer`` fall back to ``"full"``).
+    """
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}.")
     if max_rows < 1:
         raise ValueError(f"max_rows must be >= 1, got {max_rows}.")
+    if replay not in ("auto", "prefix", "full"):
+        raise ValueError(f"replay must be 'auto', 'prefix' or 'full', got {replay!r}.")
     layer_list = list(range(spec.n_layers)) if layers is None else [int(l) for l in layers]
     bad = [l for l in layer_list if not 0 <= l < spec.n_layers]
     if bad:
         raise ValueError(f"layers {bad} are out of range for a model with {spec.n_layers} layers.")
-    n_q, n_l = enc.n_questions, spec.n_layers
-    device = enc.tokens.device
-    rows_per_q = torch.bincount(enc.row_question, minlength=n_q)
     with torch.no_grad():
         objective, scores = _objective(model, enc, ())
-    grad_sum = torch.zeros(n_q * n_l, spec.d_mlp, device=device)
-    act_hat = torch.zeros(n_q * n_l, spec.d_mlp, device=device)
-    layer_t = torch.tensor(layer_list, device=device)
-    for chunk in _chunks_by_rows(rows_per_q.repeat(len(layer_list) * steps), max_rows):
-        chunk = chunk.to(device)
-        q = chunk % n_q
-        variant = chunk // n_q
-        v_layer = layer_t[variant // steps]
-        v_alpha = ((variant % steps) + 1).float() / steps
-        sub = enc.take_questions(q)
-        row_v = sub.row_question
-        probe_mask = torch.nn.functional.one_hot(v_layer[row_v], n_l).bool()
-        probe = AnswerProbe(spec, sub.answer_pos, probe_mask, alpha=v_alpha[row_v])
-        with torch.enable_grad():
-            f, _ = _objective(model, sub, probe.hooks())
-            grads = probe.gradients(f.sum())
+    acc = _IGAccumulator(enc.n_questions, spec, enc.tokens.device)
+    variants = _Variants(torch.tensor(layer_list, device=enc.tokens.device), steps)
+    use_prefix = replay != "full" and supports_prefix_cache(model)
+    if replay == "prefix" and not use_prefix:
+        raise ValueError(
+            f"replay='prefix' needs a model that returns a Hugging Face key/value cache; "
+            f"{type(model).__name__} here does not (native bridges, HookedTransformer). Use replay='full' or 'auto'."
+        )
+    if use_prefix:
+        for q in range(enc.n_questions):
+            question, prefix_cache = _split_at_answer(model, enc.take_questions(torch.tensor([q])))
+            for chunk in _chunks_by_rows(torch.full((len(variants),), question.n_rows), max_rows):
+                sub = question.take_questions(torch.zeros(len(chunk), dtype=torch.long))
+                past = _expand_cache(prefix_cache, sub.n_rows)
+                probe, grads = _probe_variants(model, spec, sub, variants, chunk.to(sub.tokens.device), past)
+                acc.add(probe, grads, torch.full((len(chunk),), q, device=acc.device))
+    else:
+        rows_per_q = torch.bincount(enc.row_question, minlength=enc.n_questions)
+        for chunk in _chunks_by_rows(rows_per_q.repeat(len(variants)), max_rows):
+            chunk = chunk.to(enc.tokens.device)
+            sub = enc.take_questions(chunk % enc.n_questions)
+            probe, grads = _probe_variants(model, spec, sub, variants, chunk // enc.n_questions, None)
+            acc.add(probe, grads, chunk % enc.n_questions)
+    return BatchAttribution(acc.result(steps), objective, scores)
+
+
+@dataclass
+class _Variants:
+    """Variant v scales layer ``layers[v // steps]`` by ``alpha = (v % steps + 1) / steps``."""
+
+    layers: Tensor
+    steps: int
+
+    def __len__(self) -> int:
+        return len(self.layers) * self.steps
+
+    def layer(self, v: Tensor) -> Tensor:
+        return self.layers[v // self.steps]
+
+    def alpha(self, v: Tensor) -> Tensor:
+        return ((v % self.steps) + 1).float() / self.steps
+
+
+def _probe_variants(
+    model: Any, spec: ModelSpec, sub: EncodedQuestions, variants: _Variants, variant_of_question: Tensor, past: Any
+) -> tuple[AnswerProbe, dict[int, Tensor]]:
+    """One forward + backward over ``sub``, whose question i is variant ``variant_of_question[i]``."""
+    row_v = variant_of_question[sub.row_question]
+    probe_mask = torch.nn.functional.one_hot(variants.layer(row_v), spec.n_layers).bool()
+    probe = AnswerProbe(spec, sub.answer_pos, probe_mask, alpha=variants.alpha(row_v))
+    extra = {} if past is None else {"past_key_values": past}
+    with torch.enable_grad():
+        scores = option_scores(
+            model.run_with_hooks(sub.tokens, fwd_hooks=probe.hooks(), return_type="logits", **extra)
+            if past is not None
+            else forward_logits(model, sub, probe.hooks()),
+            sub,
+        )
+        f = contrastive_objective(scores, sub.correct)
+        check_finite(f, "the contrastive objective F")
+        grads = probe.gradients(f.sum())
+    probe.row_question = sub.row_question
+    return probe, grads
+
+
+class _IGAccumulator:
+    """Running sums of gradients over steps, per (question, layer), and the unscaled activations."""
+
+    def __init__(self, n_questions: int, spec: ModelSpec, device: torch.device) -> None:
+        self.n_q, self.n_l, self.device = n_questions, spec.n_layers, device
+        self.grad_sum = torch.zeros(n_questions * spec.n_layers, spec.d_mlp, device=device)
+        self.act_hat = torch.zeros(n_questions * spec.n_layers, spec.d_mlp, device=device)
+
+    def add(self, probe: AnswerProbe, grads: dict[int, Tensor], question_of_sub_question: Tensor) -> None:
         for l, g in grads.items():
-            rows = probe.rows[l].to(device)
-            flat = q[row_v[rows]] * n_l + l
-            grad_sum.index_add_(0, flat, g.float().to(device))
-            act_hat.index_copy_(0, flat, probe.acts[l].float().to(device))
-    attributions = (act_hat * grad_sum / steps).view(n_q, n_l, spec.d_mlp)
-    return BatchAttribution(attributions, objective, scores)
+            rows = probe.rows[l].to(self.device)
+            flat = question_of_sub_question.to(self.device)[probe.row_question.to(self.device)[rows]] * self.n_l + l
+            self.grad_sum.index_add_(0, flat, g.float().to(self.device))
+            self.act_hat.index_copy_(0, flat, probe.acts[l].float().to(self.device))
+
+    def result(self, steps: int) -> Tensor:
+        return (self.act_hat * self.grad_sum / steps).view(self.n_q, self.n_l, -1)
+
+
+def supports_prefix_cache(model: Any) -> bool:
+    """Whether ``model`` returns a Hugging Face key/value cache that can be replayed (HF-backed bridges)."""
+    cached = getattr(model, "_neuronllm_prefix_cache_ok", None)
+    if cached is not None:
+        return cached
+    ok = False
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(1, 2, dtype=torch.long, device=_device_of(model)), return_type="logits_and_cache")
+        ok = isinstance(out, tuple) and len(out) == 2 and hasattr(out[1], "batch_repeat_interleave")
+    except Exception:  # HookedTransformer and older bridges do not know this return type
+        ok = False
+    try:
+        model._neuronllm_prefix_cache_ok = ok
+    except Exception:
+        pass
+    return ok
+
+
+def _device_of(model: Any) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def _split_at_answer(model: Any, question: EncodedQuestions) -> tuple[EncodedQuestions, Any]:
+    """(the question from its answer position on, the key/value cache of the tokens before it)."""
+    a = int(question.answer_pos[0])
+    if a < 1 or not bool((question.answer_pos == a).all()):
+        raise ValueError("prefix replay needs at least one token before the answer position, shared by all rows.")
+    with torch.no_grad():
+        _, cache = model(question.tokens[:1, :a], return_type="logits_and_cache")
+    suffix = replace(
+        question,
+        tokens=question.tokens[:, a:],
+        attention_mask=question.attention_mask[:, a:],
+        answer_pos=torch.zeros_like(question.answer_pos),
+    )
+    return suffix, cache
+
+
+def _expand_cache(cache: Any, n_rows: int) -> Any:
+    out = copy.deepcopy(cache)
+    out.batch_repeat_interleave(n_rows)
+    return out
 
 
 def _chunks_by_rows(rows_per_item: Int[Tensor, " item"], max_rows: int) -> list[Tensor]:
@@ -145,10 +260,11 @@ def attribute(
     method: Method = "grad_x_act",
     ig_steps: int = 16,
     max_rows: int = 64,
+    replay: Literal["auto", "prefix", "full"] = "auto",
 ) -> BatchAttribution:
     """Attributions of F for a batch of encoded questions, by ``method``."""
     if method == "grad_x_act":
         return grad_x_act(model, spec, enc)
     if method == "integrated_gradients":
-        return integrated_gradients(model, spec, enc, steps=ig_steps, max_rows=max_rows)
+        return integrated_gradients(model, spec, enc, steps=ig_steps, max_rows=max_rows, replay=replay)
     raise ValueError(f"unknown method {method!r}; choose one of {METHODS}.")
