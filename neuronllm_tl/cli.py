@@ -71,6 +71,8 @@ def _add_identify_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hook", default="mlp.hook_post")
     p.add_argument("--ig-steps", type=int, default=16)
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--max-rows", type=int, default=64, help="rows per pass for integrated gradients (memory budget)")
+    p.add_argument("--checkpoint", help="save progress here after every batch; a rerun resumes from it")
 
 
 def _identify(model: Any, task: Any, args: argparse.Namespace) -> Any:
@@ -79,7 +81,8 @@ def _identify(model: Any, task: Any, args: argparse.Namespace) -> Any:
     z = args.z if args.z < 1 else int(args.z)
     return nl.identify(
         model, task, method=args.method, k=args.k, z=z, selection=args.selection, hook=args.hook,
-        ig_steps=args.ig_steps, batch_size=args.batch_size, progress=True,
+        ig_steps=args.ig_steps, batch_size=args.batch_size, max_rows=args.max_rows,
+        checkpoint=args.checkpoint, progress=True,
     )
 
 

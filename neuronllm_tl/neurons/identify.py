@@ -15,8 +15,12 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import platform
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import torch
@@ -86,13 +90,15 @@ def identify(
     ig_steps: int = 16,
     batch_size: int = 8,
     max_rows: int = 64,
+    checkpoint: str | Path | None = None,
+    distributed: bool | None = None,
     progress: bool = False,
 ) -> NeuronSet:
     """Good and bad neurons of ``model`` for ``task``.
 
     Args:
         model: A TransformerLens model (TransformerBridge, or HookedTransformer under TL <= 3.9) in eval mode.
-        task: The task; every example is asked ``task.n_permutations`` times.
+        task: The task; every example is asked ``task.effective_permutations`` times.
         method: ``"grad_x_act"`` (one forward + backward per batch) or ``"integrated_gradients"``
             (the paper's, exact, ``ig_steps`` steps per layer).
         k: Size of the good set and of the bad set.
@@ -101,7 +107,13 @@ def identify(
         hook: Per-block hook of the neurons; ``"mlp.hook_post"`` (input of W_out) or e.g.
             ``"mlp.hook_pre_linear"`` (the up-projection of gated MLPs).
         batch_size: Examples per batch (each with all its permutations).
-        max_rows: Rows per forward pass when integrated gradients batches its (layer, step) variants.
+        max_rows: Rows per forward pass when integrated gradients batches its (layer, step) variants:
+            the memory budget of IG.
+        checkpoint: A file to save progress to after every batch. A rerun with the same file, model, task
+            and options continues after the last finished batch and ends with the same neurons.
+        distributed: Shard the batches over the ranks of an initialized ``torch.distributed`` process group
+            and all-reduce the sums; every rank returns the same set as a single process would.
+            ``None``: shard when a process group is initialized.
         progress: Show a progress bar.
     """
     config = IdentifyConfig(
@@ -110,30 +122,45 @@ def identify(
     spec = model_spec(model, hook=config.hook)
     device = model_device(model)
     encoder = QuestionEncoder(model, task)
-    acc = ContrastiveAccumulator(
-        spec.n_layers, spec.d_mlp, z=resolve_z(config.z, spec.n_layers, spec.d_mlp, config.selection), selection=config.selection
-    )
     questions = task.questions()
-    n_correct, objective_sum = 0, 0.0
     batches = list(example_batches(questions, config.batch_size))
-    for batch in _progress(batches, progress, f"identify {task.name} ({config.method})"):
+    rank, world = _process_group(distributed)
+    state = _RunState(
+        ContrastiveAccumulator(
+            spec.n_layers, spec.d_mlp, z=resolve_z(config.z, spec.n_layers, spec.d_mlp, config.selection), selection=config.selection
+        )
+    )
+    fingerprint = _fingerprint(spec, config, task, questions, rank, world)
+    if checkpoint is not None:
+        checkpoint = Path(f"{checkpoint}.rank{rank}" if world > 1 else checkpoint)
+        state.resume(checkpoint, fingerprint)
+    mine = [b for b in range(len(batches)) if b % world == rank and b not in state.done]
+    for b in _progress(mine, progress, f"identify {task.name} ({config.method})"):
+        batch = batches[b]
         enc = encoder.encode(batch).to(device)
         out = attribute(model, spec, enc, method=config.method, ig_steps=config.ig_steps, max_rows=config.max_rows)
         example_ids = torch.tensor([q.example_index for q in batch])
         local = torch.unique(example_ids, return_inverse=True)[1]
         one_hot = torch.nn.functional.one_hot(local).float().T.to(out.attributions.device)
-        acc.update(torch.einsum("eq,qln->eln", one_hot, out.attributions.float()))
-        n_correct += int((out.scores.argmax(-1) == enc.correct).sum())
-        objective_sum += float(out.objective.sum())
+        state.acc.update(torch.einsum("eq,qln->eln", one_hot, out.attributions.float()))
+        state.n_correct += int((out.scores.argmax(-1) == enc.correct).sum())
+        state.objective_sum += float(out.objective.double().sum())
+        state.done.add(b)
+        if checkpoint is not None:
+            state.save(checkpoint, fingerprint)
+    if world > 1:
+        state.all_reduce()
+    acc = state.acc
     good, good_scores, bad, bad_scores = select_top_k(acc.ace(), config.k, selection=config.selection)
     metadata = build_metadata(model, spec, task, config, encoder.prepend_bos)
     metadata["identification"] = {
         "n_examples": acc.n_examples,
         "n_questions": len(questions),
-        "accuracy": n_correct / len(questions),
-        "mean_objective": objective_sum / len(questions),
+        "accuracy": state.n_correct / len(questions),
+        "mean_objective": state.objective_sum / len(questions),
         "z": acc.z,
         "n_ambiguous": int(acc.ambiguous.sum()),
+        "world_size": world,
     }
     return NeuronSet(
         good=good,
@@ -144,6 +171,76 @@ def identify(
         ambiguous=acc.ambiguous,
         metadata=metadata,
     )
+
+
+class _RunState:
+    """Everything a run accumulates: enough to resume it or to sum it over processes."""
+
+    def __init__(self, acc: ContrastiveAccumulator) -> None:
+        self.acc = acc
+        self.n_correct = 0
+        self.objective_sum = 0.0
+        self.done: set[int] = set()
+
+    def save(self, path: Path, fingerprint: str) -> None:
+        state = {
+            "fingerprint": fingerprint,
+            "accumulator": self.acc.state_dict(),
+            "n_correct": self.n_correct,
+            "objective_sum": self.objective_sum,
+            "done": sorted(self.done),
+        }
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, path)  # atomic: a kill mid-write leaves the previous checkpoint intact
+
+    def resume(self, path: Path, fingerprint: str) -> None:
+        if not path.is_file():
+            return
+        state = torch.load(path, weights_only=True)
+        if state["fingerprint"] != fingerprint:
+            raise ValueError(
+                f"checkpoint {path} belongs to another run (model, task, options or process count differ); "
+                "delete it or pass another checkpoint path."
+            )
+        self.acc.load_state_dict(state["accumulator"])
+        self.n_correct, self.objective_sum = int(state["n_correct"]), float(state["objective_sum"])
+        self.done = set(state["done"])
+
+    def all_reduce(self) -> None:
+        import torch.distributed as dist
+
+        acc = self.acc
+        counts = torch.tensor([acc.n_examples, self.n_correct], dtype=torch.long)
+        totals = torch.tensor([self.objective_sum], dtype=torch.float64)
+        for t in (acc.kept_sum, acc.raw_sum, acc.good_count, acc.bad_count, counts, totals):
+            dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        acc.n_examples, self.n_correct = int(counts[0]), int(counts[1])
+        self.objective_sum = float(totals[0])
+
+
+def _process_group(distributed: bool | None) -> tuple[int, int]:
+    import torch.distributed as dist
+
+    initialized = dist.is_available() and dist.is_initialized()
+    if distributed and not initialized:
+        raise ValueError(
+            "distributed=True needs an initialized process group: launch with torchrun and call "
+            "torch.distributed.init_process_group('gloo' or 'nccl') first."
+        )
+    if distributed is False or not initialized:
+        return 0, 1
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _fingerprint(spec: Any, config: IdentifyConfig, task: Task, questions: list[Question], rank: int, world: int) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps([spec.model_name, spec.n_layers, spec.d_mlp, spec.hook, config.to_dict(), task.describe(), rank, world],
+                        sort_keys=True, default=str).encode())
+    for q in questions:
+        h.update(q.prompt.encode())
+        h.update(json.dumps([q.options, q.correct]).encode())
+    return h.hexdigest()
 
 
 def build_metadata(model: Any, spec: Any, task: Task, config: IdentifyConfig, prepend_bos: bool) -> dict[str, Any]:
