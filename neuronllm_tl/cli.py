@@ -181,6 +181,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_overlap(args: argparse.Namespace) -> int:
+    import neuronllm_tl as nl
+    from neuronllm_tl.evaluation.plots import plot_overlap_heatmap
+
+    sets = {Path(p).name.removesuffix(".neurons"): nl.NeuronSet.load(p) for p in args.neurons}
+    names = list(sets)
+    for which in ("good", "bad"):
+        print(f"\nJaccard index of {which} sets")
+        print("| | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
+        for a in names:
+            print(f"| {a} | " + " | ".join(f"{sets[a].overlap(sets[b])[f'{which}_jaccard']:.3f}" for b in names) + " |")
+        path = plot_overlap_heatmap(sets, f"{args.out}_{which}.png", which=which)
+        print(f"saved {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neuronllm-tl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -199,6 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--controls", type=int, default=5, help="random neuron sets per mode")
     p.add_argument("--report", help="write the report as JSON here")
     p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("overlap", help="Jaccard overlap of saved neuron sets, as tables and heatmaps")
+    p.add_argument("neurons", nargs="+", help="folders written by identify")
+    p.add_argument("--out", default="overlap", help="PNG prefix (default: overlap_good.png, overlap_bad.png)")
+    p.set_defaults(func=cmd_overlap)
     p = sub.add_parser("demo", help="the whole pipeline on the offline default model and a built-in task")
     _add_task_args(p)
     _add_identify_args(p)

@@ -51,6 +51,11 @@ def test_cli_identify_and_evaluate_on_a_tiny_model(tmp_path, capsys):
     assert "| enhance | identified |" in printed and "random (n=2)" in printed
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["n_good"] == 4 and len(report["rows"]) == 4
+    other = tmp_path / "other.neurons"
+    assert cli.main(["identify", *args, "--k", "4", "--out", str(other), "--selection", "per_layer"]) == 0
+    assert cli.main(["overlap", str(out), str(other), "--out", str(tmp_path / "ov")]) == 0
+    assert (tmp_path / "ov_good.png").is_file() and (tmp_path / "ov_bad.png").is_file()
+    assert "| tiny | 1.000 |" in capsys.readouterr().out
 
 
 def test_cli_errors_are_reported_not_raised(tmp_path, capsys):
