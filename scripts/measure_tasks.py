@@ -41,9 +41,13 @@ def main():
     ap.add_argument("--k", type=int, default=50)
     ap.add_argument("--controls", type=int, default=3)
     ap.add_argument("--only", nargs="*")
+    ap.add_argument("--render-only", action="store_true", help="only rewrite docs/tasks.md tables from --out")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.render_only:
+        print(render(out))
+        return
     model = nl.load_model("smollm2-135m")
     for name, make in tasks(Path(args.shared), args.n_score).items():
         if args.only and name not in args.only:
@@ -78,6 +82,44 @@ def main():
         plot_overlap_heatmap(sets, out / "overlap_bad.png", which="bad")
         overlap = {a: {b: sets[a].overlap(sets[b]) for b in sets} for a in sets}
         (out / "overlap.json").write_text(json.dumps(overlap, indent=2))
+    (out / "tables.md").write_text(render(out))
+
+
+def render(out: Path) -> str:
+    rows = [json.loads(p.read_text()) for p in sorted(out.glob("*.json")) if p.name != "overlap.json"]
+    lines = ["| task | format | questions/example | accuracy | p(correct) | genuine | fortuitous | chance |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        for fmt, m in r["formats"].items():
+            lines.append(f"| {r['task']} | {fmt} | {m['questions_per_example']} | {m['accuracy']:.3f} | {m['p_correct']:.3f} | "
+                         f"{m['genuine_rate']:.3f} | {m['fortuitous_rate']:.3f} | {m['chance']:.3f} |")
+    lines += ["", "| task | identify acc. | base acc. (held out) | enhance Δacc | random Δacc | degrade Δacc | random Δacc | "
+              "enhance Δp | random Δp | degrade Δp | random Δp | time |", "|---|" + "---|" * 11]
+    for r in rows:
+        ev = r["evaluation"]
+        get = {(x["mode"], x["neuron_set"]): x for x in ev["rows"]}
+        def cell(mode, kind, key):
+            x = get[(mode, kind)]
+            sd = x.get(key + "_sd")
+            return f"{x[key]:+.3f}" + (f" ± {sd:.3f}" if sd is not None and kind == "random" else "")
+        lines.append(
+            f"| {r['task']} | {r['identification']['accuracy']:.3f} | {ev['baseline']['accuracy']:.3f} | "
+            + " | ".join(cell(m, k, "delta_accuracy") for m in ("enhance", "degrade") for k in ("identified", "random")) + " | "
+            + " | ".join(cell(m, k, "delta_p_correct") for m in ("enhance", "degrade") for k in ("identified", "random"))
+            + f" | {r['seconds']:.0f} s |"
+        )
+    lines += ["", "Good and bad neurons per layer (layers 0-29):", ""]
+    for r in rows:
+        c = r["per_layer_counts"]
+        lines.append(f"- {r['task']}: good {c['good']}; bad {c['bad']}")
+    ov = out / "overlap.json"
+    if ov.exists():
+        overlap = json.loads(ov.read_text())
+        names = list(overlap)
+        for which in ("good", "bad"):
+            lines += ["", f"Jaccard index of the {which} sets (K = 50):", "", "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+            for a in names:
+                lines.append(f"| {a} | " + " | ".join(f"{overlap[a][b][f'{which}_jaccard']:.2f}" for b in names) + " |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
