@@ -59,13 +59,15 @@ def main():
         start = time.time()
         row = {"task": name, "formats": {}}
         for fmt in ("cloze", "letter"):
-            t = make(answer_format=fmt).subset(range(args.n_score))
+            t = make(answer_format=fmt)
+            t = t.subset(range(min(args.n_score, len(t))))
             s = nl.score_task(model, t)
             chance = float((1.0 / (s.probs > 0).sum(-1).float()).mean())
             row["formats"][fmt] = {**s.summary(), "chance": chance, "n_examples": len(t), "questions_per_example": t.effective_permutations}
             print(name, fmt, row["formats"][fmt], flush=True)
-        task = make(answer_format="cloze").subset(range(args.n_identify + args.n_eval))
-        ident, held_out = task.split(args.n_identify / len(task), seed=0)
+        task = make(answer_format="cloze")
+        task = task.subset(range(min(args.n_identify + args.n_eval, len(task))))
+        ident, held_out = task.split(args.n_identify / (args.n_identify + args.n_eval), seed=0)
         neurons = nl.identify(model, ident, k=args.k)
         neurons.save(out / f"{name}.neurons")
         plot_layer_counts(neurons, out / f"{name}_layers.png", title=f"{name}: good and bad neurons per layer")

@@ -202,6 +202,10 @@ class Task:
         return replace(self, **changes)
 
     def subset(self, indices: Sequence[int], *, name: str | None = None) -> "Task":
+        indices = list(indices)
+        bad = [i for i in indices if not -len(self.examples) <= i < len(self.examples)]
+        if bad:
+            raise IndexError(f"task {self.name!r} has {len(self.examples)} examples; indices {bad[:5]} are out of range.")
         return replace(self, examples=tuple(self.examples[i] for i in indices), name=name or self.name)
 
     def split(self, fraction: float = 0.5, *, seed: int = 0) -> tuple["Task", "Task"]:
