@@ -71,6 +71,7 @@ def _add_identify_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hook", default="mlp.hook_post")
     p.add_argument("--ig-steps", type=int, default=16)
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--max-tokens", type=int, default=4096, help="padded tokens per batch (memory budget)")
     p.add_argument("--max-rows", type=int, default=64, help="rows per pass for integrated gradients (memory budget)")
     p.add_argument("--checkpoint", help="save progress here after every batch; a rerun resumes from it")
 
@@ -82,7 +83,7 @@ def _identify(model: Any, task: Any, args: argparse.Namespace) -> Any:
     return nl.identify(
         model, task, method=args.method, k=args.k, z=z, selection=args.selection, hook=args.hook,
         ig_steps=args.ig_steps, batch_size=args.batch_size, max_rows=args.max_rows,
-        checkpoint=args.checkpoint, progress=True,
+        max_tokens=args.max_tokens, checkpoint=args.checkpoint, progress=True,
     )
 
 

@@ -131,3 +131,22 @@ def test_overlap(neurons):
     assert neurons.overlap(neurons) == {"good_shared": 6, "good_jaccard": 1.0, "bad_shared": 6, "bad_jaccard": 1.0}
     half = neurons.top(3)
     assert neurons.overlap(half)["good_jaccard"] == pytest.approx(0.5)
+
+
+def test_token_budget_splits_batches_and_keeps_examples_whole(model):
+    from neuronllm_tl.neurons.identify import example_batches
+    from neuronllm_tl.scoring.encoding import QuestionEncoder
+
+    task = tiny_task("letter")
+    questions = task.questions()
+    encoder = QuestionEncoder(model, task)
+    batches = list(example_batches(questions, 8, encoder=encoder, max_tokens=60))
+    assert len(batches) > len(list(example_batches(questions, 8)))
+    assert [q for b in batches for q in b] == questions
+    for b in batches:
+        enc = encoder.encode(b)
+        per_example = {q.example_index for q in b}
+        assert all(sum(q.example_index == e for q in b) == 3 for e in per_example), "permutations stay together"
+        assert enc.n_rows * enc.tokens.shape[1] <= 60 or len(per_example) == 1
+    small = nl.identify(model, task, k=6, max_tokens=60)
+    torch.testing.assert_close(small.scores, nl.identify(model, task, k=6).scores, rtol=1e-5, atol=1e-7)

@@ -167,3 +167,10 @@ def test_too_long_questions_are_refused(model):
     )
     with pytest.raises(ValueError, match="context"):
         QuestionEncoder(model, task).encode(task.questions())
+
+
+def test_subset_out_of_range_says_how_many_examples_there_are():
+    task = tiny_task("cloze")
+    assert len(task.subset(range(3))) == 3
+    with pytest.raises(IndexError, match="has 12 examples"):
+        task.subset(range(20))

@@ -93,6 +93,7 @@ def score_task(
     factors: Mapping[str, float] | None = None,
     positions: Literal["answer", "all"] = "answer",
     batch_size: int = 16,
+    max_tokens: int = 8192,
     progress: bool = False,
 ) -> TaskScores:
     """Option probabilities of every question, optionally with ``neurons`` steered by ``mode``/``factors``."""
@@ -107,7 +108,7 @@ def score_task(
     encoder = QuestionEncoder(model, task)
     questions = task.questions()
     probs, correct = [], []
-    batches = list(example_batches(questions, batch_size))
+    batches = list(example_batches(questions, batch_size, encoder=encoder, max_tokens=max_tokens))
     if progress:
         from tqdm.auto import tqdm
 

@@ -45,13 +45,14 @@ class IdentifyConfig:
     ig_steps: int = 16
     batch_size: int = 8
     max_rows: int = 64
+    max_tokens: int = 4096
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; choose one of {METHODS}.")
         if self.selection not in ("global", "per_layer"):
             raise ValueError(f"selection must be 'global' or 'per_layer', got {self.selection!r}.")
-        for name in ("k", "ig_steps", "batch_size", "max_rows"):
+        for name in ("k", "ig_steps", "batch_size", "max_rows", "max_tokens"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
@@ -64,18 +65,36 @@ class IdentifyConfig:
         return cls(**dict(d))
 
 
-def example_batches(questions: list[Question], batch_size: int) -> Iterator[list[Question]]:
-    """Questions grouped so that all permutations of ``batch_size`` examples share a batch."""
-    batch: list[Question] = []
-    examples: set[int] = set()
+def example_batches(
+    questions: list[Question], batch_size: int, *, encoder: QuestionEncoder | None = None, max_tokens: int | None = None
+) -> Iterator[list[Question]]:
+    """Questions grouped so that all rows of an example share a batch, with at most ``batch_size``
+    examples and (given an encoder) at most ``max_tokens`` padded tokens (rows x longest row).
+
+    The token budget bounds memory: attention keeps ~tokens x length values per head and layer for the
+    backward pass, so long questions (MMLU in cloze format) need smaller batches than short ones.
+    An example over the budget on its own still gets a batch of its own.
+    """
+    groups: dict[int, list[Question]] = {}
     for q in questions:
-        if q.example_index not in examples and len(examples) == batch_size:
+        groups.setdefault(q.example_index, []).append(q)
+    batch: list[Question] = []
+    n_examples, rows, width = 0, 0, 0
+    for group in groups.values():
+        g_rows, g_width = _rows_and_width(encoder, group) if encoder is not None and max_tokens else (0, 0)
+        over = max_tokens is not None and batch and (rows + g_rows) * max(width, g_width) > max_tokens
+        if batch and (n_examples == batch_size or over):
             yield batch
-            batch, examples = [], set()
-        batch.append(q)
-        examples.add(q.example_index)
+            batch, n_examples, rows, width = [], 0, 0, 0
+        batch += group
+        n_examples, rows, width = n_examples + 1, rows + g_rows, max(width, g_width)
     if batch:
         yield batch
+
+
+def _rows_and_width(encoder: QuestionEncoder, group: list[Question]) -> tuple[int, int]:
+    enc = encoder.encode(group)
+    return enc.n_rows, int(enc.tokens.shape[1])
 
 
 def identify(
@@ -90,6 +109,7 @@ def identify(
     ig_steps: int = 16,
     batch_size: int = 8,
     max_rows: int = 64,
+    max_tokens: int = 4096,
     checkpoint: str | Path | None = None,
     distributed: bool | None = None,
     progress: bool = False,
@@ -107,6 +127,7 @@ def identify(
         hook: Per-block hook of the neurons; ``"mlp.hook_post"`` (input of W_out) or e.g.
             ``"mlp.hook_pre_linear"`` (the up-projection of gated MLPs).
         batch_size: Examples per batch (each with all its permutations).
+        max_tokens: Padded tokens per batch (rows x longest row); bounds the memory of a forward+backward.
         max_rows: Rows per forward pass when integrated gradients batches its (layer, step) variants:
             the memory budget of IG.
         checkpoint: A file to save progress to after every batch. A rerun with the same file, model, task
@@ -117,13 +138,14 @@ def identify(
         progress: Show a progress bar.
     """
     config = IdentifyConfig(
-        method=method, k=k, z=z, selection=selection, hook=hook, ig_steps=ig_steps, batch_size=batch_size, max_rows=max_rows
+        method=method, k=k, z=z, selection=selection, hook=hook, ig_steps=ig_steps, batch_size=batch_size,
+        max_rows=max_rows, max_tokens=max_tokens,
     )
     spec = model_spec(model, hook=config.hook)
     device = model_device(model)
     encoder = QuestionEncoder(model, task)
     questions = task.questions()
-    batches = list(example_batches(questions, config.batch_size))
+    batches = list(example_batches(questions, config.batch_size, encoder=encoder, max_tokens=config.max_tokens))
     rank, world = _process_group(distributed)
     state = _RunState(
         ContrastiveAccumulator(
