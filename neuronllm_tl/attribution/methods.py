@@ -123,14 +123,14 @@ def integrated_gradients(
                 sub = question.take_questions(torch.zeros(len(chunk), dtype=torch.long))
                 past = _expand_cache(prefix_cache, sub.n_rows)
                 probe, grads = _probe_variants(model, spec, sub, variants, chunk.to(sub.tokens.device), past)
-                acc.add(probe, grads, torch.full((len(chunk),), q, device=acc.device))
+                acc.add(probe, grads, sub.row_question, torch.full((len(chunk),), q, device=acc.device))
     else:
         rows_per_q = torch.bincount(enc.row_question, minlength=enc.n_questions)
         for chunk in _chunks_by_rows(rows_per_q.repeat(len(variants)), max_rows):
             chunk = chunk.to(enc.tokens.device)
             sub = enc.take_questions(chunk % enc.n_questions)
             probe, grads = _probe_variants(model, spec, sub, variants, chunk // enc.n_questions, None)
-            acc.add(probe, grads, chunk % enc.n_questions)
+            acc.add(probe, grads, sub.row_question, chunk % enc.n_questions)
     return BatchAttribution(acc.result(steps), objective, scores)
 
 
@@ -169,7 +169,6 @@ def _probe_variants(
         f = contrastive_objective(scores, sub.correct)
         check_finite(f, "the contrastive objective F")
         grads = probe.gradients(f.sum())
-    probe.row_question = sub.row_question
     return probe, grads
 
 
@@ -181,10 +180,14 @@ class _IGAccumulator:
         self.grad_sum = torch.zeros(n_questions * spec.n_layers, spec.d_mlp, device=device)
         self.act_hat = torch.zeros(n_questions * spec.n_layers, spec.d_mlp, device=device)
 
-    def add(self, probe: AnswerProbe, grads: dict[int, Tensor], question_of_sub_question: Tensor) -> None:
+    def add(
+        self, probe: AnswerProbe, grads: dict[int, Tensor], row_sub_question: Tensor, question_of_sub_question: Tensor
+    ) -> None:
+        """Add a pass whose row r belongs to sub-question ``row_sub_question[r]``, itself a variant of
+        question ``question_of_sub_question[...]`` of the batch."""
         for l, g in grads.items():
             rows = probe.rows[l].to(self.device)
-            flat = question_of_sub_question.to(self.device)[probe.row_question.to(self.device)[rows]] * self.n_l + l
+            flat = question_of_sub_question.to(self.device)[row_sub_question.to(self.device)[rows]] * self.n_l + l
             self.grad_sum.index_add_(0, flat, g.float().to(self.device))
             self.act_hat.index_copy_(0, flat, probe.acts[l].float().to(self.device))
 

@@ -38,7 +38,6 @@ class AnswerProbe:
     rows: dict[int, Tensor] = field(default_factory=dict)
     acts: dict[int, Tensor] = field(default_factory=dict)
     deltas: dict[int, Tensor] = field(default_factory=dict)
-    row_question: Tensor | None = None
 
     def hooks(self) -> list[tuple[str, Callable[..., Tensor]]]:
         layers = torch.nonzero(self.probe_mask.any(0)).flatten().tolist()

@@ -176,6 +176,9 @@ class DatasetTask:
         return fmt.converter(available, where)
 
 
+NLI_STEM = "Premise: {premise}\nHypothesis: {hypothesis}\nDoes the premise entail the hypothesis?"
+NLI_COLUMNS = {"premise": ("sentence1", "premise"), "hypothesis": ("sentence2", "hypothesis")}
+
 DATASET_TASKS: dict[str, DatasetTask] = {
     "mmlu": DatasetTask(
         "mmlu", "multiple-choice QA", ("cais/mmlu", "all", "test"),
@@ -199,19 +202,13 @@ DATASET_TASKS: dict[str, DatasetTask] = {
     "rte": DatasetTask(
         "rte", "natural-language inference", ("glue", "rte", "validation"),
         QATemplate(header="You judge whether a premise entails a hypothesis."),
-        fmt=ClassificationFormat(
-            "Premise: {premise}\nHypothesis: {hypothesis}\nDoes the premise entail the hypothesis?",
-            {"premise": ("sentence1", "premise"), "hypothesis": ("sentence2", "hypothesis")}, ("label",),
-            {0: "yes", 1: "no"}),
+        fmt=ClassificationFormat(NLI_STEM, NLI_COLUMNS, ("label",), {0: "yes", 1: "no"}),
         description="GLUE RTE validation (0 = entailment, 1 = not entailment)",
     ),
     "mnli": DatasetTask(
         "mnli", "natural-language inference", ("glue", "mnli", "validation_matched"),
         QATemplate(header="You judge whether a premise entails a hypothesis, contradicts it, or neither."),
-        fmt=ClassificationFormat(
-            "Premise: {premise}\nHypothesis: {hypothesis}\nDoes the premise entail the hypothesis?",
-            {"premise": ("premise", "sentence1"), "hypothesis": ("hypothesis", "sentence2")}, ("label", "gold_label"),
-            {0: "yes", 1: "maybe", 2: "no"}),
+        fmt=ClassificationFormat(NLI_STEM, NLI_COLUMNS, ("label", "gold_label"), {0: "yes", 1: "maybe", 2: "no"}),
         description="GLUE MNLI validation (matched)",
     ),
     "ag_news": DatasetTask(
