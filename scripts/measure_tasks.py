@@ -113,14 +113,19 @@ def render(out: Path) -> str:
     for r in rows:
         c = r["per_layer_counts"]
         lines.append(f"- {r['task']}: good {c['good']}; bad {c['bad']}")
-    ov = out / "overlap.json"
-    if ov.exists():
-        overlap = json.loads(ov.read_text())
-        names = list(overlap)
+    sets = {p.name[: -len(".neurons")]: nl.NeuronSet.load(p) for p in sorted(out.glob("*.neurons")) if (out / (p.name[: -len(".neurons")] + ".json")).exists()}
+    names = list(sets)
+    if len(names) > 1:
+        overlap = {a: {b: sets[a].overlap(sets[b]) for b in names} for a in names}
         for which in ("good", "bad"):
             lines += ["", f"Jaccard index of the {which} sets (K = 50):", "", "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
             for a in names:
                 lines.append(f"| {a} | " + " | ".join(f"{overlap[a][b][f'{which}_jaccard']:.2f}" for b in names) + " |")
+        flat = {n: sets[n].scores.flatten().double() for n in names}
+        lines += ["", "Pearson correlation of the full ACE score grids (all 46,080 neurons):", "",
+                  "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        for a in names:
+            lines.append(f"| {a} | " + " | ".join(f"{float(torch.corrcoef(torch.stack([flat[a], flat[b]]))[0, 1]):.2f}" for b in names) + " |")
     return "\n".join(lines) + "\n"
 
 
