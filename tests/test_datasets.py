@@ -136,3 +136,14 @@ def test_genuine_filter_counts_fortuitous_examples(model):
 def test_genuine_filter_refuses_to_return_an_empty_task(model):
     with pytest.raises(ValueError, match="no example correctly under every permutation"):
         nl.filter_genuine(model, tiny_task("letter"))  # the random model is never right under all 3
+
+
+def test_mnli_three_way_labels_from_jsonl(tmp_path):
+    rows = [{"premise": "A man sleeps.", "hypothesis": "A person rests.", "label": 0},
+            {"premise": "A man sleeps.", "hypothesis": "He dreams.", "label": 1},
+            {"premise": "A man sleeps.", "hypothesis": "He runs.", "label": 2}]
+    path = tmp_path / "mnli.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    task = load_dataset_task("mnli", data_files=str(path), shuffle_seed=None)
+    assert [e.options[e.answer] for e in task.examples] == ["yes", "maybe", "no"]
+    assert task.examples[0].question.startswith("Premise: A man sleeps.\nHypothesis: A person rests.")
