@@ -15,8 +15,10 @@ print(neurons)
 print("best good neurons (layer, index):", neurons.top(5).good.tolist())
 print("per layer:", neurons.per_layer_counts())
 
-# Steer any TransformerLens call: here, greedy generation with the good neurons silenced.
-prompt = "Question: What is the capital of France?\nAnswer:"
+# Steer any TransformerLens call: here, greedy generation with the good neurons silenced. The neurons
+# were identified on the QA format (the instruct model ends its turn right after "Answer:", so a plain
+# completion is used here); on this free-form prompt "Paris" survives and only later tokens change.
+prompt = "The capital of France is"
 print("plain:   ", model.generate(prompt, max_new_tokens=4, do_sample=False, verbose=False))
 with nl.steer(model, neurons, mode="degrade"):
     print("degraded:", model.generate(prompt, max_new_tokens=4, do_sample=False, verbose=False))
