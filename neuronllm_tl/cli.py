@@ -5,6 +5,7 @@ Examples:
     neuronllm-tl identify --task sentiment-mini --k 50 --out sentiment.neurons
     neuronllm-tl identify --examples my_questions.jsonl --format letter --method integrated_gradients
     neuronllm-tl evaluate --neurons sentiment.neurons --task sentiment-mini --controls 5
+    neuronllm-tl compare --tasks capitals-mini topics-mini sentiment-mini --ablations objective k --out compare_out
 """
 
 from __future__ import annotations
@@ -198,6 +199,37 @@ def cmd_overlap(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pairs(items: Sequence[str] | None, flag: str) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValueError(f"{flag} takes NAME=VALUE pairs, got {item!r}.")
+        name, value = item.split("=", 1)
+        out[name] = value
+    return out
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from neuronllm_tl.comparison.protocol import CompareConfig, default_task_loader, run_comparison
+
+    config = CompareConfig(
+        tasks=tuple(args.tasks), variants=tuple(args.variants), ablations=tuple(args.ablations),
+        ablation_tasks=tuple(args.ablation_tasks) if args.ablation_tasks else None, k=args.k,
+        n_identify=args.n_identify, n_eval=args.n_eval, controls=args.controls, ig_steps=args.ig_steps,
+        answer_format=args.format, n_permutations=args.permutations, seed=args.seed,
+        unrelated=_pairs(args.unrelated, "--unrelated") or None,
+    )
+    data_files = {name: [path] for name, path in _pairs(args.data_files, "--data-files").items()}
+    start = time.time()
+    model = _model(args.model)
+    result = run_comparison(model, config, out=args.out, load_task=default_task_loader(data_files), progress=True)
+    print()
+    print(result.markdown)
+    print(f"Comparison finished in {time.time() - start:.0f} s (finished cells of earlier runs are reused).")
+    print(f"Wrote {args.out}/results.md, results.csv, delta_p.png, cells.jsonl, neurons/")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neuronllm-tl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -220,6 +252,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("neurons", nargs="+", help="folders written by identify")
     p.add_argument("--out", default="overlap", help="PNG prefix (default: overlap_good.png, overlap_bad.png)")
     p.set_defaults(func=cmd_overlap)
+    p = sub.add_parser("compare", help="NeuronLLM against its baselines and ablations: a resumable grid")
+    from neuronllm_tl.comparison.protocol import ABLATIONS, VARIANTS, CompareConfig
+
+    defaults = CompareConfig()
+    p.add_argument("--tasks", nargs="+", default=list(defaults.tasks))
+    p.add_argument("--variants", nargs="+", default=list(defaults.variants), choices=list(VARIANTS))
+    p.add_argument("--ablations", nargs="*", default=[], choices=list(ABLATIONS))
+    p.add_argument("--ablation-tasks", nargs="+", help="tasks the ablations run on (default: the first task)")
+    p.add_argument("--k", type=int, default=defaults.k, help="neurons per set, the same for every method")
+    p.add_argument("--n-identify", type=int, default=defaults.n_identify)
+    p.add_argument("--n-eval", type=int, default=defaults.n_eval)
+    p.add_argument("--controls", type=int, default=defaults.controls, help="random sets per cell")
+    p.add_argument("--ig-steps", type=int, default=defaults.ig_steps)
+    p.add_argument("--format", choices=["cloze", "letter"], default=defaults.answer_format)
+    p.add_argument("--permutations", type=int, default=defaults.n_permutations)
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--unrelated", nargs="+", help="TASK=OTHER pairs for specificity (default: the next task)")
+    p.add_argument("--data-files", nargs="+", help="NAME=PATH for dataset tasks, e.g. sst2=../shared/data/sst2/dev.tsv")
+    p.add_argument("--model", default="smollm2-135m")
+    p.add_argument("--out", default="compare_out", help="output folder; rerunning with it resumes")
+    p.set_defaults(func=cmd_compare)
     p = sub.add_parser("demo", help="the whole pipeline on the offline default model and a built-in task")
     _add_task_args(p)
     _add_identify_args(p)

@@ -1,8 +1,9 @@
 """Per-question neuron attributions of the contrastive objective F.
 
 Sign convention: an attribution is positive when the neuron's answer-position activation raises F
-(the correct option's share of the option softmax, the *good* direction). It is negative when the
-activation lowers F (it favours the distractors, the *bad* direction).
+(by default the correct option's share of the option softmax, the *good* direction). It is negative
+when the activation lowers F (it favours the distractors, the *bad* direction). ``objective=`` picks
+another F (:mod:`neuronllm_tl.scoring.objectives`); the baselines use the vocabulary ones.
 
 Methods:
 
@@ -36,7 +37,8 @@ from torch import Tensor
 
 from neuronllm_tl.attribution.probes import AnswerProbe
 from neuronllm_tl.models.validation import ModelSpec, check_finite, model_device
-from neuronllm_tl.scoring.encoding import EncodedQuestions, contrastive_objective, forward_logits, option_scores
+from neuronllm_tl.scoring.encoding import EncodedQuestions, forward_logits
+from neuronllm_tl.scoring.objectives import check_objective, objective_and_scores
 
 Method = Literal["grad_x_act", "integrated_gradients"]
 METHODS: tuple[str, ...] = ("grad_x_act", "integrated_gradients")
@@ -56,25 +58,25 @@ def first_rows(enc: EncodedQuestions) -> Int[Tensor, " question"]:
     return out.scatter_reduce(0, enc.row_question, rows, reduce="amin")
 
 
-def _objective(model: Any, enc: EncodedQuestions, hooks: Sequence) -> tuple[Tensor, Tensor]:
-    scores = option_scores(forward_logits(model, enc, hooks), enc)
-    objective = contrastive_objective(scores, enc.correct)
-    check_finite(objective, "the contrastive objective F")
-    return objective, scores
+def _objective(model: Any, enc: EncodedQuestions, hooks: Sequence, objective: str) -> tuple[Tensor, Tensor]:
+    f, scores = objective_and_scores(forward_logits(model, enc, hooks), enc, objective)
+    check_finite(f, f"the objective F ({objective})")
+    return f, scores
 
 
-def grad_x_act(model: Any, spec: ModelSpec, enc: EncodedQuestions) -> BatchAttribution:
+def grad_x_act(model: Any, spec: ModelSpec, enc: EncodedQuestions, *, objective: str = "contrastive") -> BatchAttribution:
     """``a * dF/da`` for every neuron of every layer: one forward and one backward pass."""
+    check_objective(objective)
     probe = AnswerProbe(spec, enc.answer_pos, torch.ones(enc.n_rows, spec.n_layers, dtype=torch.bool))
     with torch.enable_grad():
-        objective, scores = _objective(model, enc, probe.hooks())
-        grads = probe.gradients(objective.sum())
+        f, scores = _objective(model, enc, probe.hooks(), objective)
+        grads = probe.gradients(f.sum())
     grad_rows = torch.stack([grads[l] for l in range(spec.n_layers)], dim=1).float()
     grad_q = torch.zeros(enc.n_questions, *grad_rows.shape[1:], device=grad_rows.device)
     grad_q.index_add_(0, enc.row_question.to(grad_rows.device), grad_rows)
     act_q = torch.stack([probe.acts[l] for l in range(spec.n_layers)], dim=1).float()[first_rows(enc)]
     attributions = torch.einsum("qln,qln->qln", act_q, grad_q)
-    return BatchAttribution(attributions, objective.detach(), scores.detach())
+    return BatchAttribution(attributions, f.detach(), scores.detach())
 
 
 def integrated_gradients(
@@ -86,6 +88,7 @@ def integrated_gradients(
     layers: Sequence[int] | None = None,
     max_rows: int = 64,
     replay: Literal["auto", "prefix", "full"] = "auto",
+    objective: str = "contrastive",
 ) -> BatchAttribution:
     """Exact per-layer integrated gradients, all (layer, step) variants batched ``max_rows`` rows at a time.
 
@@ -96,6 +99,7 @@ def integrated_gradients(
     sequences; ``"auto"`` uses the prefix cache when the model provides one (Hugging Face-backed
     ``TransformerBridge``s do; native bridges and ``HookedTransformer`` fall back to ``"full"``).
     """
+    check_objective(objective)
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}.")
     if max_rows < 1:
@@ -107,7 +111,7 @@ def integrated_gradients(
     if bad:
         raise ValueError(f"layers {bad} are out of range for a model with {spec.n_layers} layers.")
     with torch.no_grad():
-        objective, scores = _objective(model, enc, ())
+        f, scores = _objective(model, enc, (), objective)
     acc = _IGAccumulator(enc.n_questions, spec, enc.tokens.device)
     variants = _Variants(torch.tensor(layer_list, device=enc.tokens.device), steps)
     use_prefix = replay != "full" and supports_prefix_cache(model)
@@ -122,16 +126,16 @@ def integrated_gradients(
             for chunk in _chunks_by_rows(torch.full((len(variants),), question.n_rows), max_rows):
                 sub = question.take_questions(torch.zeros(len(chunk), dtype=torch.long))
                 past = _expand_cache(prefix_cache, sub.n_rows)
-                probe, grads = _probe_variants(model, spec, sub, variants, chunk.to(sub.tokens.device), past)
+                probe, grads = _probe_variants(model, spec, sub, variants, chunk.to(sub.tokens.device), past, objective)
                 acc.add(probe, grads, sub.row_question, torch.full((len(chunk),), q, device=acc.device))
     else:
         rows_per_q = torch.bincount(enc.row_question, minlength=enc.n_questions)
         for chunk in _chunks_by_rows(rows_per_q.repeat(len(variants)), max_rows):
             chunk = chunk.to(enc.tokens.device)
             sub = enc.take_questions(chunk % enc.n_questions)
-            probe, grads = _probe_variants(model, spec, sub, variants, chunk // enc.n_questions, None)
+            probe, grads = _probe_variants(model, spec, sub, variants, chunk // enc.n_questions, None, objective)
             acc.add(probe, grads, sub.row_question, chunk % enc.n_questions)
-    return BatchAttribution(acc.result(steps), objective, scores)
+    return BatchAttribution(acc.result(steps), f, scores)
 
 
 @dataclass
@@ -152,7 +156,13 @@ class _Variants:
 
 
 def _probe_variants(
-    model: Any, spec: ModelSpec, sub: EncodedQuestions, variants: _Variants, variant_of_question: Tensor, past: Any
+    model: Any,
+    spec: ModelSpec,
+    sub: EncodedQuestions,
+    variants: _Variants,
+    variant_of_question: Tensor,
+    past: Any,
+    objective: str,
 ) -> tuple[AnswerProbe, dict[int, Tensor]]:
     """One forward + backward over ``sub``, whose question i is variant ``variant_of_question[i]``."""
     row_v = variant_of_question[sub.row_question]
@@ -163,8 +173,8 @@ def _probe_variants(
             logits = forward_logits(model, sub, probe.hooks())
         else:  # suffix rows after a shared prefix: right-padded and causal, so no attention mask is needed
             logits = model.run_with_hooks(sub.tokens, fwd_hooks=probe.hooks(), return_type="logits", past_key_values=past)
-        f = contrastive_objective(option_scores(logits, sub), sub.correct)
-        check_finite(f, "the contrastive objective F")
+        f, _ = objective_and_scores(logits, sub, objective)
+        check_finite(f, f"the objective F ({objective})")
         grads = probe.gradients(f.sum())
     return probe, grads
 
@@ -255,10 +265,13 @@ def attribute(
     ig_steps: int = 16,
     max_rows: int = 64,
     replay: Literal["auto", "prefix", "full"] = "auto",
+    objective: str = "contrastive",
 ) -> BatchAttribution:
-    """Attributions of F for a batch of encoded questions, by ``method``."""
+    """Attributions of the objective F (:mod:`neuronllm_tl.scoring.objectives`) for a batch, by ``method``."""
     if method == "grad_x_act":
-        return grad_x_act(model, spec, enc)
+        return grad_x_act(model, spec, enc, objective=objective)
     if method == "integrated_gradients":
-        return integrated_gradients(model, spec, enc, steps=ig_steps, max_rows=max_rows, replay=replay)
+        return integrated_gradients(
+            model, spec, enc, steps=ig_steps, max_rows=max_rows, replay=replay, objective=objective
+        )
     raise ValueError(f"unknown method {method!r}; choose one of {METHODS}.")

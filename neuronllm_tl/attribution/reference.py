@@ -14,12 +14,13 @@ from jaxtyping import Float
 from torch import Tensor
 
 from neuronllm_tl.models.validation import ModelSpec
-from neuronllm_tl.scoring.encoding import EncodedQuestions, contrastive_objective, forward_logits, option_scores
+from neuronllm_tl.scoring.encoding import EncodedQuestions, forward_logits
+from neuronllm_tl.scoring.objectives import objective_and_scores
 
 
-def _question_objective(model: Any, enc: EncodedQuestions, question: int, hooks: list) -> Tensor:
+def _question_objective(model: Any, enc: EncodedQuestions, question: int, hooks: list, objective: str) -> Tensor:
     sub = enc.take_questions(torch.tensor([question]))
-    return contrastive_objective(option_scores(forward_logits(model, sub, hooks), sub), sub.correct)[0]
+    return objective_and_scores(forward_logits(model, sub, hooks), sub, objective)[0][0]
 
 
 def answer_activation(model: Any, spec: ModelSpec, enc: EncodedQuestions, question: int, layer: int) -> Tensor:
@@ -37,7 +38,14 @@ def answer_activation(model: Any, spec: ModelSpec, enc: EncodedQuestions, questi
 
 
 def objective_with_answer_activation(
-    model: Any, spec: ModelSpec, enc: EncodedQuestions, question: int, layer: int, value: Tensor
+    model: Any,
+    spec: ModelSpec,
+    enc: EncodedQuestions,
+    question: int,
+    layer: int,
+    value: Tensor,
+    *,
+    objective: str = "contrastive",
 ) -> Tensor:
     """F of one question with that layer's answer-position activation replaced by ``value`` in every row."""
     pos = int(enc.take_questions(torch.tensor([question])).answer_pos[0])
@@ -47,11 +55,18 @@ def objective_with_answer_activation(
         out[:, pos] = value.to(act.dtype)
         return out
 
-    return _question_objective(model, enc, question, [(spec.hook_name(layer), replace)])
+    return _question_objective(model, enc, question, [(spec.hook_name(layer), replace)], objective)
 
 
 def integrated_gradients_reference(
-    model: Any, spec: ModelSpec, enc: EncodedQuestions, *, question: int, layer: int, steps: int = 16
+    model: Any,
+    spec: ModelSpec,
+    enc: EncodedQuestions,
+    *,
+    question: int,
+    layer: int,
+    steps: int = 16,
+    objective: str = "contrastive",
 ) -> Float[Tensor, " d_mlp"]:
     """IG of F for one question and one layer: ``steps`` separate forward+backward passes."""
     a_hat = answer_activation(model, spec, enc, question, layer)
@@ -59,7 +74,19 @@ def integrated_gradients_reference(
     for k in range(1, steps + 1):
         x = (a_hat * (k / steps)).detach().requires_grad_(True)
         with torch.enable_grad():
-            f = objective_with_answer_activation(model, spec, enc, question, layer, x)
+            f = objective_with_answer_activation(model, spec, enc, question, layer, x, objective=objective)
             (g,) = torch.autograd.grad(f, x)
         total += g.float()
     return a_hat.float() * total / steps
+
+
+def grad_x_act_reference(
+    model: Any, spec: ModelSpec, enc: EncodedQuestions, *, question: int, layer: int, objective: str = "contrastive"
+) -> Float[Tensor, " d_mlp"]:
+    """``a * dF/da`` of one question at one layer: one forward+backward pass with only that layer replaced."""
+    a_hat = answer_activation(model, spec, enc, question, layer)
+    x = a_hat.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        f = objective_with_answer_activation(model, spec, enc, question, layer, x, objective=objective)
+        (g,) = torch.autograd.grad(f, x)
+    return (a_hat * g).float()

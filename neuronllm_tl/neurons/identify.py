@@ -25,11 +25,13 @@ from typing import Any, Iterator, Mapping
 
 import torch
 
+from neuronllm_tl.attribution.collect import TaskAttributions
 from neuronllm_tl.attribution.methods import METHODS, Method, attribute
 from neuronllm_tl.models.validation import DEFAULT_HOOK, model_device, model_spec
 from neuronllm_tl.neurons.neuron_set import NeuronSet
 from neuronllm_tl.neurons.selection import ContrastiveAccumulator, Selection, resolve_z, select_top_k
 from neuronllm_tl.scoring.encoding import QuestionEncoder
+from neuronllm_tl.scoring.objectives import Objective, check_objective
 from neuronllm_tl.tasks.task import Question, Task
 
 
@@ -38,6 +40,7 @@ class IdentifyConfig:
     """Options of :func:`identify` (stored in every saved NeuronSet)."""
 
     method: Method = "grad_x_act"
+    objective: Objective = "contrastive"
     k: int = 100
     z: int | float = 0.05
     selection: Selection = "global"
@@ -50,6 +53,7 @@ class IdentifyConfig:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; choose one of {METHODS}.")
+        check_objective(self.objective)
         if self.selection not in ("global", "per_layer"):
             raise ValueError(f"selection must be 'global' or 'per_layer', got {self.selection!r}.")
         for name in ("k", "ig_steps", "batch_size", "max_rows", "max_tokens"):
@@ -102,6 +106,7 @@ def identify(
     task: Task,
     *,
     method: Method = "grad_x_act",
+    objective: Objective = "contrastive",
     k: int = 100,
     z: int | float = 0.05,
     selection: Selection = "global",
@@ -121,6 +126,9 @@ def identify(
         task: The task; every example is asked ``task.effective_permutations`` times.
         method: ``"grad_x_act"`` (one forward + backward per batch) or ``"integrated_gradients"``
             (the paper's, exact, ``ig_steps`` steps per layer).
+        objective: The F being attributed (:mod:`neuronllm_tl.scoring.objectives`): ``"contrastive"``
+            (the paper's option-softmax cross-entropy), or ``"vocab_prob"``, ``"vocab_logprob"``,
+            ``"margin"`` for ablations.
         k: Size of the good set and of the bad set.
         z: Per-example coarse set size (an int, or a float fraction of the neurons ranked).
         selection: ``"global"`` ranks all layers together; ``"per_layer"`` applies z and k within each layer.
@@ -138,7 +146,7 @@ def identify(
         progress: Show a progress bar.
     """
     config = IdentifyConfig(
-        method=method, k=k, z=z, selection=selection, hook=hook, ig_steps=ig_steps, batch_size=batch_size,
+        method=method, objective=objective, k=k, z=z, selection=selection, hook=hook, ig_steps=ig_steps, batch_size=batch_size,
         max_rows=max_rows, max_tokens=max_tokens,
     )
     spec = model_spec(model, hook=config.hook)
@@ -160,7 +168,10 @@ def identify(
     for b in _progress(mine, progress, f"identify {task.name} ({config.method})"):
         batch = batches[b]
         enc = encoder.encode(batch).to(device)
-        out = attribute(model, spec, enc, method=config.method, ig_steps=config.ig_steps, max_rows=config.max_rows)
+        out = attribute(
+            model, spec, enc, method=config.method, objective=config.objective, ig_steps=config.ig_steps,
+            max_rows=config.max_rows,
+        )
         example_ids = torch.tensor([q.example_index for q in batch])
         local = torch.unique(example_ids, return_inverse=True)[1]
         one_hot = torch.nn.functional.one_hot(local).float().T.to(out.attributions.device)
@@ -172,17 +183,48 @@ def identify(
             state.save(checkpoint, fingerprint)
     if world > 1:
         state.all_reduce()
-    acc = state.acc
+    metadata = build_metadata(model, spec, task, config)
+    stats = {"accuracy": state.n_correct / len(questions), "mean_objective": state.objective_sum / len(questions)}
+    return _select(state.acc, config, metadata, {**stats, "n_questions": len(questions), "world_size": world})
+
+
+def identify_from_attributions(
+    attributions: TaskAttributions,
+    *,
+    k: int = 100,
+    z: int | float = 0.05,
+    selection: Selection = "global",
+    metadata: Mapping[str, Any] | None = None,
+) -> NeuronSet:
+    """CNI selection (the second half of :func:`identify`) on per-question attributions kept by
+    :func:`~neuronllm_tl.attribution.collect.collect_attributions`: the same neurons as ``identify``
+    with the same method and objective, without rerunning the model for another ``k``, ``z`` or selection."""
+    meta = attributions.metadata
+    config = IdentifyConfig(
+        method=meta.get("method", "grad_x_act"), objective=meta.get("objective", "contrastive"), k=k, z=z,
+        selection=selection, hook=meta.get("hook", DEFAULT_HOOK), ig_steps=meta.get("ig_steps", 16),
+    )
+    n_layers, d_mlp = attributions.attributions.shape[1:]
+    acc = ContrastiveAccumulator(n_layers, d_mlp, z=resolve_z(config.z, n_layers, d_mlp, config.selection), selection=config.selection)
+    acc.update(attributions.per_example())
+    n_questions = len(attributions.example_index)
+    stats = {
+        "accuracy": float(attributions.correct.float().mean()),
+        "mean_objective": float(attributions.objective_values.double().mean()),
+        "n_questions": n_questions,
+        "world_size": 1,
+    }
+    base = {key: meta[key] for key in ("model", "hook", "n_layers", "d_mlp", "task") if key in meta}
+    return _select(acc, config, {**base, **(metadata or {}), "config": config.to_dict()}, stats)
+
+
+def _select(acc: ContrastiveAccumulator, config: IdentifyConfig, metadata: dict[str, Any], stats: dict[str, Any]) -> NeuronSet:
     good, good_scores, bad, bad_scores = select_top_k(acc.ace(), config.k, selection=config.selection)
-    metadata = build_metadata(model, spec, task, config, encoder.prepend_bos)
     metadata["identification"] = {
         "n_examples": acc.n_examples,
-        "n_questions": len(questions),
-        "accuracy": state.n_correct / len(questions),
-        "mean_objective": state.objective_sum / len(questions),
+        **stats,
         "z": acc.z,
         "n_ambiguous": int(acc.ambiguous.sum()),
-        "world_size": world,
     }
     return NeuronSet(
         good=good,
@@ -265,7 +307,8 @@ def _fingerprint(spec: Any, config: IdentifyConfig, task: Task, questions: list[
     return h.hexdigest()
 
 
-def build_metadata(model: Any, spec: Any, task: Task, config: IdentifyConfig, prepend_bos: bool) -> dict[str, Any]:
+def build_metadata(model: Any, spec: Any, task: Task, config: Any) -> dict[str, Any]:
+    """What a saved NeuronSet records: model, hook, task, the method's config (anything with ``to_dict``), versions."""
     import transformer_lens
 
     import neuronllm_tl
@@ -276,7 +319,7 @@ def build_metadata(model: Any, spec: Any, task: Task, config: IdentifyConfig, pr
         "hook": spec.hook,
         "n_layers": spec.n_layers,
         "d_mlp": spec.d_mlp,
-        "task": {**task.describe(), "prepend_bos": prepend_bos},
+        "task": {**task.describe(), "prepend_bos": QuestionEncoder(model, task).prepend_bos},
         "config": config.to_dict(),
         "seed": task.seed,
         "versions": {

@@ -87,12 +87,21 @@ class EncodedQuestions:
         )
 
 
-def option_scores(logits: Float[Tensor, "row pos vocab"], enc: EncodedQuestions) -> Float[Tensor, "question option"]:
-    """Score of every option of every question (-inf where a question has fewer options)."""
+def option_scores(
+    logits: Float[Tensor, "row pos vocab"], enc: EncodedQuestions, *, vocab_normalized: bool = False
+) -> Float[Tensor, "question option"]:
+    """Score of every option of every question (-inf where a question has fewer options).
+
+    Letter format: the letter's logit, or with ``vocab_normalized`` its log-probability over the whole
+    vocabulary (the two differ by a per-question constant, so option softmaxes agree). Cloze format:
+    the option's log-likelihood, which is always normalized over the vocabulary.
+    """
     rows = torch.arange(enc.n_rows, device=logits.device)
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
     if enc.answer_format == "letter":
         last = logits[rows, enc.answer_pos]
+        if vocab_normalized:
+            last = last.log_softmax(-1)
         scores = last.gather(-1, enc.letter_ids)
     else:
         n_cont = enc.cont_ids.shape[1]

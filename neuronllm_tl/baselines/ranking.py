@@ -1,0 +1,48 @@
+"""Turning a baseline's per-neuron statistics into a :class:`NeuronSet` (good set only, best first)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from neuronllm_tl.neurons.neuron_set import NeuronSet
+
+
+def rank_neurons(
+    primary: Float[Tensor, "layer d_mlp"], secondary: Float[Tensor, "layer d_mlp"] | None = None
+) -> Tensor:
+    """Flat indices of the neurons with ``primary > 0``, by ``primary`` descending, ties by ``secondary`` descending."""
+    flat = primary.flatten()
+    order = torch.arange(flat.numel())
+    if secondary is not None:
+        order = secondary.flatten().argsort(descending=True, stable=True)
+    order = order[flat[order].argsort(descending=True, stable=True)]
+    return order[flat[order] > 0]
+
+
+def positive_only_set(
+    scores: Float[Tensor, "layer d_mlp"],
+    k: int,
+    metadata: dict[str, Any],
+    *,
+    tie_break: Float[Tensor, "layer d_mlp"] | None = None,
+) -> NeuronSet:
+    """A NeuronSet whose good set is the top-``k`` of ``scores`` (ties by ``tie_break``) and whose bad set
+    is empty: the baselines look for neurons that carry a task, not for neurons that inhibit it."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be an int >= 1, got {k!r}.")
+    n_layers, d_mlp = scores.shape
+    idx = rank_neurons(scores, tie_break)[:k]
+    good = torch.stack([idx // d_mlp, idx % d_mlp], 1).long()
+    return NeuronSet(
+        good=good,
+        bad=torch.zeros(0, 2, dtype=torch.long),
+        good_scores=scores.flatten()[idx].float(),
+        bad_scores=torch.zeros(0),
+        scores=scores.float(),
+        ambiguous=torch.zeros(n_layers, d_mlp, dtype=torch.bool),
+        metadata={**metadata, "k": k, "n_found": len(idx)},
+    )

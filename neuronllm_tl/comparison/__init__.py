@@ -1,0 +1,1 @@
+"""Comparison harness: NeuronLLM next to its baselines and ablations under one protocol."""

@@ -1,0 +1,75 @@
+"""Plots of a comparison (PNG, matplotlib Agg backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_delta_p(rows: Sequence[Any], path: str | Path) -> Path:
+    """Δ p(correct) per task and method, one panel per mode; black bars: random controls (mean ± sd)."""
+    plt = _pyplot()
+    main = [r for r in rows if r.group == "main"]
+    modes = [m for m in ("excite_good", "silence_good", "enhance", "degrade", "excite_bad", "silence_bad") if any(r.mode == m for r in main)]
+    tasks = list(dict.fromkeys(r.task for r in main))
+    variants = list(dict.fromkeys(r.variant for r in main))
+    fig, axes = plt.subplots(1, max(1, len(modes)), figsize=(4.2 * max(1, len(modes)), 3.8), squeeze=False)
+    width = 0.8 / max(1, len(variants))
+    for ax, mode in zip(axes[0], modes):
+        for j, variant in enumerate(variants):
+            xs, ys, rx, ry, re = [], [], [], [], []
+            for i, task in enumerate(tasks):
+                for r in main:
+                    if (r.task, r.variant, r.mode) == (task, variant, mode):
+                        x = i + (j - (len(variants) - 1) / 2) * width
+                        xs.append(x)
+                        ys.append(r.delta_p)
+                        if r.random_n:
+                            rx.append(x)
+                            ry.append(r.random_delta_p_mean)
+                            re.append(r.random_delta_p_sd)
+            if xs:
+                ax.bar(xs, ys, width, label=variant)
+            if rx:
+                ax.errorbar(rx, ry, yerr=re, fmt="_", color="black", linewidth=1, capsize=2)
+        ax.axhline(0, color="black", linewidth=0.6)
+        ax.set_xticks(range(len(tasks)))
+        ax.set_xticklabels(tasks, rotation=20, fontsize=8)
+        ax.set_title(mode)
+        ax.set_ylabel("Δ p(correct)")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_ablation_k(rows: Sequence[Any], path: str | Path) -> Path:
+    """Δ p(correct) against K for Enhance and Degrade (the K ablation)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for task in dict.fromkeys(r.task for r in rows if r.group == "k"):
+        for mode, style in (("enhance", "-o"), ("degrade", "--s")):
+            pts = sorted((int(r.variant.split("=")[1]), r.delta_p) for r in rows if r.group == "k" and r.task == task and r.mode == mode)
+            if pts:
+                ax.plot(*zip(*pts), style, label=f"{task} {mode}")
+    ax.set_xscale("log")
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.set_xlabel("K (good and bad neurons each)")
+    ax.set_ylabel("Δ p(correct)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
