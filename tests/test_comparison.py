@@ -120,3 +120,22 @@ def test_lape_is_skipped_with_a_note_when_there_is_no_other_task(model, tmp_path
     result = run_comparison(model, config, out=tmp_path, load_task=load, log=notes.append)
     assert any("lape needs at least two tasks" in n for n in notes)
     assert {r.variant for r in result.rows} == {"tn"}
+
+
+def test_compare_command_runs_offline_and_resumes(tmp_path, capsys):
+    from neuronllm_tl.cli import main
+    from neuronllm_tl.testing import tiny_examples
+
+    paths = []
+    for name, rows in (("first", tiny_examples()), ("second", tiny_examples()[::-1])):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("\n".join(json.dumps(r) for r in rows))
+        paths.append(str(path))
+    args = ["compare", "--model", "tiny-random", "--tasks", *paths, "--variants", "neuronllm_gxa", "tn", "random",
+            "--ablations", "k", "--k", "4", "--n-identify", "3", "--n-eval", "3", "--controls", "1", "--out", str(tmp_path / "out")]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert "## first.jsonl" in first and "neuronllm_gxa | silence_good" in first
+    n_cells = len((tmp_path / "out" / "cells.jsonl").read_text().splitlines())
+    assert main(args) == 0
+    assert len((tmp_path / "out" / "cells.jsonl").read_text().splitlines()) == n_cells

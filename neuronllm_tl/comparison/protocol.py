@@ -239,7 +239,7 @@ class ComparisonRun:
 
     def neurons(self, task: str, v: Variant) -> NeuronSet:
         k = v.k or self.config.k
-        path = self.out / "neurons" / task / f"{_slug(v.name)}.neurons"
+        path = self.out / "neurons" / _slug(task) / f"{_slug(v.name)}.neurons"
         if path.is_dir():
             return NeuronSet.load(path)
         start = time.time()
@@ -349,14 +349,17 @@ def _slug(*parts: Any) -> str:
 
 
 def default_task_loader(data_files: Mapping[str, Sequence[str]] | None = None) -> TaskLoader:
-    """Built-in tasks by name, and dataset tasks (``sst2``, ``mmlu``, ...) from ``data_files`` or offline copies."""
+    """Built-in tasks by name, dataset tasks (``sst2``, ``mmlu``, ...) from ``data_files`` or offline copies,
+    and MCQ files by path (``*.jsonl``: one ``{question, options, answer}`` per line)."""
     from neuronllm_tl.tasks.datasets import DATASET_TASKS, load_dataset_task
-    from neuronllm_tl.tasks.registry import load_task
+    from neuronllm_tl.tasks.registry import load_task, load_task_file
 
     files = dict(data_files or {})
 
     def load(name: str, answer_format: str, n_permutations: int) -> Task:
         options = dict(answer_format=answer_format, n_permutations=n_permutations, seed=0)
+        if name.endswith(".jsonl"):
+            return load_task_file(name, **options)
         if name in DATASET_TASKS:
             return load_dataset_task(name, data_files=files.get(name), **options)
         return load_task(name, **options)

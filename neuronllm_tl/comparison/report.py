@@ -184,7 +184,7 @@ class ComparisonResult:
             self.summary_table(),
         ]
         for task in cfg.tasks:
-            parts += ["", f"## {task}", "", self.main_table(task)]
+            parts += ["", f"## {Path(task).name}", "", self.main_table(task)]
         for group in cfg.ablations:
             parts += ["", f"## Ablation: {group}", "", self.ablation_table(group)]
         parts += ["", "Model time: " + ", ".join(f"{k} {v:.0f} s" for k, v in sorted(self.timings.items()))]
