@@ -66,6 +66,8 @@ def _add_task_args(p: argparse.ArgumentParser) -> None:
 
 def _add_identify_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", choices=["grad_x_act", "integrated_gradients"], default="grad_x_act")
+    p.add_argument("--objective", choices=["contrastive", "vocab_prob", "vocab_logprob", "margin"], default="contrastive",
+                   help="the F attributed (default: the paper's option-softmax cross-entropy)")
     p.add_argument("--k", type=int, default=100, help="size of the good set and of the bad set")
     p.add_argument("--z", type=float, default=0.05, help="per-example coarse set: fraction (<1) or count (>=1)")
     p.add_argument("--selection", choices=["global", "per_layer"], default="global")
@@ -82,7 +84,7 @@ def _identify(model: Any, task: Any, args: argparse.Namespace) -> Any:
 
     z = args.z if args.z < 1 else int(args.z)
     return nl.identify(
-        model, task, method=args.method, k=args.k, z=z, selection=args.selection, hook=args.hook,
+        model, task, method=args.method, objective=args.objective, k=args.k, z=z, selection=args.selection, hook=args.hook,
         ig_steps=args.ig_steps, batch_size=args.batch_size, max_rows=args.max_rows,
         max_tokens=args.max_tokens, checkpoint=args.checkpoint, progress=True,
     )
