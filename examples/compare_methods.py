@@ -5,7 +5,7 @@ Run:  python examples/compare_methods.py [--out compare_out] [--quick]
 It identifies each method's neurons on one split of every task, steers the model with them on the
 held-out split (and on an unrelated task), and writes results.md, results.csv and delta_p.png.
 Rerunning with the same --out resumes: finished cells are not recomputed. ``--quick`` is a
-two-task, few-example version (about 10 minutes on 2 CPU cores).
+two-task, few-example version for a first look.
 """
 
 import argparse
