@@ -14,7 +14,7 @@ from neuronllm_tl.baselines.qrnca import QRNCAConfig, qrnca_scores
 from neuronllm_tl.baselines.registry import BASELINES, baseline_config, identify_baseline, random_neurons
 from neuronllm_tl.models.validation import model_spec
 from neuronllm_tl.neurons.identify import identify_from_attributions
-from neuronllm_tl.scoring.encoding import QuestionEncoder, forward_logits, option_scores
+from neuronllm_tl.scoring.encoding import QuestionEncoder, forward_logits
 from neuronllm_tl.scoring.objectives import OBJECTIVES, objective_and_scores
 from neuronllm_tl.testing import tiny_task
 

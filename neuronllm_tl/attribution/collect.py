@@ -25,9 +25,19 @@ from torch import Tensor
 
 from neuronllm_tl.attribution.methods import Method, attribute
 from neuronllm_tl.models.validation import DEFAULT_HOOK, ModelSpec, check_finite, check_width, model_device, model_spec
+from neuronllm_tl.scoring.batches import example_batches, progress_bar
 from neuronllm_tl.scoring.encoding import QuestionEncoder, forward_logits
 from neuronllm_tl.scoring.objectives import check_objective
 from neuronllm_tl.tasks.task import Task
+
+
+def sum_per_example(
+    attributions: Float[Tensor, "question layer d_mlp"], example_index: Int[Tensor, " question"]
+) -> Float[Tensor, "example layer d_mlp"]:
+    """Attributions summed over the questions of each example, examples in ascending index order."""
+    local = torch.unique(example_index, return_inverse=True)[1]
+    one_hot = torch.nn.functional.one_hot(local).to(attributions.dtype).T.to(attributions.device)
+    return torch.einsum("eq,qln->eln", one_hot, attributions)
 
 
 @dataclass
@@ -47,8 +57,7 @@ class TaskAttributions:
 
     def per_example(self) -> Float[Tensor, "example layer d_mlp"]:
         """ES_e: each example's attributions summed over its permuted questions (the paper's Eq. 4)."""
-        out = torch.zeros(self.n_examples, *self.attributions.shape[1:], dtype=self.attributions.dtype)
-        return out.index_add_(0, self.example_index, self.attributions)
+        return sum_per_example(self.attributions, self.example_index)
 
     def save(self, path: str | Path) -> Path:
         from safetensors.torch import save_file
@@ -91,8 +100,6 @@ def collect_attributions(
     progress: bool = False,
 ) -> TaskAttributions:
     """Attributions of ``objective`` for every question of ``task`` (all permutations), kept per question."""
-    from neuronllm_tl.neurons.identify import example_batches
-
     check_objective(objective)
     spec = model_spec(model, hook=hook)
     device = model_device(model)
@@ -100,7 +107,7 @@ def collect_attributions(
     questions = task.questions()
     parts, values, correct = [], [], []
     batches = list(example_batches(questions, batch_size, encoder=encoder, max_tokens=max_tokens))
-    for batch in _progress(batches, progress, f"attribute {task.name} ({method}, {objective})"):
+    for batch in progress_bar(batches, progress, f"attribute {task.name} ({method}, {objective})", leave=False):
         enc = encoder.encode(batch).to(device)
         out = attribute(model, spec, enc, method=method, objective=objective, ig_steps=ig_steps, max_rows=max_rows)
         parts.append(out.attributions.float().cpu())
@@ -134,7 +141,6 @@ def firing_rates(
     cloze rows is not counted); ``"answer"`` only the answer position.
     """
     from neuronllm_tl.attribution.methods import first_rows
-    from neuronllm_tl.neurons.identify import example_batches
 
     if positions not in ("prompt", "answer"):
         raise ValueError(f"positions must be 'prompt' or 'answer', got {positions!r}.")
@@ -168,11 +174,3 @@ def _counting_hooks(spec: ModelSpec, rows: Tensor, counted: Tensor, threshold: f
         return hook
 
     return [(spec.hook_name(l), make(l)) for l in range(spec.n_layers)]
-
-
-def _progress(items: list, enabled: bool, desc: str):
-    if not enabled:
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(items, desc=desc, leave=False)

@@ -58,8 +58,8 @@ def first_rows(enc: EncodedQuestions) -> Int[Tensor, " question"]:
     return out.scatter_reduce(0, enc.row_question, rows, reduce="amin")
 
 
-def _objective(model: Any, enc: EncodedQuestions, hooks: Sequence, objective: str) -> tuple[Tensor, Tensor]:
-    f, scores = objective_and_scores(forward_logits(model, enc, hooks), enc, objective)
+def _objective(logits: Tensor, enc: EncodedQuestions, objective: str) -> tuple[Tensor, Tensor]:
+    f, scores = objective_and_scores(logits, enc, objective)
     check_finite(f, f"the objective F ({objective})")
     return f, scores
 
@@ -69,7 +69,7 @@ def grad_x_act(model: Any, spec: ModelSpec, enc: EncodedQuestions, *, objective:
     check_objective(objective)
     probe = AnswerProbe(spec, enc.answer_pos, torch.ones(enc.n_rows, spec.n_layers, dtype=torch.bool))
     with torch.enable_grad():
-        f, scores = _objective(model, enc, probe.hooks(), objective)
+        f, scores = _objective(forward_logits(model, enc, probe.hooks()), enc, objective)
         grads = probe.gradients(f.sum())
     grad_rows = torch.stack([grads[l] for l in range(spec.n_layers)], dim=1).float()
     grad_q = torch.zeros(enc.n_questions, *grad_rows.shape[1:], device=grad_rows.device)
@@ -111,7 +111,7 @@ def integrated_gradients(
     if bad:
         raise ValueError(f"layers {bad} are out of range for a model with {spec.n_layers} layers.")
     with torch.no_grad():
-        f, scores = _objective(model, enc, (), objective)
+        f, scores = _objective(forward_logits(model, enc), enc, objective)
     acc = _IGAccumulator(enc.n_questions, spec, enc.tokens.device)
     variants = _Variants(torch.tensor(layer_list, device=enc.tokens.device), steps)
     use_prefix = replay != "full" and supports_prefix_cache(model)
@@ -173,8 +173,7 @@ def _probe_variants(
             logits = forward_logits(model, sub, probe.hooks())
         else:  # suffix rows after a shared prefix: right-padded and causal, so no attention mask is needed
             logits = model.run_with_hooks(sub.tokens, fwd_hooks=probe.hooks(), return_type="logits", past_key_values=past)
-        f, _ = objective_and_scores(logits, sub, objective)
-        check_finite(f, f"the objective F ({objective})")
+        f, _ = _objective(logits, sub, objective)
         grads = probe.gradients(f.sum())
     return probe, grads
 

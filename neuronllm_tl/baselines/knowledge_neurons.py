@@ -31,6 +31,7 @@ from torch import Tensor
 
 from neuronllm_tl.attribution.collect import TaskAttributions
 from neuronllm_tl.baselines.config import BaselineConfig
+from neuronllm_tl.baselines.ranking import positive_only_set
 from neuronllm_tl.baselines.qrnca import above_fraction_of_max
 
 OBJECTIVE = "vocab_prob"
@@ -69,8 +70,6 @@ def knowledge_neuron_scores(attr: TaskAttributions, config: KnowledgeNeuronsConf
 
 
 def knowledge_neurons(attr: TaskAttributions, *, k: int, config: KnowledgeNeuronsConfig, metadata: dict[str, Any]) -> Any:
-    from neuronllm_tl.baselines.ranking import positive_only_set
-
     s = knowledge_neuron_scores(attr, config)
     meta = {**metadata, "knowledge_neurons": {"mean_fact_neurons": float(s.fact_neurons.sum((1, 2)).float().mean())}}
     return positive_only_set(s.task_share, k, meta, tie_break=s.mean_ig)

@@ -26,6 +26,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from neuronllm_tl.baselines.config import BaselineConfig
+from neuronllm_tl.baselines.ranking import positive_only_set
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,5 @@ def lape_specificity(
 def lape_neurons(
     rates: Float[Tensor, "task layer d_mlp"], *, k: int, config: LAPEConfig, metadata: dict[str, Any]
 ) -> Any:
-    from neuronllm_tl.baselines.ranking import positive_only_set
-
     specificity, target_rate = lape_specificity(rates, target=0, quantile=config.quantile)
     return positive_only_set(specificity, k, metadata, tie_break=target_rate)

@@ -35,6 +35,7 @@ from torch import Tensor
 
 from neuronllm_tl.attribution.collect import TaskAttributions
 from neuronllm_tl.baselines.config import BaselineConfig
+from neuronllm_tl.baselines.ranking import positive_only_set
 
 OBJECTIVE = "vocab_prob"
 
@@ -100,8 +101,6 @@ def qrnca_scores(attr: TaskAttributions, config: QRNCAConfig) -> QRNCAScores:
 
 
 def qrnca_neurons(attr: TaskAttributions, *, k: int, config: QRNCAConfig, metadata: dict[str, Any]) -> Any:
-    from neuronllm_tl.baselines.ranking import positive_only_set
-
     s = qrnca_scores(attr, config)
     meta = {**metadata, "qrnca": {"n_common": int(s.common.sum()), "mean_query_neurons": float(s.query_neurons.sum((1, 2)).float().mean())}}
     return positive_only_set(s.task_share, k, meta, tie_break=s.mean_naica)

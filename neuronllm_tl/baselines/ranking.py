@@ -32,17 +32,25 @@ def positive_only_set(
 ) -> NeuronSet:
     """A NeuronSet whose good set is the top-``k`` of ``scores`` (ties by ``tie_break``) and whose bad set
     is empty: the baselines look for neurons that carry a task, not for neurons that inhibit it."""
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be an int >= 1, got {k!r}.")
-    n_layers, d_mlp = scores.shape
+    check_k(k)
     idx = rank_neurons(scores, tie_break)[:k]
-    good = torch.stack([idx // d_mlp, idx % d_mlp], 1).long()
+    return good_only_set(idx, scores, {**metadata, "k": k, "n_found": len(idx)})
+
+
+def good_only_set(flat_idx: Tensor, scores: Float[Tensor, "layer d_mlp"], metadata: dict[str, Any]) -> NeuronSet:
+    """The NeuronSet of the neurons at flat indices ``flat_idx`` (in that order) and no bad neurons."""
+    n_layers, d_mlp = scores.shape
     return NeuronSet(
-        good=good,
+        good=torch.stack([flat_idx // d_mlp, flat_idx % d_mlp], 1).long(),
         bad=torch.zeros(0, 2, dtype=torch.long),
-        good_scores=scores.flatten()[idx].float(),
+        good_scores=scores.flatten()[flat_idx].float(),
         bad_scores=torch.zeros(0),
         scores=scores.float(),
         ambiguous=torch.zeros(n_layers, d_mlp, dtype=torch.bool),
-        metadata={**metadata, "k": k, "n_found": len(idx)},
+        metadata=metadata,
     )
+
+
+def check_k(k: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be an int >= 1, got {k!r}.")

@@ -31,6 +31,7 @@ from neuronllm_tl.baselines.config import BaselineConfig
 from neuronllm_tl.baselines.knowledge_neurons import KnowledgeNeuronsConfig, knowledge_neurons
 from neuronllm_tl.baselines.lape import LAPEConfig, lape_neurons
 from neuronllm_tl.baselines.qrnca import QRNCAConfig, qrnca_neurons
+from neuronllm_tl.baselines.ranking import check_k, good_only_set
 from neuronllm_tl.baselines.taylor import TaylorConfig, taylor_neurons
 from neuronllm_tl.models.validation import model_spec
 from neuronllm_tl.neurons.neuron_set import NeuronSet
@@ -79,7 +80,10 @@ def attribution_request(name: str, config: BaselineConfig) -> dict[str, Any] | N
     b = ATTRIBUTION_BASELINES.get(name)
     if b is None:
         return None
-    return {"method": b.method, "objective": b.objective, "hook": config.hook, "ig_steps": getattr(config, "ig_steps", 16)}
+    request = {"method": b.method, "objective": b.objective, "hook": config.hook}
+    if b.method == "integrated_gradients":  # steps mean nothing to grad x act
+        request["ig_steps"] = config.ig_steps
+    return request
 
 
 def identify_baseline(
@@ -132,8 +136,6 @@ def identify_baseline(
 def _check_attributions(attributions: TaskAttributions, request: dict[str, Any], name: str) -> None:
     meta = attributions.metadata
     wrong = {key: (meta.get(key), want) for key, want in request.items() if key in meta and meta[key] != want}
-    if request["method"] == "grad_x_act":
-        wrong.pop("ig_steps", None)
     if wrong:
         raise ValueError(
             f"the attributions given to {name!r} were computed with "
@@ -146,17 +148,6 @@ def _check_attributions(attributions: TaskAttributions, request: dict[str, Any],
 
 def random_neurons(n_layers: int, d_mlp: int, k: int, *, seed: int = 0, metadata: dict[str, Any] | None = None) -> NeuronSet:
     """``k`` neurons drawn uniformly from all layers (the size-matched control without layer matching)."""
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be an int >= 1, got {k!r}.")
-    gen = torch.Generator().manual_seed(seed)
-    idx = torch.randperm(n_layers * d_mlp, generator=gen)[: min(k, n_layers * d_mlp)]
-    good = torch.stack([idx // d_mlp, idx % d_mlp], 1).long()
-    return NeuronSet(
-        good=good,
-        bad=torch.zeros(0, 2, dtype=torch.long),
-        good_scores=torch.zeros(len(good)),
-        bad_scores=torch.zeros(0),
-        scores=torch.zeros(n_layers, d_mlp),
-        ambiguous=torch.zeros(n_layers, d_mlp, dtype=torch.bool),
-        metadata={**(metadata or {}), "k": k},
-    )
+    check_k(k)
+    idx = torch.randperm(n_layers * d_mlp, generator=torch.Generator().manual_seed(seed))[:k]
+    return good_only_set(idx, torch.zeros(n_layers, d_mlp), {**(metadata or {}), "k": k})

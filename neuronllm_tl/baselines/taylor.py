@@ -22,6 +22,7 @@ from torch import Tensor
 
 from neuronllm_tl.attribution.collect import TaskAttributions
 from neuronllm_tl.baselines.config import BaselineConfig
+from neuronllm_tl.baselines.ranking import positive_only_set
 
 OBJECTIVE = "vocab_logprob"
 
@@ -37,6 +38,4 @@ def taylor_importance(attr: TaskAttributions) -> Float[Tensor, "layer d_mlp"]:
 
 
 def taylor_neurons(attr: TaskAttributions, *, k: int, config: TaylorConfig, metadata: dict[str, Any]) -> Any:
-    from neuronllm_tl.baselines.ranking import positive_only_set
-
     return positive_only_set(taylor_importance(attr), k, metadata)

@@ -30,7 +30,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from neuronllm_tl.attribution.collect import TaskAttributions, collect_attributions
 from neuronllm_tl.baselines.registry import BASELINES, attribution_request, baseline_config, identify_baseline
@@ -263,7 +263,8 @@ class ComparisonRun:
         attributions, contrast = None, []
         request = attribution_request(v.method, config)
         if request is not None:
-            attributions = self.attributions(task, v, request["method"], request["objective"], request["ig_steps"])
+            steps = request.get("ig_steps", self.config.ig_steps)
+            attributions = self.attributions(task, v, request["method"], request["objective"], steps)
         if v.method == "lape":
             contrast = [self.variant_splits(t, v).identify for t in self.config.tasks if t != task]
         return identify_baseline(v.method, self.model, splits.identify, k=k, config=config, attributions=attributions,
@@ -393,13 +394,8 @@ def run_comparison(
         log(f"[{i + 1}/{len(grid)}] {task} / {v.name} ({time.time() - start:.0f} s)")
         run.run_cell(task, v)
     result = ComparisonResult.from_cells(run.cells(), config)
-    result.write(out, neuron_sets=_neuron_sets(out))
+    result.write(out)
     return result
-
-
-def _neuron_sets(out: Path) -> Iterator[tuple[str, str, Path]]:
-    for path in sorted((out / "neurons").glob("*/*.neurons")):
-        yield path.parent.name, path.name.removesuffix(".neurons"), path
 
 
 __all__ = ["ABLATIONS", "ALL_MODES", "CompareConfig", "EXPECTED_SIGN", "VARIANTS", "Variant", "default_task_loader", "run_comparison"]

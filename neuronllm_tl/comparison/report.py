@@ -198,7 +198,7 @@ class ComparisonResult:
                 w.writerow({k: v for k, v in asdict(r).items() if k in COLUMNS})
         return path
 
-    def write(self, out: Path, neuron_sets: Iterable[tuple[str, str, Path]] = ()) -> None:
+    def write(self, out: Path) -> None:
         (out / "results.md").write_text(self.markdown)
         self.write_csv(out / "results.csv")
         from neuronllm_tl.comparison.plots import plot_ablation_k, plot_delta_p

@@ -29,7 +29,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from neuronllm_tl.models.validation import check_finite, model_device, model_spec
-from neuronllm_tl.neurons.identify import example_batches
+from neuronllm_tl.scoring.batches import example_batches, progress_bar
 from neuronllm_tl.neurons.neuron_set import NeuronSet
 from neuronllm_tl.scoring.encoding import QuestionEncoder, forward_logits, option_scores
 from neuronllm_tl.steering.hooks import factor_grid, grid_hooks, resolve_factors
@@ -109,10 +109,7 @@ def score_task(
     questions = task.questions()
     probs, correct = [], []
     batches = list(example_batches(questions, batch_size, encoder=encoder, max_tokens=max_tokens))
-    if progress:
-        from tqdm.auto import tqdm
-
-        batches = tqdm(batches, desc=f"score {task.name}" + (f" ({mode})" if mode else ""), leave=False)
+    batches = progress_bar(batches, progress, f"score {task.name}" + (f" ({mode})" if mode else ""), leave=False)
     for batch in batches:
         enc = encoder.encode(batch).to(device)
         hooks = []

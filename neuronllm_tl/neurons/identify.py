@@ -21,15 +21,16 @@ import os
 import platform
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import torch
 
-from neuronllm_tl.attribution.collect import TaskAttributions
+from neuronllm_tl.attribution.collect import TaskAttributions, sum_per_example
 from neuronllm_tl.attribution.methods import METHODS, Method, attribute
 from neuronllm_tl.models.validation import DEFAULT_HOOK, model_device, model_spec
 from neuronllm_tl.neurons.neuron_set import NeuronSet
 from neuronllm_tl.neurons.selection import ContrastiveAccumulator, Selection, resolve_z, select_top_k
+from neuronllm_tl.scoring.batches import example_batches, progress_bar
 from neuronllm_tl.scoring.encoding import QuestionEncoder
 from neuronllm_tl.scoring.objectives import Objective, check_objective
 from neuronllm_tl.tasks.task import Question, Task
@@ -67,38 +68,6 @@ class IdentifyConfig:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "IdentifyConfig":
         return cls(**dict(d))
-
-
-def example_batches(
-    questions: list[Question], batch_size: int, *, encoder: QuestionEncoder | None = None, max_tokens: int | None = None
-) -> Iterator[list[Question]]:
-    """Questions grouped so that all rows of an example share a batch, with at most ``batch_size``
-    examples and (given an encoder) at most ``max_tokens`` padded tokens (rows x longest row).
-
-    The token budget bounds memory: attention keeps ~tokens x length values per head and layer for the
-    backward pass, so long questions (MMLU in cloze format) need smaller batches than short ones.
-    An example over the budget on its own still gets a batch of its own.
-    """
-    groups: dict[int, list[Question]] = {}
-    for q in questions:
-        groups.setdefault(q.example_index, []).append(q)
-    batch: list[Question] = []
-    n_examples, rows, width = 0, 0, 0
-    for group in groups.values():
-        g_rows, g_width = _rows_and_width(encoder, group) if encoder is not None and max_tokens else (0, 0)
-        over = max_tokens is not None and batch and (rows + g_rows) * max(width, g_width) > max_tokens
-        if batch and (n_examples == batch_size or over):
-            yield batch
-            batch, n_examples, rows, width = [], 0, 0, 0
-        batch += group
-        n_examples, rows, width = n_examples + 1, rows + g_rows, max(width, g_width)
-    if batch:
-        yield batch
-
-
-def _rows_and_width(encoder: QuestionEncoder, group: list[Question]) -> tuple[int, int]:
-    enc = encoder.encode(group)
-    return enc.n_rows, int(enc.tokens.shape[1])
 
 
 def identify(
@@ -165,17 +134,14 @@ def identify(
         checkpoint = Path(f"{checkpoint}.rank{rank}" if world > 1 else checkpoint)
         state.resume(checkpoint, fingerprint)
     mine = [b for b in range(len(batches)) if b % world == rank and b not in state.done]
-    for b in _progress(mine, progress, f"identify {task.name} ({config.method})"):
+    for b in progress_bar(mine, progress, f"identify {task.name} ({config.method})"):
         batch = batches[b]
         enc = encoder.encode(batch).to(device)
         out = attribute(
             model, spec, enc, method=config.method, objective=config.objective, ig_steps=config.ig_steps,
             max_rows=config.max_rows,
         )
-        example_ids = torch.tensor([q.example_index for q in batch])
-        local = torch.unique(example_ids, return_inverse=True)[1]
-        one_hot = torch.nn.functional.one_hot(local).float().T.to(out.attributions.device)
-        state.acc.update(torch.einsum("eq,qln->eln", one_hot, out.attributions.float()))
+        state.acc.update(sum_per_example(out.attributions.float(), torch.tensor([q.example_index for q in batch])))
         state.n_correct += int((out.scores.argmax(-1) == enc.correct).sum())
         state.objective_sum += float(out.objective.double().sum())
         state.done.add(b)
@@ -329,11 +295,3 @@ def build_metadata(model: Any, spec: Any, task: Task, config: Any) -> dict[str, 
             "python": platform.python_version(),
         },
     }
-
-
-def _progress(items: list, enabled: bool, desc: str):
-    if not enabled:
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(items, desc=desc)

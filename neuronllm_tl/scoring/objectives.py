@@ -59,7 +59,6 @@ def objective_and_scores(
     logits: Float[Tensor, "row pos vocab"], enc: EncodedQuestions, objective: str = "contrastive"
 ) -> tuple[Float[Tensor, " question"], Float[Tensor, "question option"]]:
     """(F per question, option scores) of a batch's logits."""
-    check_objective(objective)
     scores = option_scores(logits, enc)
     needs_vocab = objective in ("vocab_prob", "vocab_logprob") and enc.answer_format == "letter"
     vocab_scores = option_scores(logits, enc, vocab_normalized=True) if needs_vocab else scores
