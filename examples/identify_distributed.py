@@ -14,7 +14,6 @@ import torch
 import torch.distributed as dist
 
 import neuronllm_tl as nl
-from neuronllm_tl.tasks.registry import load_task
 
 nccl = "--nccl" in sys.argv
 dist.init_process_group("nccl" if nccl else "gloo")
@@ -23,8 +22,8 @@ device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if nccl else "cpu"
 if not nccl:
     torch.set_num_threads(1)
 model = nl.load_model("smollm2-135m", device=device)
-task = load_task("capitals-mini", answer_format="cloze", limit=32)
-neurons = nl.identify(model, task, k=50, method="integrated_gradients", checkpoint="capitals_ig.ckpt")
+task = nl.load_task("capitals-mini", answer_format="cloze", limit=32)
+neurons = nl.identify(model, task, k=50, attribution="integrated_gradients", checkpoint="capitals_ig.ckpt")
 if rank == 0:
     neurons.save("capitals_ig.neurons")
     print(neurons, neurons.metadata["identification"])

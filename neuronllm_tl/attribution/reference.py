@@ -2,7 +2,11 @@
 
 They follow the peers' implementations (Knowledge Neurons, QRNCA): one question, one layer, one step
 at a time. The tests use them to check the batched methods, and the benchmarks use them to measure
-the speed-up.
+the speed-up. ``objective=`` is a registered name or a callable, as in :mod:`neuronllm_tl.attribution.methods`.
+
+Example:
+    >>> ref = integrated_gradients_reference(model, spec, enc, question=0, layer=1, steps=16)
+    >>> torch.testing.assert_close(integrated_gradients(model, spec, enc, steps=16).attributions[0, 1], ref)
 """
 
 from __future__ import annotations
@@ -13,17 +17,20 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import ModelSpec
 from neuronllm_tl.scoring.encoding import EncodedQuestions, forward_logits
-from neuronllm_tl.scoring.objectives import objective_and_scores
+from neuronllm_tl.scoring.objectives import Objective, objective_and_scores
 
 
-def _question_objective(model: Any, enc: EncodedQuestions, question: int, hooks: list, objective: str) -> Tensor:
+def _question_objective(
+    model: HookedModel, enc: EncodedQuestions, question: int, hooks: list, objective: str | Objective
+) -> Tensor:
     sub = enc.take_questions(torch.tensor([question]))
     return objective_and_scores(forward_logits(model, sub, hooks), sub, objective)[0][0]
 
 
-def answer_activation(model: Any, spec: ModelSpec, enc: EncodedQuestions, question: int, layer: int) -> Tensor:
+def answer_activation(model: HookedModel, spec: ModelSpec, enc: EncodedQuestions, question: int, layer: int) -> Tensor:
     """The unsteered answer-position activation of one question at one layer."""
     store: dict[str, Tensor] = {}
     sub = enc.take_questions(torch.tensor([question]))
@@ -38,14 +45,14 @@ def answer_activation(model: Any, spec: ModelSpec, enc: EncodedQuestions, questi
 
 
 def objective_with_answer_activation(
-    model: Any,
+    model: HookedModel,
     spec: ModelSpec,
     enc: EncodedQuestions,
     question: int,
     layer: int,
     value: Tensor,
     *,
-    objective: str = "contrastive",
+    objective: str | Objective = "contrastive",
 ) -> Tensor:
     """F of one question with that layer's answer-position activation replaced by ``value`` in every row."""
     pos = int(enc.take_questions(torch.tensor([question])).answer_pos[0])
@@ -59,14 +66,14 @@ def objective_with_answer_activation(
 
 
 def integrated_gradients_reference(
-    model: Any,
+    model: HookedModel,
     spec: ModelSpec,
     enc: EncodedQuestions,
     *,
     question: int,
     layer: int,
     steps: int = 16,
-    objective: str = "contrastive",
+    objective: str | Objective = "contrastive",
 ) -> Float[Tensor, " d_mlp"]:
     """IG of F for one question and one layer: ``steps`` separate forward+backward passes."""
     a_hat = answer_activation(model, spec, enc, question, layer)
@@ -81,7 +88,13 @@ def integrated_gradients_reference(
 
 
 def grad_x_act_reference(
-    model: Any, spec: ModelSpec, enc: EncodedQuestions, *, question: int, layer: int, objective: str = "contrastive"
+    model: HookedModel,
+    spec: ModelSpec,
+    enc: EncodedQuestions,
+    *,
+    question: int,
+    layer: int,
+    objective: str | Objective = "contrastive",
 ) -> Float[Tensor, " d_mlp"]:
     """``a * dF/da`` of one question at one layer: one forward+backward pass with only that layer replaced."""
     a_hat = answer_activation(model, spec, enc, question, layer)

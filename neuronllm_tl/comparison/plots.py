@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
+from neuronllm_tl.steering.modes import MODES
+
 
 def _pyplot() -> Any:
     import matplotlib
@@ -19,7 +21,7 @@ def plot_delta_p(rows: Sequence[Any], path: str | Path) -> Path:
     """Δ p(correct) per task and method, one panel per mode; black bars: random controls (mean ± sd)."""
     plt = _pyplot()
     main = [r for r in rows if r.group == "main"]
-    modes = [m for m in ("excite_good", "silence_good", "enhance", "degrade", "excite_bad", "silence_bad") if any(r.mode == m for r in main)]
+    modes = [m for m in MODES if any(r.mode == m for r in main)]
     tasks = list(dict.fromkeys(r.task for r in main))
     variants = list(dict.fromkeys(r.variant for r in main))
     fig, axes = plt.subplots(1, max(1, len(modes)), figsize=(4.2 * max(1, len(modes)), 3.8), squeeze=False)

@@ -19,9 +19,12 @@ import math
 import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
-from neuronllm_tl.comparison.protocol import EXPECTED_SIGN, CompareConfig
+from neuronllm_tl.comparison.config import CompareConfig
+from neuronllm_tl.comparison.plots import plot_ablation_k, plot_delta_p
+from neuronllm_tl.steering.modes import MODES
 
 COLUMNS = [
     "task", "group", "variant", "method", "mode", "n_steered", "accuracy_before", "accuracy_after", "delta_accuracy",
@@ -57,7 +60,7 @@ class ResultRow:
     @property
     def as_expected(self) -> bool:
         """p(correct) moved in the direction the mode predicts, by more than 2 control sds."""
-        return self.beyond_random is not None and EXPECTED_SIGN[self.mode] * self.beyond_random > 2
+        return self.beyond_random is not None and MODES[self.mode].expected_sign * self.beyond_random > 2
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -201,8 +204,6 @@ class ComparisonResult:
     def write(self, out: Path) -> None:
         (out / "results.md").write_text(self.markdown)
         self.write_csv(out / "results.csv")
-        from neuronllm_tl.comparison.plots import plot_ablation_k, plot_delta_p
-
         plot_delta_p(self.rows, out / "delta_p.png")
         if any(r.group == "k" for r in self.rows):
             plot_ablation_k(self.rows, out / "ablation_k.png")

@@ -1,4 +1,4 @@
-"""Accuracy and p(correct) of a task, before and after steering, against random neuron sets.
+"""Steering effects on a task's accuracy and p(correct), next to random neuron sets of the same shape.
 
 Metrics (all signed, after minus before):
 
@@ -8,8 +8,9 @@ Metrics (all signed, after minus before):
 * controls: the same steering applied to random neuron sets with the same per-layer counts of good
   and bad neurons (``NeuronSet.random_like``), over ``controls`` seeds, reported as mean ± sd.
 
-Steering is applied at the answer position of every question (``positions="answer"``) or at every
-position (``"all"``).
+Every row is a :class:`Steering` (``Steering.from_mode``) scored by :func:`score_task`, at the answer
+position of every question (``positions="answer"``) or at every position (``"all"``). Any registered
+mode name (see :func:`neuronllm_tl.steering.register_mode`) can be evaluated.
 
 Example:
     >>> report = nl.evaluate(model, eval_task, neurons, modes=["enhance", "degrade"], controls=5)
@@ -20,128 +21,17 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal
 
-import torch
-from jaxtyping import Float, Int
-from torch import Tensor
-
-from neuronllm_tl.models.validation import check_finite, model_device, model_spec
-from neuronllm_tl.scoring.batches import example_batches, progress_bar
+from neuronllm_tl.evaluation.scores import TaskScores, check_task_positions, score_task
+from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.neurons.neuron_set import NeuronSet
-from neuronllm_tl.scoring.encoding import QuestionEncoder, forward_logits, option_scores
-from neuronllm_tl.steering.hooks import factor_grid, grid_hooks, resolve_factors
+from neuronllm_tl.steering.modes import get_mode
+from neuronllm_tl.steering.steering import Steering
 from neuronllm_tl.tasks.task import Task
-
-
-@dataclass
-class TaskScores:
-    """Option probabilities of every question of a task's augmented set."""
-
-    probs: Float[Tensor, "question option"]
-    correct: Int[Tensor, " question"]
-    example_index: Int[Tensor, " question"]
-
-    @property
-    def is_correct(self) -> Tensor:
-        return self.probs.argmax(-1) == self.correct
-
-    @property
-    def accuracy(self) -> float:
-        return float(self.is_correct.float().mean())
-
-    @property
-    def mean_p_correct(self) -> float:
-        return float(self.probs.gather(-1, self.correct[:, None]).mean())
-
-    def per_example_correct(self) -> Tensor:
-        """[example, 2]: number of permutations answered correctly, and number asked."""
-        n_ex = int(self.example_index.max()) + 1
-        right = torch.zeros(n_ex, dtype=torch.long).index_add_(0, self.example_index, self.is_correct.long())
-        asked = torch.bincount(self.example_index, minlength=n_ex)
-        return torch.stack([right, asked], 1)
-
-    @property
-    def genuine_rate(self) -> float:
-        """Share of examples answered correctly under every permutation."""
-        c = self.per_example_correct()
-        return float((c[:, 0] == c[:, 1]).float().mean())
-
-    @property
-    def fortuitous_rate(self) -> float:
-        """Share of examples right under some permutations and wrong under others (luck, not skill)."""
-        c = self.per_example_correct()
-        return float(((c[:, 0] > 0) & (c[:, 0] < c[:, 1])).float().mean())
-
-    def summary(self) -> dict[str, float]:
-        return {
-            "accuracy": self.accuracy,
-            "p_correct": self.mean_p_correct,
-            "genuine_rate": self.genuine_rate,
-            "fortuitous_rate": self.fortuitous_rate,
-        }
-
-
-def score_task(
-    model: Any,
-    task: Task,
-    *,
-    neurons: NeuronSet | None = None,
-    mode: str | None = None,
-    factors: Mapping[str, float] | None = None,
-    positions: Literal["answer", "all"] = "answer",
-    batch_size: int = 16,
-    max_tokens: int = 8192,
-    progress: bool = False,
-) -> TaskScores:
-    """Option probabilities of every question, optionally with ``neurons`` steered by ``mode``/``factors``."""
-    if positions not in ("answer", "all"):
-        raise ValueError(f"positions must be 'answer' or 'all', got {positions!r}.")
-    spec = model_spec(model, hook=neurons.hook if neurons is not None else "mlp.hook_post")
-    grid = None
-    if neurons is not None:
-        neurons.check_compatible(model)
-        grid = factor_grid(neurons, resolve_factors(mode, factors))
-    device = model_device(model)
-    encoder = QuestionEncoder(model, task)
-    questions = task.questions()
-    probs, correct = [], []
-    batches = list(example_batches(questions, batch_size, encoder=encoder, max_tokens=max_tokens))
-    batches = progress_bar(batches, progress, f"score {task.name}" + (f" ({mode})" if mode else ""), leave=False)
-    for batch in batches:
-        enc = encoder.encode(batch).to(device)
-        hooks = []
-        if grid is not None:
-            hooks = grid_hooks(spec, grid, enc.answer_pos if positions == "answer" else "all")
-        with torch.no_grad():
-            scores = option_scores(forward_logits(model, enc, hooks), enc)
-        p = scores.softmax(-1)
-        check_finite(p, f"option probabilities of task {task.name!r}")
-        probs.append(p.cpu())
-        correct.append(enc.correct.cpu())
-    width = max(p.shape[1] for p in probs)
-    probs_t = torch.cat([torch.nn.functional.pad(p, (0, width - p.shape[1])) for p in probs])
-    return TaskScores(probs_t, torch.cat(correct), torch.tensor([q.example_index for q in questions]))
-
-
-def filter_genuine(model: Any, task: Task, *, batch_size: int = 16) -> tuple[Task, dict[str, int]]:
-    """Keep only the examples the model answers correctly under every permutation (the paper's
-    motivation: an example right under some permutations and wrong under others is fortuitous)."""
-    per_example = score_task(model, task, batch_size=batch_size).per_example_correct()
-    right, asked = per_example[:, 0], per_example[:, 1]
-    genuine = torch.nonzero(right == asked).flatten().tolist()
-    stats = {
-        "examples": len(task),
-        "kept": len(genuine),
-        "fortuitous": int(((right > 0) & (right < asked)).sum()),
-        "wrong": int((right == 0).sum()),
-    }
-    if not genuine:
-        raise ValueError(f"task {task.name!r}: the model answers no example correctly under every permutation; "
-                         "nothing is left to identify neurons on. Use the unfiltered task or another format.")
-    return task.subset(genuine, name=f"{task.name}:genuine"), stats
 
 
 @dataclass
@@ -208,8 +98,53 @@ class EvaluationReport:
         return self.to_markdown()
 
 
+def _mode_rows(
+    model: HookedModel,
+    task: Task,
+    neurons: NeuronSet,
+    randoms: list[NeuronSet],
+    mode: str,
+    base: TaskScores,
+    *,
+    positions: Literal["answer", "all"],
+    run: dict[str, Any],
+) -> list[EffectRow]:
+    """The identified row of ``mode`` and, with controls, the random row (mean ± sd over the sets)."""
+    s = score_task(model, task, steering=Steering.from_mode(neurons, mode, positions=positions), **run)
+    rows = [
+        EffectRow(
+            mode,
+            "identified",
+            s.accuracy,
+            s.mean_p_correct,
+            s.accuracy - base.accuracy,
+            s.mean_p_correct - base.mean_p_correct,
+        )
+    ]
+    if randoms:
+        scored = [
+            score_task(model, task, steering=Steering.from_mode(r, mode, positions=positions), **run) for r in randoms
+        ]
+        accs = [x.accuracy for x in scored]
+        ps = [x.mean_p_correct for x in scored]
+        rows.append(
+            EffectRow(
+                mode,
+                "random",
+                statistics.fmean(accs),
+                statistics.fmean(ps),
+                statistics.fmean(accs) - base.accuracy,
+                statistics.fmean(ps) - base.mean_p_correct,
+                statistics.stdev(accs) if len(accs) > 1 else 0.0,
+                statistics.stdev(ps) if len(ps) > 1 else 0.0,
+                n_sets=len(scored),
+            )
+        )
+    return rows
+
+
 def evaluate(
-    model: Any,
+    model: HookedModel,
     task: Task,
     neurons: NeuronSet,
     *,
@@ -223,7 +158,10 @@ def evaluate(
     """Steering effects of ``neurons`` on ``task`` next to ``controls`` random sets of the same shape."""
     if controls < 0:
         raise ValueError(f"controls must be >= 0, got {controls}.")
-    run = dict(positions=positions, batch_size=batch_size, progress=progress)
+    check_task_positions(positions)
+    for mode in modes:
+        get_mode(mode)
+    run: dict[str, Any] = dict(batch_size=batch_size, progress=progress)
     base = score_task(model, task, **run)
     report = EvaluationReport(
         task=task.name,
@@ -236,25 +174,8 @@ def evaluate(
     )
     randoms = [neurons.random_like(seed + i) for i in range(controls)]
     for mode in modes:
-        s = score_task(model, task, neurons=neurons, mode=mode, **run)
-        report.rows.append(
-            EffectRow(mode, "identified", s.accuracy, s.mean_p_correct, s.accuracy - base.accuracy, s.mean_p_correct - base.mean_p_correct)
-        )
-        if randoms:
-            scored = [score_task(model, task, neurons=r, mode=mode, **run) for r in randoms]
-            accs = [x.accuracy for x in scored]
-            ps = [x.mean_p_correct for x in scored]
-            report.rows.append(
-                EffectRow(
-                    mode,
-                    "random",
-                    statistics.fmean(accs),
-                    statistics.fmean(ps),
-                    statistics.fmean(accs) - base.accuracy,
-                    statistics.fmean(ps) - base.mean_p_correct,
-                    statistics.stdev(accs) if len(accs) > 1 else 0.0,
-                    statistics.stdev(ps) if len(ps) > 1 else 0.0,
-                    n_sets=len(scored),
-                )
-            )
+        report.rows.extend(_mode_rows(model, task, neurons, randoms, mode, base, positions=positions, run=run))
     return report
+
+
+__all__ = ["EffectRow", "EvaluationReport", "evaluate"]

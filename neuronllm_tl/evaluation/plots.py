@@ -1,20 +1,45 @@
-"""Plots of neuron sets, saved as PNG (matplotlib, Agg backend: no display needed)."""
+"""Plots of neuron sets, saved as PNG (matplotlib, Agg backend: no display needed).
+
+Two views: where a set's good and bad neurons sit (count per layer), and how much the sets of several
+tasks share (the Jaccard index |A ∩ B| / |A ∪ B| of every pair of good, or bad, sets).
+
+Example:
+    >>> from neuronllm_tl.evaluation.plots import plot_layer_counts, plot_overlap_heatmap
+    >>> plot_layer_counts(neurons, "layers.png")
+    >>> plot_overlap_heatmap({"sst2": a, "mmlu": b}, "overlap.png", which="good")
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
+from typing import Any
 
 from neuronllm_tl.neurons.neuron_set import NeuronSet
 
 
-def plot_layer_counts(neurons: NeuronSet, path: str | Path, *, title: str | None = None) -> Path:
-    """Bar chart of good (up) and bad (down) neurons per layer."""
+def _pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend (imported lazily: plotting is optional)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    """Lay out, write ``fig`` to ``path`` as a 120 dpi PNG, and free it."""
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=120)
+    _pyplot().close(fig)
+    return out
+
+
+def plot_layer_counts(neurons: NeuronSet, path: str | Path, *, title: str | None = None) -> Path:
+    """Bar chart of good (up) and bad (down) neurons per layer."""
+    plt = _pyplot()
     counts = neurons.per_layer_counts()
     layers = range(neurons.n_layers)
     fig, ax = plt.subplots(figsize=(max(6, neurons.n_layers * 0.3), 3.5))
@@ -25,20 +50,12 @@ def plot_layer_counts(neurons: NeuronSet, path: str | Path, *, title: str | None
     ax.set_ylabel("neurons (bad shown below 0)")
     ax.set_title(title or f"{neurons.metadata.get('task', {}).get('name', 'task')}: good and bad neurons per layer")
     ax.legend(loc="upper left")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_overlap_heatmap(sets: Mapping[str, NeuronSet], path: str | Path, *, which: str = "good") -> Path:
     """Task x task Jaccard index of the good (or bad) sets."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     names = list(sets)
     grid = [[sets[a].overlap(sets[b])[f"{which}_jaccard"] for b in names] for a in names]
     fig, ax = plt.subplots(figsize=(1.1 * len(names) + 2, 1.0 * len(names) + 1.5))
@@ -47,11 +64,15 @@ def plot_overlap_heatmap(sets: Mapping[str, NeuronSet], path: str | Path, *, whi
     ax.set_yticks(range(len(names)), names)
     for i in range(len(names)):
         for j in range(len(names)):
-            ax.text(j, i, f"{grid[i][j]:.2f}", ha="center", va="center", color="white" if grid[i][j] < 0.6 else "black", fontsize=8)
+            ax.text(
+                j,
+                i,
+                f"{grid[i][j]:.2f}",
+                ha="center",
+                va="center",
+                color="white" if grid[i][j] < 0.6 else "black",
+                fontsize=8,
+            )
     fig.colorbar(im, ax=ax, label=f"Jaccard index of {which} sets")
     ax.set_title(f"Overlap of {which} neurons between tasks")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)

@@ -17,10 +17,13 @@ import importlib.metadata
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
+
+from neuronllm_tl.models.protocol import HookedModel
 
 DEFAULT_MODEL = "smollm2-135m"
 _COMPLETE_MARKER = ".neuronllm_tl_complete"
@@ -55,7 +58,7 @@ def _convert_smollm2(target: Path) -> None:
     # The weights are already dequantized to float32; the quantizer handle only blocks saving.
     if hasattr(hf_model.config, "quantization_config"):
         del hf_model.config.quantization_config
-    hf_model.hf_quantizer = None
+    hf_model.hf_quantizer = None  # type: ignore[assignment]  # nn.Module's __setattr__ typing, not the attribute's
     hf_model.save_pretrained(str(target))
     tokenizer.save_pretrained(str(target))
 
@@ -90,7 +93,7 @@ def load_model(
     device: str | torch.device | None = None,
     dtype: torch.dtype = torch.float32,
     **boot_kwargs: Any,
-) -> Any:
+) -> HookedModel:
     """A TransformerLens ``TransformerBridge`` in eval mode.
 
     Args:

@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from neuronllm_tl.models.protocol import HookedModel
+
 DEFAULT_HOOK = "mlp.hook_post"
 NEURON_HOOKS = ("mlp.hook_post", "mlp.hook_pre", "mlp.hook_pre_linear")
 
@@ -33,7 +35,7 @@ class ModelSpec:
         return [self.hook_name(layer) for layer in range(self.n_layers)]
 
 
-def model_spec(model: Any, *, hook: str = DEFAULT_HOOK, require_eval: bool = True) -> ModelSpec:
+def model_spec(model: HookedModel, *, hook: str = DEFAULT_HOOK, require_eval: bool = True) -> ModelSpec:
     """Validate ``model`` and return its :class:`ModelSpec`.
 
     Refuses a model in training mode (dropout would make attributions random), a model without
@@ -63,7 +65,7 @@ def model_spec(model: Any, *, hook: str = DEFAULT_HOOK, require_eval: bool = Tru
             f"'blocks.{{layer}}.<hook>'), got {hook!r}."
         )
     names = model.hook_dict
-    missing = [f"blocks.{l}.{hook}" for l in range(n_layers) if f"blocks.{l}.{hook}" not in names]
+    missing = [f"blocks.{layer}.{hook}" for layer in range(n_layers) if f"blocks.{layer}.{hook}" not in names]
     if missing:
         available = sorted({n.split(".", 2)[2] for n in names if n.startswith("blocks.0.") and "mlp" in n})
         raise ValueError(
@@ -92,14 +94,14 @@ def check_finite(t: torch.Tensor, what: str) -> None:
         )
 
 
-def model_device(model: Any) -> torch.device:
+def model_device(model: HookedModel) -> torch.device:
     cfg_device = getattr(getattr(model, "cfg", None), "device", None)
     for p in model.parameters():
         return p.device
     return torch.device(cfg_device or "cpu")
 
 
-def tokenizer_of(model: Any) -> Any:
+def tokenizer_of(model: HookedModel) -> Any:
     tok = getattr(model, "tokenizer", None)
     if tok is None:
         raise ValueError(

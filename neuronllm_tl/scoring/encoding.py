@@ -15,13 +15,15 @@ position ids are unchanged, so a padded batch gives the same scores as one quest
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Sequence
 
 import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
+from neuronllm_tl.models.protocol import HookedModel
+from neuronllm_tl.models.validation import tokenizer_of
 from neuronllm_tl.tasks.task import Question, Task
 
 
@@ -52,7 +54,7 @@ class EncodedQuestions:
     def n_rows(self) -> int:
         return int(self.tokens.shape[0])
 
-    def to(self, device: torch.device | str) -> "EncodedQuestions":
+    def to(self, device: torch.device | str) -> EncodedQuestions:
         return EncodedQuestions(
             **{
                 f.name: getattr(self, f.name).to(device)
@@ -62,7 +64,7 @@ class EncodedQuestions:
             }
         )
 
-    def take_questions(self, question_index: Int[Tensor, " q"]) -> "EncodedQuestions":
+    def take_questions(self, question_index: Int[Tensor, " q"]) -> EncodedQuestions:
         """The sub-batch of the given questions (repeats allowed), with all of their rows, renumbered."""
         question_index = question_index.to(self.correct.device)
         row_lists = [torch.nonzero(self.row_question == q).flatten() for q in question_index.tolist()]
@@ -116,22 +118,10 @@ def option_scores(
     return scores.masked_fill(~enc.option_mask, float("-inf"))
 
 
-def contrastive_objective(
-    scores: Float[Tensor, "question option"], correct: Int[Tensor, " question"]
-) -> Float[Tensor, " question"]:
-    """F = log softmax(option scores)[correct]: rewards the correct option, penalises the distractors.
-
-    Its gradient is ds_correct/dw - sum_j p_j ds_j/dw (the paper's ACE objective, reconstructed).
-    """
-    return scores.log_softmax(-1).gather(-1, correct[:, None]).squeeze(-1)
-
-
 class QuestionEncoder:
     """Tokenizes a task's questions for one model. Stateless apart from a cache of letter tokens."""
 
-    def __init__(self, model: Any, task: Task) -> None:
-        from neuronllm_tl.models.validation import tokenizer_of
-
+    def __init__(self, model: HookedModel, task: Task) -> None:
         self.tokenizer = tokenizer_of(model)
         self.task = task
         cfg = model.cfg
@@ -169,7 +159,7 @@ class QuestionEncoder:
     def continuation_ids(self, q: Question) -> list[list[int]]:
         prefix = self.task.template.continuation_prefix
         conts = [self._ids(prefix + o) for o in q.options]
-        for o, ids in zip(q.options, conts):
+        for o, ids in zip(q.options, conts, strict=True):
             if not ids:
                 raise ValueError(f"task {self.task.name!r}: option {o!r} tokenizes to no tokens; it cannot be scored.")
             if self.unk_id is not None and self.unk_id in ids:
@@ -185,6 +175,7 @@ class QuestionEncoder:
         return conts
 
     def encode(self, questions: Sequence[Question]) -> EncodedQuestions:
+        """The questions as one right-padded batch (letter: a row each; cloze: a row per option)."""
         if not questions:
             raise ValueError(f"task {self.task.name!r}: no questions to encode.")
         cloze = self.task.answer_format == "cloze"
@@ -204,29 +195,13 @@ class QuestionEncoder:
                     row_q.append(qi)
                     row_opt.append(oi)
             else:
-                letter_ids[qi, : len(q.options)] = torch.tensor(self.letter_ids(q, prompt_ids[len(self.prefix):]))
+                letter_ids[qi, : len(q.options)] = torch.tensor(self.letter_ids(q, prompt_ids[len(self.prefix) :]))
                 seqs.append(prompt_ids)
                 conts.append([])
                 answer_pos.append(len(prompt_ids) - 1)
                 row_q.append(qi)
                 row_opt.append(-1)
-        width = max(len(s) for s in seqs)
-        if self.n_ctx is not None and width > self.n_ctx:
-            raise ValueError(
-                f"task {self.task.name!r}: a question is {width} tokens long but the model's context is "
-                f"{self.n_ctx}; use fewer demonstrations, shorter examples, or a model with a longer context."
-            )
-        tokens = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros(len(seqs), width, dtype=torch.long)
-        n_cont = max(1, max(len(c) for c in conts))
-        cont_ids = torch.zeros(len(seqs), n_cont, dtype=torch.long)
-        cont_mask = torch.zeros(len(seqs), n_cont, dtype=torch.bool)
-        for r, (s, c) in enumerate(zip(seqs, conts)):
-            tokens[r, : len(s)] = torch.tensor(s)
-            mask[r, : len(s)] = 1
-            if c:
-                cont_ids[r, : len(c)] = torch.tensor(c)
-                cont_mask[r, : len(c)] = True
+        tokens, mask, cont_ids, cont_mask = self._pad(seqs, conts)
         return EncodedQuestions(
             tokens=tokens,
             attention_mask=mask,
@@ -242,8 +217,31 @@ class QuestionEncoder:
             normalization=self.task.cloze_normalization,
         )
 
+    def _pad(self, seqs: list[list[int]], conts: list[list[int]]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(tokens, attention mask, continuation ids, continuation mask), right-padded."""
+        width = max(len(s) for s in seqs)
+        if self.n_ctx is not None and width > self.n_ctx:
+            raise ValueError(
+                f"task {self.task.name!r}: a question is {width} tokens long but the model's context is "
+                f"{self.n_ctx}; use fewer demonstrations, shorter examples, or a model with a longer context."
+            )
+        tokens = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros(len(seqs), width, dtype=torch.long)
+        n_cont = max(1, max(len(c) for c in conts))
+        cont_ids = torch.zeros(len(seqs), n_cont, dtype=torch.long)
+        cont_mask = torch.zeros(len(seqs), n_cont, dtype=torch.bool)
+        for r, (s, c) in enumerate(zip(seqs, conts, strict=True)):
+            tokens[r, : len(s)] = torch.tensor(s)
+            mask[r, : len(s)] = 1
+            if c:
+                cont_ids[r, : len(c)] = torch.tensor(c)
+                cont_mask[r, : len(c)] = True
+        return tokens, mask, cont_ids, cont_mask
 
-def forward_logits(model: Any, enc: EncodedQuestions, fwd_hooks: Sequence = ()) -> Float[Tensor, "row pos vocab"]:
+
+def forward_logits(
+    model: HookedModel, enc: EncodedQuestions, fwd_hooks: Sequence = ()
+) -> Float[Tensor, "row pos vocab"]:
     """Run the model on an encoded batch with the given forward hooks (removed afterwards, always)."""
     return model.run_with_hooks(
         enc.tokens, attention_mask=enc.attention_mask, fwd_hooks=list(fwd_hooks), return_type="logits"

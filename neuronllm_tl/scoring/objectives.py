@@ -1,7 +1,11 @@
-"""The objective F whose attribution ranks the neurons, as a function of the logits of a batch.
+"""The objective F whose attribution ranks the neurons: a callable of a batch's option scores.
+
+An objective is any function ``F(scores: OptionScores) -> Tensor[question]``, in the spirit of
+TransformerLens metrics (a function of a run's output returning a number to differentiate). It is
+passed by name (a registered one) or as the callable itself, wherever ``objective=`` is accepted.
 
 Sign convention: every objective grows when the model favours the correct option, so a positive
-attribution always means the neuron helps the task.
+attribution always means the neuron helps the task. A custom objective should keep to it.
 
 ==================== ================================================================ ===============
 name                 F for a question with correct option c                           used by
@@ -13,56 +17,199 @@ name                 F for a question with correct option c                     
 ``margin``           s_c - max_{j != c} s_j (logit margin; cloze: log-likelihood)       ablation
 ==================== ================================================================ ===============
 
-``s_j`` is :func:`~neuronllm_tl.scoring.encoding.option_scores`: the letter's logit (letter format)
-or the option's log-likelihood (cloze format). ``contrastive`` rewards the correct option and
-penalises the distractors; the vocabulary objectives also reward mass moved from unrelated tokens
-onto the answer, which is what the reviewers of NeuronLLM contrasted it with.
+``s_j`` is :attr:`OptionScores.raw` (:func:`~neuronllm_tl.scoring.encoding.option_scores`): the
+letter's logit (letter format) or the option's log-likelihood (cloze format).
+:attr:`OptionScores.vocab_logprobs` is log p over the whole vocabulary: in letter format it is only
+computed when an objective reads it; in cloze format it is ``raw`` itself. ``contrastive`` rewards the
+correct option and penalises the distractors; the vocabulary objectives also reward mass moved from
+unrelated tokens onto the answer, which is what the reviewers of NeuronLLM contrasted it with.
+
+Example (register an objective, then use it by name anywhere):
+    >>> from neuronllm_tl.scoring.objectives import OptionScores, register_objective
+    >>> def correct_minus_mean(scores: OptionScores):
+    ...     s = scores.raw.masked_fill(scores.raw.isinf(), float("nan"))    # absent options are -inf
+    ...     right = s.gather(-1, scores.correct[:, None]).squeeze(-1)
+    ...     return right - s.nanmean(-1)
+    >>> register_objective("correct_minus_mean", correct_minus_mean)
+    >>> nl.identify(model, task, objective="correct_minus_mean", k=50)
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable, KeysView
+from typing import Protocol
 
-from jaxtyping import Float
+from jaxtyping import Float, Int
 from torch import Tensor
 
-from neuronllm_tl.scoring.encoding import EncodedQuestions, contrastive_objective, option_scores
-
-Objective = Literal["contrastive", "vocab_prob", "vocab_logprob", "margin"]
-OBJECTIVES: tuple[str, ...] = ("contrastive", "vocab_prob", "vocab_logprob", "margin")
+from neuronllm_tl.scoring.encoding import EncodedQuestions, option_scores
 
 
-def check_objective(objective: str) -> None:
-    if objective not in OBJECTIVES:
-        raise ValueError(f"unknown objective {objective!r}; choose one of {OBJECTIVES}.")
+class OptionScores:
+    """What an objective reads from one batch: the option scores, the correct options, and (lazily)
+    the options' log-probabilities over the whole vocabulary.
+
+    Build it from a forward pass with :meth:`from_logits`, or directly from tensors (tests, custom
+    read-outs). ``logits`` and ``enc`` are kept when built from a pass (``None`` otherwise), for
+    objectives that need more than the options' scores.
+    """
+
+    def __init__(
+        self,
+        raw: Float[Tensor, "question option"],
+        correct: Int[Tensor, " question"],
+        *,
+        vocab_logprobs: Tensor | Callable[[], Tensor] | None = None,
+        logits: Float[Tensor, "row pos vocab"] | None = None,
+        enc: EncodedQuestions | None = None,
+    ) -> None:
+        self.raw = raw
+        """[question, option]: the letter logits (letter format) or the options' log-likelihoods (cloze);
+        ``-inf`` where a question has fewer options."""
+        self.correct = correct
+        """[question]: the index of the correct option."""
+        self.logits = logits
+        self.enc = enc
+        self._vocab_logprobs = vocab_logprobs
+
+    @classmethod
+    def from_logits(cls, logits: Float[Tensor, "row pos vocab"], enc: EncodedQuestions) -> OptionScores:
+        """The scores of a batch's logits; the vocabulary log-probabilities wait until one reads them."""
+        raw = option_scores(logits, enc)
+        if enc.answer_format == "cloze":  # cloze scores already are vocabulary log-likelihoods
+            return cls(raw, enc.correct, vocab_logprobs=raw, logits=logits, enc=enc)
+
+        def vocab() -> Tensor:
+            return option_scores(logits, enc, vocab_normalized=True)
+
+        return cls(raw, enc.correct, vocab_logprobs=vocab, logits=logits, enc=enc)
+
+    @property
+    def vocab_logprobs(self) -> Float[Tensor, "question option"]:
+        """[question, option]: log p(option) over the whole vocabulary, computed on first access."""
+        if callable(self._vocab_logprobs):
+            self._vocab_logprobs = self._vocab_logprobs()
+        if self._vocab_logprobs is None:
+            raise ValueError(
+                "these OptionScores were built without vocabulary log-probabilities; build them with "
+                "OptionScores.from_logits(logits, enc), or pass vocab_logprobs=."
+            )
+        return self._vocab_logprobs
 
 
-def objective_from_scores(
-    scores: Float[Tensor, "question option"],
-    vocab_scores: Float[Tensor, "question option"],
-    correct: Tensor,
-    objective: str,
-) -> Float[Tensor, " question"]:
-    """F per question from option scores (raw) and their vocabulary-normalized log-probabilities."""
-    check_objective(objective)
-    if objective == "contrastive":
-        return contrastive_objective(scores, correct)
-    if objective in ("vocab_prob", "vocab_logprob"):
-        logp = vocab_scores.gather(-1, correct[:, None]).squeeze(-1)
-        return logp.exp() if objective == "vocab_prob" else logp
-    right = scores.gather(-1, correct[:, None]).squeeze(-1)
-    others = scores.scatter(-1, correct[:, None], float("-inf"))
-    return right - others.max(-1).values
+class Objective(Protocol):
+    """F per question of a batch; larger when the model favours the correct option."""
+
+    def __call__(self, scores: OptionScores, /) -> Float[Tensor, " question"]: ...
+
+
+def _of_correct(values: Float[Tensor, "question option"], correct: Int[Tensor, " question"]) -> Tensor:
+    return values.gather(-1, correct[:, None]).squeeze(-1)
+
+
+def contrastive(scores: OptionScores) -> Float[Tensor, " question"]:
+    """F = log softmax(option scores)[correct]: rewards the correct option, penalises the distractors.
+
+    Its gradient is ds_correct/dw - sum_j p_j ds_j/dw (the paper's ACE objective, reconstructed).
+    """
+    return _of_correct(scores.raw.log_softmax(-1), scores.correct)
+
+
+def vocab_logprob(scores: OptionScores) -> Float[Tensor, " question"]:
+    """F = log p(correct) over the whole vocabulary (minus the LM loss of the answer)."""
+    return _of_correct(scores.vocab_logprobs, scores.correct)
+
+
+def vocab_prob(scores: OptionScores) -> Float[Tensor, " question"]:
+    """F = p(correct) over the whole vocabulary."""
+    return vocab_logprob(scores).exp()
+
+
+def margin(scores: OptionScores) -> Float[Tensor, " question"]:
+    """F = s_correct - max over the other options of s_j."""
+    others = scores.raw.scatter(-1, scores.correct[:, None], float("-inf"))
+    return _of_correct(scores.raw, scores.correct) - others.max(-1).values
+
+
+_REGISTRY: dict[str, Objective] = {
+    "contrastive": contrastive,
+    "vocab_prob": vocab_prob,
+    "vocab_logprob": vocab_logprob,
+    "margin": margin,
+}
+OBJECTIVES: KeysView[str] = _REGISTRY.keys()
+"""The registered objectives' names: a read-only view that stays current as objectives register."""
+
+
+def register_objective(name: str, fn: Objective, *, overwrite: bool = False) -> Objective:
+    """Register ``fn`` under ``name`` so that ``objective=name`` reaches it everywhere; returns ``fn``."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"an objective's name must be a non-empty string, got {name!r}.")
+    if not callable(fn):
+        raise TypeError(f"objective {name!r} must be a callable of OptionScores, got {type(fn).__name__}.")
+    if name in _REGISTRY and not overwrite and _REGISTRY[name] is not fn:
+        raise ValueError(f"objective {name!r} is already registered; pass overwrite=True to replace it.")
+    _REGISTRY[name] = fn
+    return fn
+
+
+def get_objective(objective: str | Objective) -> Objective:
+    """The objective registered under a name; a callable passes through unchanged."""
+    if isinstance(objective, str):
+        try:
+            return _REGISTRY[objective]
+        except KeyError:
+            raise ValueError(
+                f"unknown objective {objective!r}; registered objectives: {', '.join(_REGISTRY)}. Pass one of "
+                "these, a callable of OptionScores, or register yours with register_objective(name, fn)."
+            ) from None
+    if callable(objective):
+        return objective
+    raise TypeError(f"objective must be a registered name or a callable, got {type(objective).__name__}.")
+
+
+def check_objective(objective: str | Objective) -> None:
+    """Raise (ValueError, listing the registered names) unless ``objective`` is usable."""
+    get_objective(objective)
+
+
+def objective_name(objective: str | Objective) -> str:
+    """A name for messages and metadata: the registered name, else the callable's ``__name__``."""
+    if isinstance(objective, str):
+        return objective
+    for name, fn in _REGISTRY.items():
+        if fn is objective:
+            return name
+    return str(getattr(objective, "__name__", None) or objective)
 
 
 def objective_and_scores(
-    logits: Float[Tensor, "row pos vocab"], enc: EncodedQuestions, objective: str = "contrastive"
+    logits: Float[Tensor, "row pos vocab"], enc: EncodedQuestions, objective: str | Objective = "contrastive"
 ) -> tuple[Float[Tensor, " question"], Float[Tensor, "question option"]]:
-    """(F per question, option scores) of a batch's logits."""
-    scores = option_scores(logits, enc)
-    needs_vocab = objective in ("vocab_prob", "vocab_logprob") and enc.answer_format == "letter"
-    vocab_scores = option_scores(logits, enc, vocab_normalized=True) if needs_vocab else scores
-    return objective_from_scores(scores, vocab_scores, enc.correct, objective), scores
+    """(F per question, raw option scores) of a batch's logits."""
+    fn = get_objective(objective)
+    scores = OptionScores.from_logits(logits, enc)
+    f = fn(scores)
+    if not isinstance(f, Tensor) or tuple(f.shape) != (enc.n_questions,):
+        got = tuple(f.shape) if isinstance(f, Tensor) else type(f).__name__
+        raise ValueError(
+            f"objective {objective_name(objective)!r} returned {got}; an objective must return one value per "
+            f"question, a tensor of shape ({enc.n_questions},)."
+        )
+    return f, scores.raw
 
 
-__all__ = ["OBJECTIVES", "Objective", "check_objective", "objective_and_scores", "objective_from_scores"]
+__all__ = [
+    "OBJECTIVES",
+    "Objective",
+    "OptionScores",
+    "check_objective",
+    "contrastive",
+    "get_objective",
+    "margin",
+    "objective_and_scores",
+    "objective_name",
+    "register_objective",
+    "vocab_logprob",
+    "vocab_prob",
+]

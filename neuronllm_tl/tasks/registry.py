@@ -1,91 +1,236 @@
-"""Named tasks: data + template, lm-evaluation-harness style.
+"""The one task registry: every named task is a row of one table, ``name -> (loader, description)``.
 
-The tasks that ship with the package were written for this project (``scripts/make_builtin_tasks.py``)
-so that the demo and the tests never download anything:
+``load_task`` is the one place that decides what a task source is:
 
-* ``sentiment-mini``: the sentiment of short made-up reviews (2 options);
-* ``capitals-mini``: the capital of a country (4 options, distractors are other capitals);
-* ``topics-mini``: the topic of made-up headlines (world / sports / business / science).
+* a registered name: the shipped offline tasks (written for this project by
+  ``scripts/make_builtin_tasks.py``, so the demo and the tests never download anything), the dataset
+  tasks of :mod:`neuronllm_tl.tasks.datasets` (hub, or ``data_files=`` for local copies), or a task a
+  user added with :func:`register_task`;
+* a path to a ``.jsonl`` of questions, one ``{"question", "options", "answer"[, "context", "id"]}`` a line.
+
+========================= ========== ===============================================================
+task                      source     what
+========================= ========== ===============================================================
+``sentiment-mini``        built-in   the sentiment of short made-up reviews (2 options)
+``capitals-mini``         built-in   the capital of a country (4 options, distractors are capitals)
+``topics-mini``           built-in   the topic of made-up headlines (world/sports/business/science)
+``mmlu`` ... ``ag_news``  dataset    see :mod:`neuronllm_tl.tasks.datasets`
+========================= ========== ===============================================================
+
+A loader is called as ``loader(**options)`` with the caller's options, plus ``data_files=`` and
+``invalid_rows=`` when the caller sets them (not None / not ``"error"``); ``load_task`` then applies
+``limit`` (the first examples) and ``name`` (the caller's name always wins) the same way for every source.
 
 Example:
     >>> task = load_task("sentiment-mini", answer_format="cloze")
-    >>> load_task_file("my_questions.jsonl", name="mine")   # {"question", "options", "answer"} per line
+    >>> mine = load_task("my_questions.jsonl", name="mine")
+    >>> sst2 = load_task("sst2", data_files="dev.tsv", invalid_rows="skip", name="my-sst2")
+    >>> register_task("arith", lambda **o: Task.from_examples(ROWS, name="arith", **o), description="sums")
 """
 
 from __future__ import annotations
 
-import json
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
+from neuronllm_tl.tasks.datasets import DATASET_OPTIONS, DATASET_TASKS, load_dataset_source
+from neuronllm_tl.tasks.rows import InvalidRows, check_invalid_rows, finish_task, load_question_file
 from neuronllm_tl.tasks.task import Task
 from neuronllm_tl.tasks.template import QATemplate
 
+TaskLoader = Callable[..., Task]
+"""``loader(**options) -> Task``."""
+TASK_OPTIONS: tuple[str, ...] = tuple(
+    p for p in inspect.signature(Task.from_examples).parameters if p not in ("examples", "name", "skipped_rows")
+)
+"""Options every task takes (they go to :meth:`Task.from_examples`): answer_format, template, ..."""
+
 
 @dataclass(frozen=True)
-class TaskSpec:
-    data_file: str
-    template: QATemplate
-    description: str
+class TaskEntry:
+    """One row of the registry."""
+
+    name: str
+    loader: TaskLoader
+    description: str = ""
+    source: str = "registered"
+    """``"built-in"`` (ships with the package), ``"dataset"`` or ``"registered"`` (added by :func:`register_task`)."""
+    options: tuple[str, ...] | None = None
+    """Options the loader takes beyond :data:`TASK_OPTIONS` and ``invalid_rows``; None: any (not checked)."""
 
 
-BUILTIN_TASKS: dict[str, TaskSpec] = {
-    "sentiment-mini": TaskSpec(
-        "sentiment-mini.jsonl",
-        QATemplate(header="You are a sentiment classifier. Read the review and say whether its sentiment is positive or negative."),
-        "sentiment of made-up reviews, 2 options",
-    ),
-    "capitals-mini": TaskSpec(
-        "capitals-mini.jsonl",
-        QATemplate(header="You are a geography expert. Answer the question about capital cities."),
-        "capital city of a country, 4 options",
-    ),
-    "topics-mini": TaskSpec(
-        "topics-mini.jsonl",
-        QATemplate(header="You are a news editor. Read the headline and give its topic."),
-        "topic of made-up headlines, 4 options",
-    ),
+class UnknownTaskError(KeyError):
+    def __str__(self) -> str:  # a KeyError would print its message quoted
+        return str(self.args[0])
+
+
+def _shipped(name: str, header: str) -> TaskLoader:
+    """Loader of a task shipped in ``neuronllm_tl/tasks/data/<name>.jsonl``."""
+
+    def load(*, invalid_rows: InvalidRows = "error", **task_options: Any) -> Task:
+        task_options.setdefault("template", QATemplate(header=header))
+        data = resources.files("neuronllm_tl.tasks").joinpath("data").joinpath(f"{name}.jsonl")
+        with resources.as_file(data) as path:
+            return load_question_file(path, name=name, invalid_rows=invalid_rows, **task_options)
+
+    return load
+
+
+_TASKS: dict[str, TaskEntry] = {
+    entry.name: entry
+    for entry in (
+        TaskEntry(
+            "sentiment-mini",
+            _shipped(
+                "sentiment-mini",
+                "You are a sentiment classifier. Read the review and say "
+                "whether its sentiment is positive or negative.",
+            ),
+            "sentiment of made-up reviews, 2 options",
+            "built-in",
+            (),
+        ),
+        TaskEntry(
+            "capitals-mini",
+            _shipped("capitals-mini", "You are a geography expert. Answer the question about capital cities."),
+            "capital city of a country, 4 options",
+            "built-in",
+            (),
+        ),
+        TaskEntry(
+            "topics-mini",
+            _shipped("topics-mini", "You are a news editor. Read the headline and give its topic."),
+            "topic of made-up headlines, 4 options",
+            "built-in",
+            (),
+        ),
+        *(
+            TaskEntry(
+                spec.name,
+                partial(load_dataset_source, spec),
+                f"{spec.kind}: {spec.description}",
+                "dataset",
+                DATASET_OPTIONS,
+            )
+            for spec in DATASET_TASKS.values()
+        ),
+    )
 }
+TASKS: Mapping[str, TaskEntry] = MappingProxyType(_TASKS)
+"""The registry, read-only (a live view: it shows tasks registered later)."""
+BUILTIN_TASKS: tuple[str, ...] = tuple(n for n, e in _TASKS.items() if e.source == "built-in")
 
 
 def list_tasks() -> dict[str, str]:
-    return {name: spec.description for name, spec in BUILTIN_TASKS.items()}
+    """Every registered task: name -> description."""
+    return {name: entry.description for name, entry in _TASKS.items()}
 
 
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    path = Path(path)
-    rows = []
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}, line {n}: not valid JSON ({e.msg}); each line must be one JSON object.") from None
-    if not rows:
-        raise ValueError(f"{path} holds no examples; write one JSON object per line.")
-    return rows
+def register_task(name: str, loader: TaskLoader, *, description: str = "", overwrite: bool = False) -> None:
+    """Add a task: ``load_task(name, **options)`` will return ``loader(**options)`` (renamed/limited as asked)."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"a task name must be a non-empty str, got {name!r}.")
+    if not callable(loader):
+        raise TypeError(f"loader must be a callable loader(**options) -> Task, got {type(loader).__name__}.")
+    if name in _TASKS and not overwrite:
+        old = _TASKS[name]
+        raise ValueError(
+            f"task {name!r} is already registered ({old.source}: {old.description or 'no description'}); "
+            "pass overwrite=True to replace it, or choose another name."
+        )
+    _TASKS[name] = TaskEntry(name, loader, description, "registered", None)
 
 
-def load_task_file(path: str | Path, *, name: str | None = None, **task_options: Any) -> Task:
-    """A task from a JSONL file with ``question``, ``options``, ``answer`` (and optional ``context``)."""
-    rows = read_jsonl(path)
-    try:
-        return Task.from_examples(rows, name=name or Path(path).stem, **task_options)
-    except (ValueError, TypeError) as e:
-        raise type(e)(f"{path}: {e}") from None
+def unregister_task(name: str) -> None:
+    """Remove a task from the registry (a built-in one too; reimport the package to get it back)."""
+    if name not in _TASKS:
+        raise UnknownTaskError(f"task {name!r} is not registered; registered tasks: {sorted(_TASKS)}.")
+    del _TASKS[name]
 
 
-def load_task(name: str, *, limit: int | None = None, **task_options: Any) -> Task:
-    """A built-in task by name; ``task_options`` go to :meth:`Task.from_examples` (answer_format, ...)."""
-    if name not in BUILTIN_TASKS:
-        raise KeyError(f"unknown task {name!r}; built-in tasks: {sorted(BUILTIN_TASKS)}. For a file use load_task_file(path).")
-    spec = BUILTIN_TASKS[name]
-    task_options.setdefault("template", spec.template)
-    data = resources.files("neuronllm_tl.tasks").joinpath("data", spec.data_file)
-    with resources.as_file(data) as path:
-        task = load_task_file(path, name=name, **task_options)
-    return task.subset(range(min(limit, len(task))), name=name) if limit else task
+def load_task(
+    source: str | Path,
+    *,
+    name: str | None = None,
+    data_files: str | Path | Sequence[str | Path] | None = None,
+    invalid_rows: InvalidRows = "error",
+    limit: int | None = None,
+    **task_options: Any,
+) -> Task:
+    """A task from a registered name (built-in, dataset, registered) or a path to a ``.jsonl`` of questions.
+
+    Args:
+        name: The task's name (default: the registered name, or the file's stem); it always wins.
+        data_files: Local copies of a dataset task (csv, tsv, jsonl, json, parquet).
+        invalid_rows: ``"error"`` stops at the first invalid row, naming it; ``"skip"`` drops invalid rows
+            (empty text, unknown label, invalid example) and records them in ``task.skipped_rows``.
+        limit: Keep the first ``limit`` examples (dataset tasks are shuffled with ``shuffle_seed`` first).
+        task_options: :data:`TASK_OPTIONS` (answer_format, template, n_permutations, seed, ...), and for a
+            dataset task :data:`DATASET_OPTIONS` (subjects, columns, label_column, labels, split, shuffle_seed).
+    """
+    check_invalid_rows(invalid_rows)
+    entry = _resolve(source)
+    options = dict(task_options)
+    if data_files is not None:
+        options["data_files"] = data_files
+    if entry is None:
+        _check_options(f"the task file {source}", options, ())
+        task = load_question_file(source, invalid_rows=invalid_rows, **options)
+    else:
+        if invalid_rows != "error":
+            options["invalid_rows"] = invalid_rows
+        if entry.options is not None:
+            _check_options(f"the {entry.source} task {entry.name!r}", options, entry.options)
+        task = entry.loader(**options)
+        if not isinstance(task, Task):
+            raise TypeError(f"the loader of task {entry.name!r} returned a {type(task).__name__}, not a Task.")
+    return finish_task(task, name=name, limit=limit)
+
+
+def load_task_file(path: str | Path, *, name: str | None = None, limit: int | None = None, **options: Any) -> Task:
+    """A task from a JSONL file of questions, whatever its extension (``load_task`` wants ``.jsonl``)."""
+    return finish_task(load_question_file(path, **options), name=name, limit=limit)
+
+
+def _resolve(source: str | Path) -> TaskEntry | None:
+    """The registry row of ``source``, or None when it is a ``.jsonl`` path."""
+    if isinstance(source, str) and source in _TASKS:
+        return _TASKS[source]
+    path = Path(source)
+    if path.suffix.lower() == ".jsonl":
+        return None
+    if path.is_file():
+        raise ValueError(
+            f"{path}: a task file must be a .jsonl of questions ({{question, options, answer}} a line). For a "
+            "labelled table (csv, tsv, parquet) use load_task('<dataset task>', data_files=..., columns=..., "
+            "label_column=..., labels=...) or load_classification_task."
+        )
+    groups = {s: sorted(n for n, e in _TASKS.items() if e.source == s) for s in ("built-in", "dataset", "registered")}
+    raise UnknownTaskError(
+        f"unknown task {source!r}; built-in tasks: {groups['built-in']}, dataset tasks: {groups['dataset']}"
+        + (f", registered: {groups['registered']}" if groups["registered"] else "")
+        + ". For your own questions pass a path to a .jsonl file; register_task adds a name."
+    )
+
+
+def _check_options(what: str, options: Mapping[str, Any], extra: Sequence[str]) -> None:
+    unknown = sorted(set(options) - {*TASK_OPTIONS, "invalid_rows", *extra})
+    if not unknown:
+        return
+    dataset_only = [o for o in unknown if o in DATASET_OPTIONS]
+    if dataset_only:
+        datasets = sorted(n for n, e in _TASKS.items() if e.source == "dataset")
+        one = len(dataset_only) == 1
+        raise ValueError(
+            f"{', '.join(o + '=' for o in dataset_only)} appl{'ies' if one else 'y'} to the dataset tasks "
+            f"{datasets}, not to {what}; drop {'it' if one else 'them'}."
+        )
+    raise ValueError(
+        f"unknown option(s) {unknown} for {what}; it takes {sorted({*TASK_OPTIONS, *extra})} and invalid_rows."
+    )

@@ -7,79 +7,37 @@ questions whose options are permuted so that the correct option lands on a diffe
 each (an *augmented question set*). Attribution scores are summed over an example's permutations,
 so a model that always answers "A" cannot pass off luck as skill.
 
+:meth:`Task.fingerprint` hashes what a model is asked (every rendered prompt, its options and the
+correct one, and the settings of :meth:`Task.describe` but the name), so a cache keyed by it is
+invalidated when an answer or a prompt changes, and is shared by two names for the same questions.
+
 Example:
     >>> task = Task.from_examples(
     ...     [{"question": "2 + 2 =", "options": ["4", "5", "3"], "answer": 0}],
-    ...     name="arith", answer_format="cloze")
+    ...     name="arith", answer_format="letter")
     >>> sorted(q.correct for q in task.questions())  # the correct option visits every position
     [0, 1, 2]
+    >>> task.fingerprint() == task.with_options(name="sums").fingerprint()
+    True
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Literal, Mapping, Sequence
+from functools import cached_property
+from typing import Any, Literal
 
+from neuronllm_tl.tasks.example import MCExample, as_example
 from neuronllm_tl.tasks.template import QATemplate
+
+__all__ = ["ANSWER_FORMATS", "AnswerFormat", "MCExample", "Question", "Task", "permutation_orders"]
 
 AnswerFormat = Literal["letter", "cloze"]
 ANSWER_FORMATS: tuple[str, ...] = ("letter", "cloze")
-
-
-@dataclass(frozen=True)
-class MCExample:
-    """One multiple-choice example: a stem, its options, the index of the correct option."""
-
-    question: str
-    options: tuple[str, ...]
-    answer: int
-    context: str | None = None
-    id: str | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "options", tuple(self.options))
-        _validate_example(self)
-
-    @classmethod
-    def from_dict(cls, row: Mapping[str, Any]) -> "MCExample":
-        missing = [k for k in ("question", "options", "answer") if k not in row]
-        if missing:
-            raise ValueError(
-                f"example {dict(row)!r} lacks {missing}: each example needs 'question' (str), "
-                "'options' (list of str) and 'answer' (int index of the correct option)."
-            )
-        return cls(
-            question=row["question"],
-            options=tuple(row["options"]),
-            answer=row["answer"],
-            context=row.get("context"),
-            id=None if row.get("id") is None else str(row["id"]),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"question": self.question, "options": list(self.options), "answer": self.answer}
-        if self.context is not None:
-            out["context"] = self.context
-        if self.id is not None:
-            out["id"] = self.id
-        return out
-
-
-def _validate_example(ex: MCExample) -> None:
-    where = f"example {ex.id!r}" if ex.id is not None else f"example with question {ex.question[:60]!r}"
-    if not isinstance(ex.question, str):
-        raise TypeError(f"{where}: 'question' must be a str, got {type(ex.question).__name__}.")
-    if len(ex.options) < 2:
-        raise ValueError(f"{where}: needs at least 2 options, got {len(ex.options)}.")
-    if not all(isinstance(o, str) and o.strip() for o in ex.options):
-        raise ValueError(f"{where}: every option must be a non-empty str, got {list(ex.options)!r}.")
-    if len(set(ex.options)) != len(ex.options):
-        raise ValueError(f"{where}: options repeat ({list(ex.options)!r}); make each option distinct.")
-    if isinstance(ex.answer, bool) or not isinstance(ex.answer, int) or not 0 <= ex.answer < len(ex.options):
-        raise ValueError(
-            f"{where}: 'answer' must be an int index in [0, {len(ex.options)}), got {ex.answer!r}."
-        )
 
 
 @dataclass(frozen=True)
@@ -98,9 +56,7 @@ class Question:
     correct: int
 
 
-def permutation_orders(
-    n_options: int, correct: int, n_permutations: int, rng: random.Random
-) -> list[tuple[int, ...]]:
+def permutation_orders(n_options: int, correct: int, n_permutations: int, rng: random.Random) -> list[tuple[int, ...]]:
     """Option orders that move the correct option to a different position in each permutation.
 
     With more permutations than options, positions repeat only after each was used once.
@@ -135,6 +91,8 @@ class Task:
         seed: Seeds the permutations.
         prepend_bos: Prepend the tokenizer's BOS token; ``None`` follows ``model.cfg.default_prepend_bos``.
         cloze_normalization: ``"sum"`` (log-likelihood of the whole option) or ``"mean"`` (per token).
+        skipped_rows: Row numbers of the source (1-based; line numbers for a ``.jsonl``) dropped as
+            invalid by ``invalid_rows="skip"``. A record only: not compared, described or fingerprinted.
     """
 
     name: str
@@ -146,10 +104,12 @@ class Task:
     seed: int = 0
     prepend_bos: bool | None = None
     cloze_normalization: Literal["sum", "mean"] = "sum"
+    skipped_rows: tuple[int, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "examples", tuple(self.examples))
         object.__setattr__(self, "demonstrations", tuple(self.demonstrations))
+        object.__setattr__(self, "skipped_rows", tuple(self.skipped_rows))
         if not self.examples:
             raise ValueError(
                 f"task {self.name!r} has no examples: pass at least one example "
@@ -161,11 +121,19 @@ class Task:
             raise ValueError(f"cloze_normalization must be 'sum' or 'mean', got {self.cloze_normalization!r}.")
         if not isinstance(self.n_permutations, int) or self.n_permutations < 1:
             raise ValueError(f"n_permutations must be an int >= 1, got {self.n_permutations!r}.")
+        self._check_letters()
+
+    def _check_letters(self) -> None:
+        """Letters label the options only where they are shown or read (cloze prompts show none)."""
+        if self.answer_format != "letter" and not self.template.shows_options(self.answer_format):
+            return
         max_options = max(len(e.options) for e in (*self.examples, *self.demonstrations))
-        if max_options > len(self.template.letters):
+        letters = self.template.letters
+        if max_options > len(letters):
             raise ValueError(
-                f"an example has {max_options} options but the template has only "
-                f"{len(self.template.letters)} letters; pass a QATemplate with more letters."
+                f"task {self.name!r}: an example has {max_options} options but the template has only "
+                f"{len(letters)} letters ({letters!r}) to label them. Use answer_format='cloze' (its prompts "
+                f"show no letters), or pass template=QATemplate(letters=...) with at least {max_options} letters."
             )
 
     @classmethod
@@ -181,34 +149,38 @@ class Task:
         seed: int = 0,
         prepend_bos: bool | None = None,
         cloze_normalization: Literal["sum", "mean"] = "sum",
-    ) -> "Task":
+        skipped_rows: Iterable[int] = (),
+    ) -> Task:
         return cls(
             name=name,
-            examples=tuple(_as_example(e) for e in examples),
+            examples=tuple(as_example(e) for e in examples),
             answer_format=answer_format,
             template=template or QATemplate(),
-            demonstrations=tuple(_as_example(e) for e in demonstrations),
+            demonstrations=tuple(as_example(e) for e in demonstrations),
             n_permutations=n_permutations,
             seed=seed,
             prepend_bos=prepend_bos,
             cloze_normalization=cloze_normalization,
+            skipped_rows=tuple(skipped_rows),
         )
 
     def __len__(self) -> int:
         return len(self.examples)
 
-    def with_options(self, **changes: Any) -> "Task":
+    def with_options(self, **changes: Any) -> Task:
         """A copy with some fields changed (e.g. ``answer_format="letter"``)."""
         return replace(self, **changes)
 
-    def subset(self, indices: Sequence[int], *, name: str | None = None) -> "Task":
+    def subset(self, indices: Sequence[int], *, name: str | None = None) -> Task:
         indices = list(indices)
         bad = [i for i in indices if not -len(self.examples) <= i < len(self.examples)]
         if bad:
-            raise IndexError(f"task {self.name!r} has {len(self.examples)} examples; indices {bad[:5]} are out of range.")
+            raise IndexError(
+                f"task {self.name!r} has {len(self.examples)} examples; indices {bad[:5]} are out of range."
+            )
         return replace(self, examples=tuple(self.examples[i] for i in indices), name=name or self.name)
 
-    def split(self, fraction: float = 0.5, *, seed: int = 0) -> tuple["Task", "Task"]:
+    def split(self, fraction: float = 0.5, *, seed: int = 0) -> tuple[Task, Task]:
         """Seeded split into (identification, evaluation) tasks with no example in both."""
         if not 0.0 < fraction < 1.0:
             raise ValueError(f"fraction must be in (0, 1), got {fraction}.")
@@ -270,10 +242,15 @@ class Task:
             "template": self.template.to_dict(),
         }
 
+    def fingerprint(self) -> str:
+        """sha256 hex of the content: :meth:`describe` but the name, and every question's prompt,
+        options and correct position. Flipping an answer or editing a prompt changes it; renaming does not."""
+        return self._fingerprint
 
-def _as_example(e: MCExample | Mapping[str, Any]) -> MCExample:
-    if isinstance(e, MCExample):
-        return e
-    if isinstance(e, Mapping):
-        return MCExample.from_dict(e)
-    raise TypeError(f"expected an MCExample or a dict, got {type(e).__name__}: {e!r}")
+    @cached_property
+    def _fingerprint(self) -> str:  # the task is frozen, so its questions are computed once
+        settings = {k: v for k, v in self.describe().items() if k != "name"}
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+        for q in self.questions():
+            digest.update(b"\n" + json.dumps([q.prompt, list(q.options), q.correct]).encode())
+        return digest.hexdigest()

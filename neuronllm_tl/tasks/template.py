@@ -16,15 +16,23 @@ The prompt always ends with ``answer_prefix``. The model's answer is read right 
 logit of the option letter (``letter`` format) or the log-likelihood of ``" " + option text``
 (``cloze`` format). The *answer position* is the last token of the prompt: the activations there
 are the ones attributed and steered.
+
+Example:
+    >>> print(QATemplate(header="").render_prompt("2 + 2 =", ["4", "5"], answer_format="letter"))
+    Question: 2 + 2 =
+    A. 4
+    B. 5
+    Answer:
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from neuronllm_tl.tasks.task import MCExample
+    from neuronllm_tl.tasks.example import MCExample
 
 DEFAULT_HEADER = (
     "You are an expert at answering multiple-choice questions. "
@@ -61,7 +69,7 @@ class QATemplate:
         options: Sequence[str],
         context: str | None = None,
         *,
-        demonstrations: Sequence["MCExample"] = (),
+        demonstrations: Sequence[MCExample] = (),
         answer_format: str = "cloze",
     ) -> str:
         """Header, solved demonstrations, then the question, ending with ``answer_prefix``."""
@@ -83,9 +91,7 @@ class QATemplate:
             lines.append(f"{self.context_prefix} {context}".strip())
         lines.append(f"{self.question_prefix} {question}".strip())
         if self.shows_options(answer_format):
-            lines += [
-                self.option_format.format(letter=self.letters[i], option=o) for i, o in enumerate(options)
-            ]
+            lines += [self.option_format.format(letter=self.letters[i], option=o) for i, o in enumerate(options)]
         lines.append(self.answer_prefix)
         return "\n".join(lines)
 
@@ -99,6 +105,5 @@ class QATemplate:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "QATemplate":
+    def from_dict(cls, d: Mapping[str, Any]) -> QATemplate:
         return cls(**dict(d))
-

@@ -1,0 +1,141 @@
+"""The one attribution loop: a task's questions, batched, encoded and attributed, one batch at a time.
+
+Every consumer of attributions reads this stream: CNI identification folds each batch into running
+sums (and checkpoints or shards the batches), :func:`~neuronllm_tl.attribution.collect.collect_attributions`
+keeps each batch's per-question tensors for the baselines and the comparison grid.
+
+An :class:`AttributionRequest` is *what* is attributed (method, objective, hook, IG steps); it is a
+value that names its content, so a cache of attributions can be keyed by it. :class:`RunOptions` is
+*how* (batch sizes, memory budgets, progress bar): it never changes the numbers.
+
+Example:
+    >>> request = AttributionRequest(method="integrated_gradients", objective="vocab_prob", ig_steps=16)
+    >>> for batch in stream_attributions(model, task, request):
+    ...     batch.attribution.attributions.shape        # [question, layer, d_mlp]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from neuronllm_tl.attribution.methods import METHODS as ATTRIBUTION_METHODS
+from neuronllm_tl.attribution.methods import BatchAttribution, attribute
+from neuronllm_tl.attribution.methods import Method as AttributionMethod
+from neuronllm_tl.models.protocol import HookedModel
+from neuronllm_tl.models.validation import DEFAULT_HOOK, ModelSpec, model_device, model_spec
+from neuronllm_tl.scoring.batches import example_batches, progress_bar
+from neuronllm_tl.scoring.encoding import EncodedQuestions, QuestionEncoder
+from neuronllm_tl.scoring.objectives import get_objective
+from neuronllm_tl.tasks.task import Question, Task
+
+@dataclass(frozen=True)
+class AttributionRequest:
+    """What is attributed: ``method`` of ``objective`` at ``blocks.{l}.{hook}``, ``ig_steps`` for IG."""
+
+    method: AttributionMethod = "grad_x_act"
+    objective: str = "contrastive"
+    """A registered objective's name (a name, not a callable, so that the request can key a cache)."""
+    hook: str = DEFAULT_HOOK
+    ig_steps: int = 16
+
+    def __post_init__(self) -> None:
+        if self.method not in ATTRIBUTION_METHODS:
+            raise ValueError(f"unknown attribution {self.method!r}; choose one of {ATTRIBUTION_METHODS}.")
+        if not isinstance(self.objective, str):
+            raise TypeError(
+                "AttributionRequest.objective is a registered objective's name; register your callable with "
+                "neuronllm_tl.register_objective(name, fn) and pass the name."
+            )
+        get_objective(self.objective)
+        if isinstance(self.ig_steps, bool) or not isinstance(self.ig_steps, int) or self.ig_steps < 1:
+            raise ValueError(f"ig_steps must be an int >= 1, got {self.ig_steps!r}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The request's content: ``ig_steps`` only where it changes the numbers (IG)."""
+        d = asdict(self)
+        if self.method != "integrated_gradients":
+            del d["ig_steps"]
+        return d
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run is batched; none of these change the numbers.
+
+    ``batch_size`` examples per batch (with all their permutations), at most ``max_tokens`` padded tokens
+    per batch (rows x longest row: the memory of a forward+backward), ``max_rows`` rows per pass of
+    integrated gradients' (layer, step) variants (its memory budget).
+    """
+
+    batch_size: int = 8
+    max_rows: int = 64
+    max_tokens: int = 4096
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "max_rows", "max_tokens"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
+
+
+@dataclass
+class AttributedBatch:
+    """One batch of the stream: its position, its questions, their encoding and their attributions."""
+
+    index: int
+    questions: list[Question]
+    encoded: EncodedQuestions
+    attribution: BatchAttribution
+
+    @property
+    def example_index(self) -> Tensor:
+        return torch.tensor([q.example_index for q in self.questions])
+
+    @property
+    def correct(self) -> Tensor:
+        """Whether the unsteered model ranks the correct option first, per question."""
+        return (self.attribution.scores.argmax(-1) == self.encoded.correct).cpu()
+
+
+@dataclass
+class AttributionStream:
+    """The batches of a task for one model and request; iterate :meth:`batches` to attribute them."""
+
+    model: HookedModel
+    task: Task
+    request: AttributionRequest
+    run: RunOptions
+
+    def __post_init__(self) -> None:
+        self.spec: ModelSpec = model_spec(self.model, hook=self.request.hook)
+        self.encoder = QuestionEncoder(self.model, self.task)
+        self.questions = self.task.questions()
+        self.plan = list(
+            example_batches(self.questions, self.run.batch_size, encoder=self.encoder, max_tokens=self.run.max_tokens)
+        )
+
+    def batches(self, *, skip: Collection[int] = (), rank: int = 0, world: int = 1) -> Iterator[AttributedBatch]:
+        """Attributed batches, except those in ``skip``; with ``world > 1`` only this rank's share."""
+        device = model_device(self.model)
+        mine = [b for b in range(len(self.plan)) if b % world == rank and b not in skip]
+        desc = f"attribute {self.task.name} ({self.request.method}, {self.request.objective})"
+        for b in progress_bar(mine, self.run.progress, desc, leave=False):
+            enc = self.encoder.encode(self.plan[b]).to(device)
+            out = attribute(
+                self.model, self.spec, enc, method=self.request.method, objective=self.request.objective,
+                ig_steps=self.request.ig_steps, max_rows=self.run.max_rows,
+            )
+            yield AttributedBatch(b, self.plan[b], enc, out)
+
+
+def stream_attributions(
+    model: HookedModel, task: Task, request: AttributionRequest, run: RunOptions = RunOptions()
+) -> Iterator[AttributedBatch]:
+    """Every batch of ``task`` attributed as ``request`` asks (a convenience over :class:`AttributionStream`)."""
+    return AttributionStream(model, task, request, run).batches()

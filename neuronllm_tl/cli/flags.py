@@ -1,0 +1,84 @@
+"""Command-line flags built from the code's own declarations: one flag per field of every registered
+method's config (so a method you register gets its flags for free), and the task flags of ``load_task``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from neuronllm_tl.methods.base import MethodConfig
+from neuronllm_tl.methods.registry import DEFAULT_METHOD, METHODS, method_config
+
+OPTION_PREFIX = "method_option_"
+
+
+def number(text: str) -> int | float:
+    """An int when the value is a whole number >= 1 (a count), else a float (a fraction)."""
+    value = float(text)
+    return int(value) if value >= 1 and value.is_integer() else value
+
+
+def _parser_of(annotation: Any) -> tuple[Callable[[str], Any], list[Any] | None]:
+    if typing.get_origin(annotation) is typing.Literal:
+        return str, list(typing.get_args(annotation))
+    if annotation in (int, float, str):
+        return annotation, None
+    if set(typing.get_args(annotation)) == {int, float}:
+        return number, None
+    return str, None
+
+
+def _method_fields() -> dict[str, tuple[Any, list[str]]]:
+    """Field name -> (its annotation, the methods that have it), over every registered method."""
+    out: dict[str, tuple[Any, list[str]]] = {}
+    for name, spec in METHODS.items():
+        hints = typing.get_type_hints(spec.config_class)
+        for f in dataclasses.fields(spec.config_class):
+            out.setdefault(f.name, (hints[f.name], []))[1].append(name)
+    return out
+
+
+def add_method_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", choices=sorted(METHODS), default=DEFAULT_METHOD,
+                   help=f"neuron-finding method (default {DEFAULT_METHOD})")
+    p.add_argument("--k", type=int, default=100, help="size of the good set and of the bad set")
+    group = p.add_argument_group("method options (each applies to the methods named in its help)")
+    for field, (annotation, methods) in _method_fields().items():
+        parse, choices = _parser_of(annotation)
+        flag = f"--{field.replace('_', '-')}"
+        if flag in p._option_string_actions:  # e.g. random's seed beside the task's --seed
+            flag = f"--{methods[0].replace('_', '-')}-{field.replace('_', '-')}"
+        group.add_argument(flag, dest=OPTION_PREFIX + field, type=parse, choices=choices, default=None,
+                           metavar=None if choices else field.upper(), help=f"{', '.join(methods)} (default: the config's)")
+    p.add_argument("--contrast-tasks", nargs="+", default=[], help="other tasks, for methods that compare tasks (lape)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--max-tokens", type=int, default=4096, help="padded tokens per batch (memory budget)")
+    p.add_argument("--max-rows", type=int, default=64, help="rows per pass for integrated gradients (memory budget)")
+    p.add_argument("--checkpoint", help="neuronllm: save progress here after every batch; a rerun resumes from it")
+
+
+def method_config_from_args(args: argparse.Namespace) -> MethodConfig:
+    """The chosen method's config from the flags given; a flag of another method is refused."""
+    given = {k[len(OPTION_PREFIX):]: v for k, v in vars(args).items() if k.startswith(OPTION_PREFIX) and v is not None}
+    fields = {f.name for f in dataclasses.fields(METHODS[args.method].config_class)}
+    foreign = sorted(set(given) - fields)
+    if foreign:
+        raise ValueError(f"option(s) {foreign} do not apply to --method {args.method}; its options are {sorted(fields)}.")
+    return method_config(args.method, **given)
+
+
+def add_task_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", help="a registered task (see `neuronllm-tl tasks`) or a .jsonl file of questions")
+    p.add_argument("--name", help="the task's name in results (default: the registry name or the file's stem)")
+    p.add_argument("--format", choices=["cloze", "letter"], default="cloze", help="answer read-out (default cloze)")
+    p.add_argument("--permutations", type=int, default=3, help="option permutations per example (default 3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model", default="smollm2-135m", help="model name or folder (default: offline smollm2-135m)")
+    p.add_argument("--limit", type=int, help="use only the first N examples (dataset tasks are shuffled with seed 0 first)")
+    p.add_argument("--data-files", nargs="+", help="local csv/tsv/jsonl/parquet for a dataset task (offline route)")
+    p.add_argument("--subjects", nargs="+", help="MMLU subjects to keep")
+    p.add_argument("--invalid-rows", choices=["error", "skip"], default="error",
+                   help="rows that cannot become a question: stop with an error (default) or skip and count them")

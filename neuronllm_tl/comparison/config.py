@@ -1,0 +1,155 @@
+"""What a comparison runs: the methods as :class:`Variant` values (a method config plus protocol settings),
+the reviewers' ablations, and :class:`CompareConfig`, the whole grid.
+
+A variant holds a :class:`~neuronllm_tl.methods.base.MethodConfig`, so any registered method (your own
+too) is compared by the same code: nothing here branches on a method's name.
+
+Example:
+    >>> from neuronllm_tl.methods.registry import method_config
+    >>> mine = Variant("neuronllm_margin", method_config("neuronllm", objective="margin"), modes=("enhance", "degrade"))
+    >>> cfg = CompareConfig(tasks=("capitals-mini", "topics-mini"), variants=("neuronllm_gxa", "tn", "random"))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from neuronllm_tl.methods.base import MethodConfig
+from neuronllm_tl.methods.registry import method_config
+from neuronllm_tl.steering.modes import MODES
+
+GOOD_ONLY_MODES = ("excite_good", "silence_good")
+ALL_MODES = ("enhance", "degrade", *GOOD_ONLY_MODES, "excite_bad", "silence_bad")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One neuron-identification method with its settings: a row group of the comparison."""
+
+    name: str
+    config: MethodConfig
+    k: int | None = None
+    answer_format: str | None = None
+    n_permutations: int | None = None
+    modes: tuple[str, ...] = GOOD_ONLY_MODES
+    controls: bool = True
+    specificity: bool = True
+    group: str = "main"
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.modes if m not in MODES]
+        if unknown:
+            raise ValueError(f"variant {self.name!r}: unknown modes {unknown}; choose from {sorted(MODES)}.")
+
+    @property
+    def method(self) -> str:
+        return self.config.method
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "config": self.config.to_dict()}
+
+
+def _ablation(name: str, group: str, *, k: int | None = None, answer_format: str | None = None,
+              n_permutations: int | None = None, **options: Any) -> Variant:
+    return Variant(name, method_config("neuronllm", attribution="grad_x_act", **options), k=k,
+                   answer_format=answer_format, n_permutations=n_permutations, modes=("enhance", "degrade"),
+                   controls=False, specificity=False, group=group)
+
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in [
+        Variant("neuronllm", method_config("neuronllm", attribution="integrated_gradients"), modes=ALL_MODES),
+        Variant("neuronllm_gxa", method_config("neuronllm", attribution="grad_x_act"),
+                modes=("enhance", "degrade", *GOOD_ONLY_MODES)),
+        *(Variant(name, method_config(name)) for name in ("qrnca", "knowledge_neurons", "tn", "lape")),
+        Variant("random", method_config("random"), controls=False),
+    ]
+}
+"""The main comparison: NeuronLLM (IG, the paper's; and grad x act) and the baselines."""
+
+ABLATIONS: dict[str, list[Variant]] = {
+    "objective": [_ablation(f"objective={o}", "objective", objective=o) for o in ("contrastive", "vocab_prob", "margin")],
+    "permutations": [
+        _ablation(f"permutations={n}", "permutations", answer_format="letter", n_permutations=n) for n in (1, 3, 6)
+    ],
+    # On a gated MLP, hook_post = act(gate) * up is linear in up, so grad x act, IG and x0/x2 steering give
+    # the same numbers at hook_pre_linear as at hook_post; hook_pre (the gate) is the point that differs.
+    "hook": [_ablation(f"hook={h}", "hook", hook=h) for h in ("mlp.hook_post", "mlp.hook_pre_linear", "mlp.hook_pre")],
+    "k": [_ablation(f"k={k}", "k", k=k) for k in (10, 25, 50, 100, 200)],
+}
+"""The reviewers' ablations, all on NeuronLLM with grad x act (cheap) and Enhance/Degrade only."""
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """What :func:`~neuronllm_tl.comparison.run.run_comparison` runs; ``to_dict``/``from_dict`` round-trip it."""
+
+    tasks: tuple[str, ...] = ("capitals-mini", "topics-mini", "sentiment-mini")
+    """Task names (built-in or dataset) or paths of ``.jsonl`` question files (:func:`~neuronllm_tl.load_task`)."""
+    variants: tuple[str, ...] = tuple(VARIANTS)
+    ablations: tuple[str, ...] = ()
+    ablation_tasks: tuple[str, ...] | None = None
+    """Tasks the ablations run on (default: the first task)."""
+    k: int = 50
+    z: float = 0.05
+    n_identify: int = 24
+    n_eval: int = 24
+    controls: int = 3
+    ig_steps: int = 16
+    answer_format: str = "cloze"
+    n_permutations: int = 3
+    seed: int = 0
+    unrelated: Mapping[str, str] | None = None
+    """Task -> the task its specificity is measured on (default: the next task of ``tasks``, cyclically)."""
+    data_files: Mapping[str, str] | None = None
+    """Dataset task -> local file (e.g. ``{"sst2": "../shared/data/sst2/dev.tsv"}``)."""
+    batch_size: int = 8
+    max_rows: int = 64
+
+    def __post_init__(self) -> None:
+        if not self.tasks:
+            raise ValueError("CompareConfig.tasks is empty; name at least one task.")
+        _check_names("variant", self.variants, VARIANTS)
+        _check_names("ablation", self.ablations, ABLATIONS)
+        for name in ("k", "n_identify", "n_eval", "ig_steps", "n_permutations"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"CompareConfig.{name} must be an int >= 1, got {value!r}.")
+        if self.controls < 0:
+            raise ValueError(f"CompareConfig.controls must be >= 0, got {self.controls}.")
+        for task, other in self.unrelated_tasks().items():
+            if other == task:
+                raise ValueError(f"task {task!r} cannot be its own unrelated task; give unrelated={{...}} or more tasks.")
+
+    def unrelated_tasks(self) -> dict[str, str]:
+        if self.unrelated is not None:
+            return dict(self.unrelated)
+        if len(self.tasks) < 2:
+            return {}
+        return {t: self.tasks[(i + 1) % len(self.tasks)] for i, t in enumerate(self.tasks)}
+
+    def grid(self) -> list[tuple[str, Variant]]:
+        cells = [(t, VARIANTS[v]) for t in self.tasks for v in self.variants]
+        for t in self.ablation_tasks or self.tasks[:1]:
+            cells += [(t, v) for a in self.ablations for v in ABLATIONS[a]]
+        return cells
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CompareConfig:
+        d = dict(d)
+        for key in ("tasks", "variants", "ablations", "ablation_tasks"):
+            if d.get(key) is not None:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+
+def _check_names(kind: str, names: tuple[str, ...], known: Mapping[str, Any]) -> None:
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown {kind}(s) {unknown}; choose from {sorted(known)}.")

@@ -1,0 +1,89 @@
+"""The comparison's files, keyed by the content that made them.
+
+Every artefact (attributions, neuron sets, evaluated cells) is stored under a key that is a digest of
+its *parts*: the fingerprints of the model's weights and of the task's rendered questions, options and
+answers, the method config, the library version, and whatever else produced it. A rerun into the same
+folder reuses an artefact only if every part is unchanged. ``manifest.jsonl`` remembers the parts of
+each artefact by a readable name, so that when a part changed the rerun says which
+("capitals-mini / neuronllm: task changed since the last run; recomputing") instead of silently
+reusing or silently recomputing.
+
+Cells are lines of ``cells.jsonl`` (appended, flushed); a line cut by a crash is ignored and recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+MANIFEST_FILE = "manifest.jsonl"
+CELLS_FILE = "cells.jsonl"
+
+
+def digest(value: Any) -> str:
+    """sha256 of ``value``'s canonical JSON (strings, e.g. fingerprints, are hashed as they are)."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def slug(text: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_.=" else "-" for c in text)
+    return safe[:80]
+
+
+class ArtefactStore:
+    """Content-keyed files and cells under ``root``."""
+
+    def __init__(self, root: Path, log: Callable[[str], None] = print) -> None:
+        self.root, self.log = root, log
+        root.mkdir(parents=True, exist_ok=True)
+        self._parts: dict[str, dict[str, str]] = {}
+        self.cells: dict[str, dict[str, Any]] = {}
+        for entry in _read_jsonl(root / MANIFEST_FILE):
+            self._parts[entry["name"]] = entry["parts"]
+        for cell in _read_jsonl(root / CELLS_FILE):
+            self.cells[cell["key"]] = cell
+
+    def key(self, name: str, parts: Mapping[str, Any]) -> str:
+        """The content key of artefact ``name`` made from ``parts``; logs which parts changed since last time."""
+        hashed = {part: digest(value) for part, value in parts.items()}
+        before = self._parts.get(name)
+        if before != hashed:
+            if before is not None:
+                changed = sorted(p for p in hashed.keys() | before.keys() if hashed.get(p) != before.get(p))
+                self.log(f"  {name}: {', '.join(changed)} changed since the last run; recomputing")
+            self._parts[name] = hashed
+            _append_jsonl(self.root / MANIFEST_FILE, {"name": name, "parts": hashed})
+        return digest(hashed)
+
+    def path(self, kind: str, name: str, key: str, suffix: str = "") -> Path:
+        return self.root / kind / f"{slug(name)}-{key[:16]}{suffix}"
+
+    def record(self, cell: dict[str, Any]) -> dict[str, Any]:
+        self.cells[cell["key"]] = cell
+        _append_jsonl(self.root / CELLS_FILE, cell)
+        return cell
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut by a crash: what it held is recomputed
+            continue
+    return out
+
+
+def _append_jsonl(path: Path, entry: dict[str, Any]) -> None:
+    line = json.dumps(entry, default=str) + "\n"
+    if path.is_file() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
+        line = "\n" + line  # the last line was cut by a crash: start a new one
+    with open(path, "a") as f:
+        f.write(line)
+        f.flush()

@@ -1,0 +1,148 @@
+"""What every neuron-finding method shares: its config base class and the inputs of a run.
+
+A method is a config dataclass (a subclass of :class:`MethodConfig` whose class attribute ``method``
+names it) plus one function ``(MethodInputs) -> NeuronSet``. ``to_dict`` records the method's name and
+:meth:`MethodConfig.from_dict` dispatches on it (SAELens style), so a saved config rebuilds its own class.
+A method that ranks neurons from per-question attributions says which in
+:meth:`MethodConfig.attribution_request`; runs that share a request (QRNCA and Knowledge Neurons, or
+NeuronLLM at several K) can share one attribution run.
+
+Example:
+    >>> @dataclass(frozen=True)
+    ... class MyConfig(MethodConfig):
+    ...     method: ClassVar[str] = "mine"
+    ...     threshold: float = 0.1
+    >>> MethodConfig.from_dict({"method": "mine", "threshold": 0.2})   # once registered: MyConfig(threshold=0.2)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from neuronllm_tl.attribution.collect import TaskAttributions, check_attributions, collect_attributions
+from neuronllm_tl.attribution.stream import AttributionRequest, RunOptions
+from neuronllm_tl.models.fingerprint import model_fingerprint
+from neuronllm_tl.models.protocol import HookedModel
+from neuronllm_tl.models.validation import DEFAULT_HOOK, ModelSpec, model_spec
+from neuronllm_tl.scoring.encoding import QuestionEncoder
+from neuronllm_tl.tasks.task import Task
+from neuronllm_tl.version import __version__
+
+CONFIG_CLASSES: dict[str, type[MethodConfig]] = {}
+"""Method name -> config class; filled by :func:`neuronllm_tl.methods.registry.register_method`."""
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """Options of one method. ``method`` (the registry name) is a class attribute, written by ``to_dict``."""
+
+    method: ClassVar[str] = ""
+    needs_contrast_tasks: ClassVar[bool] = False
+    """Whether the method compares the task with other tasks (``MethodInputs.contrast_tasks``)."""
+    hook: str = DEFAULT_HOOK
+    """Per-block hook of the neurons, ``blocks.{l}.<hook>``."""
+
+    def attribution_request(self) -> AttributionRequest | None:
+        """The per-question attributions this method ranks neurons from (None: it needs none)."""
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MethodConfig:
+        """The config ``d`` describes: on the base class, of the registered method ``d["method"]``."""
+        d = dict(d)
+        name = d.pop("method", cls.method)
+        target = cls if cls.method else CONFIG_CLASSES.get(name)
+        if target is None:
+            raise ValueError(f"unknown method {name!r}; registered methods: {sorted(CONFIG_CLASSES)}.")
+        if name != target.method:
+            raise ValueError(f"this is a {name!r} configuration, not a {target.method!r} one.")
+        return target(**d)
+
+    def with_defaults(self, **values: Any) -> MethodConfig:
+        """A copy with those of ``values`` that are fields of this config set (others ignored): how a
+        comparison applies its shared settings (``ig_steps``, ``z``) to every method that has them."""
+        names = {f.name for f in dataclasses.fields(self)}
+        return dataclasses.replace(self, **{k: v for k, v in values.items() if k in names})
+
+    def _check_fraction(self, name: str, *, closed_low: bool = False) -> None:
+        value = getattr(self, name)
+        if not (0.0 <= value < 1.0 if closed_low else 0.0 < value < 1.0):
+            interval = "[0, 1)" if closed_low else "(0, 1)"
+            raise ValueError(f"{type(self).__name__}.{name} must be a fraction in {interval}, got {value!r}.")
+
+    def _check_positive_int(self, *names: str) -> None:
+        for name in names:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{type(self).__name__}.{name} must be an int >= 1, got {value!r}.")
+
+
+@dataclass
+class MethodInputs:
+    """Everything a method's function receives. ``k`` good (and, for signed methods, k bad) neurons."""
+
+    model: HookedModel
+    task: Task
+    config: MethodConfig
+    k: int
+    run: RunOptions = RunOptions()
+    attributions: TaskAttributions | None = None
+    contrast_tasks: Sequence[Task] = ()
+    checkpoint: str | Path | None = None
+    distributed: bool | None = None
+    spec: ModelSpec = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.spec = model_spec(self.model, hook=self.config.hook)
+
+    def task_attributions(self) -> TaskAttributions:
+        """The given attributions (checked against the config's request), or a fresh collection."""
+        request = self.config.attribution_request()
+        if request is None:
+            raise ValueError(f"method {self.config.method!r} declares no attribution_request(); it needs none.")
+        if self.attributions is None:
+            return collect_attributions(self.model, self.task, request, self.run)
+        check_attributions(self.attributions, request, self.config.method)
+        return self.attributions
+
+    def metadata(self) -> dict[str, Any]:
+        return build_metadata(self.model, self.spec, self.task, self.config)
+
+
+def build_metadata(model: HookedModel, spec: ModelSpec, task: Task, config: MethodConfig) -> dict[str, Any]:
+    """What a saved NeuronSet records: model (and its weights' fingerprint), hook, task, config, versions."""
+    import transformer_lens
+
+    return {
+        "model": spec.model_name,
+        "model_class": type(model).__name__,
+        "model_fingerprint": model_fingerprint(model),
+        "hook": spec.hook,
+        "n_layers": spec.n_layers,
+        "d_mlp": spec.d_mlp,
+        "task": {**task.describe(), "prepend_bos": QuestionEncoder(model, task).prepend_bos},
+        "task_fingerprint": task.fingerprint(),
+        "config": config.to_dict(),
+        "seed": task.seed,
+        "versions": {
+            "neuronllm_tl": __version__,
+            "transformer_lens": getattr(transformer_lens, "__version__", "unknown"),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
+    }
+
+
+def check_k(k: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be an int >= 1, got {k!r}.")

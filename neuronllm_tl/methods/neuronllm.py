@@ -1,0 +1,126 @@
+"""NeuronLLM: a task's good and bad neurons by contrastive neuron identification (CNI).
+
+The pipeline: QATT questions (each example permuted ``n_permutations`` times), then per-question
+attributions of F (by default the contrastive objective, log softmax(option scores)[correct]) at the
+answer position of every ``blocks.{l}.{hook}``, then the sum over each example's permutations, then
+streaming CNI selection (:mod:`neuronllm_tl.neurons.selection`), then a :class:`NeuronSet`.
+
+Sign convention: a positive score means the neuron raises F (good); a negative one lowers it (bad).
+
+Example:
+    >>> neurons = nl.identify(model, task, method="neuronllm", attribution="integrated_gradients", k=100)
+    >>> neurons.top(10).good
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from neuronllm_tl.attribution.collect import TaskAttributions, sum_per_example
+from neuronllm_tl.attribution.stream import AttributionMethod, AttributionRequest, AttributionStream
+from neuronllm_tl.methods.base import MethodConfig, MethodInputs
+from neuronllm_tl.methods.run_state import RunState, process_group, run_fingerprint
+from neuronllm_tl.neurons.neuron_set import NeuronSet
+from neuronllm_tl.neurons.selection import ContrastiveAccumulator, Selection, resolve_z, select_top_k
+from neuronllm_tl.scoring.objectives import get_objective
+
+
+@dataclass(frozen=True)
+class NeuronLLMConfig(MethodConfig):
+    """The paper's method as reconstructed (docs/method.md)."""
+
+    method: ClassVar[str] = "neuronllm"
+    attribution: AttributionMethod = "grad_x_act"
+    """``"grad_x_act"`` (one forward + backward per batch) or ``"integrated_gradients"`` (the paper's, exact)."""
+    objective: str = "contrastive"
+    """The F attributed: a registered objective (:mod:`neuronllm_tl.scoring.objectives`)."""
+    z: int | float = 0.05
+    """Per-example coarse set size: an int, or a float fraction of the neurons ranked."""
+    selection: Selection = "global"
+    """``"global"`` ranks all layers together; ``"per_layer"`` applies z and K within each layer."""
+    ig_steps: int = 16
+    """Integrated-gradients steps m per layer (unused by grad_x_act)."""
+
+    def __post_init__(self) -> None:
+        self.attribution_request()  # validates attribution, objective and ig_steps
+        if self.selection not in ("global", "per_layer"):
+            raise ValueError(f"selection must be 'global' or 'per_layer', got {self.selection!r}.")
+        if isinstance(self.z, bool) or not isinstance(self.z, (int, float)):
+            raise ValueError(f"z must be an int >= 1 or a fraction in (0, 1], got {self.z!r}.")
+
+    def attribution_request(self) -> AttributionRequest:
+        return AttributionRequest(self.attribution, self.objective, self.hook, self.ig_steps)
+
+
+def neuronllm(inputs: MethodInputs) -> NeuronSet:
+    """CNI on given attributions, or streamed over the task (checkpointed, sharded over processes)."""
+    config = inputs.config
+    assert isinstance(config, NeuronLLMConfig)
+    get_objective(config.objective)
+    if inputs.attributions is not None:
+        return from_attributions(inputs.task_attributions(), k=inputs.k, config=config, metadata=inputs.metadata())
+    stream = AttributionStream(inputs.model, inputs.task, config.attribution_request(), inputs.run)
+    state = RunState(_accumulator(config, stream.spec.n_layers, stream.spec.d_mlp))
+    rank, world = process_group(inputs.distributed)
+    metadata = inputs.metadata()
+    checkpoint = _checkpoint_path(inputs.checkpoint, rank, world)
+    fingerprint = run_fingerprint(metadata, {"plan": [len(b) for b in stream.plan]}, rank, world)
+    if checkpoint is not None:
+        state.resume(checkpoint, fingerprint)
+    for batch in stream.batches(skip=state.done, rank=rank, world=world):
+        state.acc.update(sum_per_example(batch.attribution.attributions.float(), batch.example_index))
+        state.n_correct += int(batch.correct.sum())
+        state.objective_sum += float(batch.attribution.objective.double().sum())
+        state.done.add(batch.index)
+        if checkpoint is not None:
+            state.save(checkpoint, fingerprint)
+    if world > 1:
+        state.all_reduce()
+    n = len(stream.questions)
+    stats = {"accuracy": state.n_correct / n, "mean_objective": state.objective_sum / n, "n_questions": n}
+    return select(state.acc, inputs.k, config, metadata, {**stats, "world_size": world})
+
+
+def _checkpoint_path(checkpoint: str | Path | None, rank: int, world: int) -> Path | None:
+    if checkpoint is None:
+        return None
+    return Path(f"{checkpoint}.rank{rank}" if world > 1 else checkpoint)
+
+
+def _accumulator(config: NeuronLLMConfig, n_layers: int, d_mlp: int) -> ContrastiveAccumulator:
+    z = resolve_z(config.z, n_layers, d_mlp, config.selection)
+    return ContrastiveAccumulator(n_layers, d_mlp, z=z, selection=config.selection)
+
+
+def from_attributions(
+    attributions: TaskAttributions, *, k: int, config: NeuronLLMConfig, metadata: dict[str, Any]
+) -> NeuronSet:
+    """CNI selection on per-question attributions: the same neurons as the streamed run with the same
+    request, without rerunning the model for another ``k``, ``z`` or selection."""
+    n_layers, d_mlp = attributions.attributions.shape[1:]
+    acc = _accumulator(config, n_layers, d_mlp)
+    acc.update(attributions.per_example())
+    stats = {
+        "accuracy": float(attributions.correct.float().mean()),
+        "mean_objective": float(attributions.objective_values.double().mean()),
+        "n_questions": len(attributions.example_index),
+        "world_size": 1,
+    }
+    return select(acc, k, config, metadata, stats)
+
+
+def select(
+    acc: ContrastiveAccumulator, k: int, config: NeuronLLMConfig, metadata: dict[str, Any], stats: dict[str, Any]
+) -> NeuronSet:
+    """Good = top-K ACE, bad = bottom-K ACE, with the run's statistics in the metadata."""
+    good, good_scores, bad, bad_scores = select_top_k(acc.ace(), k, selection=config.selection)
+    metadata = {**metadata, "k": k}
+    metadata["identification"] = {
+        "n_examples": acc.n_examples, **stats, "z": acc.z, "n_ambiguous": int(acc.ambiguous.sum()),
+    }
+    return NeuronSet(
+        good=good, bad=bad, good_scores=good_scores, bad_scores=bad_scores,
+        scores=acc.ace().float(), ambiguous=acc.ambiguous, metadata=metadata,
+    )

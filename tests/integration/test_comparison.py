@@ -1,0 +1,125 @@
+"""The comparison grid end to end on a tiny model: every method, resuming, and never reusing a stale result."""
+
+import json
+
+import pytest
+
+from neuronllm_tl.comparison import run as run_module
+from neuronllm_tl.comparison.config import ALL_MODES, CompareConfig
+from neuronllm_tl.comparison.run import run_comparison
+from neuronllm_tl.testing import tiny_examples
+
+QUIET = dict(log=lambda s: None)
+
+
+def write_tasks(folder, rows_a=None):
+    """Two tiny .jsonl tasks (the second reversed), as a user's files."""
+    a, b = folder / "a.jsonl", folder / "b.jsonl"
+    a.write_text("\n".join(json.dumps(r) for r in (rows_a or tiny_examples())))
+    b.write_text("\n".join(json.dumps(r) for r in tiny_examples()[::-1]))
+    return str(a), str(b)
+
+
+def small(tasks, **kw):
+    return CompareConfig(tasks=tasks, **{**dict(k=4, n_identify=4, n_eval=4, controls=2, ig_steps=2), **kw})
+
+
+@pytest.fixture(scope="module")
+def grid(model, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("compare")
+    config = small(write_tasks(folder), ablations=("objective", "k"))
+    result = run_comparison(model, config, out=folder / "out", **QUIET)
+    return folder / "out", config, result
+
+
+def test_grid_runs_every_method_and_writes_its_outputs(grid):
+    out, config, result = grid
+    for name in ("results.md", "results.csv", "delta_p.png", "ablation_k.png", "cells.jsonl", "config.json"):
+        assert (out / name).is_file(), name
+    a, b = config.tasks
+    main = {(r.task, r.variant, r.mode) for r in result.rows if r.group == "main"}
+    for task in (a, b):
+        for variant in ("qrnca", "knowledge_neurons", "tn", "lape", "random"):
+            assert (task, variant, "silence_good") in main
+        for mode in ALL_MODES:
+            assert (task, "neuronllm", mode) in main
+    for r in result.rows:
+        if r.group == "main" and r.variant != "random":
+            assert r.random_n == 2 and r.unrelated_task == (b if r.task == a else a).rsplit("/", 1)[-1].removesuffix(".jsonl")
+        if r.mode in ("excite_good", "silence_good"):
+            assert r.n_steered <= config.k  # every method steers at most K good neurons
+    header = (out / "results.csv").read_text().splitlines()[0]
+    assert header.startswith("task,group,variant,method,mode,n_steered")
+    assert "## Ablation: objective" in result.markdown and "objective=margin" in result.markdown
+
+
+def _fail(*args, **kwargs):
+    raise AssertionError("a finished result was recomputed")
+
+
+def test_a_rerun_recomputes_nothing(grid, model, monkeypatch):
+    out, config, before = grid
+    for name in ("score_task", "collect_attributions", "identify"):
+        monkeypatch.setattr(run_module, name, _fail)
+    after = run_comparison(model, config, out=out, **QUIET)
+    assert after.markdown.split("Model time")[0] == before.markdown.split("Model time")[0]
+
+
+def test_a_cell_cut_by_a_crash_is_recomputed_alone(grid, model, monkeypatch):
+    out, config, _ = grid
+    path = out / "cells.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2])  # half-written last line
+    calls = []
+    real = run_module.score_task
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "score_task", counting)
+    run_comparison(model, config, out=out, **QUIET)
+    assert len(calls) == 1
+
+
+def test_flipped_answers_are_recomputed_and_said(model, tmp_path):
+    """The stale-result defect: same --out, task file changed: nothing of the old task may be reused."""
+    config = small(write_tasks(tmp_path), variants=("neuronllm_gxa", "tn"), controls=1)
+    before = run_comparison(model, config, out=tmp_path / "out", **QUIET)
+    flipped = [{**r, "answer": (r["answer"] + 1) % len(r["options"])} for r in tiny_examples()]
+    write_tasks(tmp_path, rows_a=flipped)
+    notes = []
+    after = run_comparison(model, config, out=tmp_path / "out", log=notes.append)
+    a = config.tasks[0].rsplit("/", 1)[-1].removesuffix(".jsonl")
+
+    def rows(result, task):
+        return {(r.variant, r.mode): (r.p_before, r.p_after) for r in result.rows if r.task.endswith(task)}
+
+    assert rows(after, "a.jsonl") != rows(before, "a.jsonl")
+    assert all(b[0] != a_[0] for b, a_ in zip(rows(before, "a.jsonl").values(), rows(after, "a.jsonl").values()))
+    assert any("task changed since the last run; recomputing" in n and a in n for n in notes)
+    b_rows = rows(before, "b.jsonl")
+    assert {k: v for k, v in rows(after, "b.jsonl").items() if k in b_rows} == b_rows
+
+
+def test_lape_is_skipped_with_a_note_when_there_is_no_other_task(model, tmp_path):
+    notes = []
+    config = small(write_tasks(tmp_path)[:1], variants=("lape", "tn"), controls=1)
+    result = run_comparison(model, config, out=tmp_path / "out", log=notes.append)
+    assert any("need at least two tasks" in n for n in notes)
+    assert {r.variant for r in result.rows} == {"tn"}
+
+
+def test_compare_command_runs_offline_and_resumes(tmp_path, capsys):
+    from neuronllm_tl.cli import main
+
+    paths = write_tasks(tmp_path)
+    args = ["compare", "--model", "tiny-random", "--tasks", *paths, "--variants", "neuronllm_gxa", "tn", "random",
+            "--ablations", "k", "--k", "4", "--n-identify", "3", "--n-eval", "3", "--controls", "1",
+            "--out", str(tmp_path / "out")]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert "## a.jsonl" in first and "neuronllm_gxa | silence_good" in first
+    n_cells = len((tmp_path / "out" / "cells.jsonl").read_text().splitlines())
+    assert main(args) == 0
+    assert len((tmp_path / "out" / "cells.jsonl").read_text().splitlines()) == n_cells
