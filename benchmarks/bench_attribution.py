@@ -32,8 +32,8 @@ def build_model(name: str):
     import torch
 
     if name == "tiny":
-        from transformers import LlamaConfig, LlamaForCausalLM
         from transformer_lens.model_bridge import TransformerBridge
+        from transformers import LlamaConfig, LlamaForCausalLM
 
         from neuronllm_tl.testing import tiny_tokenizer
 
@@ -64,9 +64,10 @@ def run_method(args: tuple) -> dict:
 
     torch.set_num_threads(threads)
     from neuronllm_tl.attribution.methods import grad_x_act, integrated_gradients
-    from neuronllm_tl.attribution.reference import integrated_gradients_reference
     from neuronllm_tl.models.validation import model_spec
-    from neuronllm_tl.scoring.encoding import contrastive_objective, forward_logits, option_scores
+    from neuronllm_tl.scoring.encoding import forward_logits
+    from neuronllm_tl.scoring.objectives import objective_and_scores
+    from neuronllm_tl.testing.reference import integrated_gradients_reference
 
     model = build_model(model_name)
     spec = model_spec(model)
@@ -80,7 +81,7 @@ def run_method(args: tuple) -> dict:
         mask[:, 0] = True
         probe = AnswerProbe(spec, enc.answer_pos, mask)
         with torch.enable_grad():
-            f = contrastive_objective(option_scores(forward_logits(model, enc, probe.hooks()), enc), enc.correct)
+            f = objective_and_scores(forward_logits(model, enc, probe.hooks()), enc, "contrastive")[0]
             probe.gradients(f.sum())
         return None
 

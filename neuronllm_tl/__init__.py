@@ -20,26 +20,26 @@ Example:
     >>> report = nl.evaluate(model, held_out, neurons, modes=["enhance", "degrade"], controls=5)
 """
 
-from neuronllm_tl.version import __version__
+from neuronllm_tl.attribution.collect import TaskAttributions, collect_attributions
+from neuronllm_tl.attribution.stream import AttributionRequest
+from neuronllm_tl.comparison.config import CompareConfig, Variant
+from neuronllm_tl.comparison.report import ComparisonResult
+from neuronllm_tl.comparison.run import run_comparison as compare
+from neuronllm_tl.evaluation.evaluate import EvaluationReport, evaluate
+from neuronllm_tl.evaluation.scores import TaskScores, filter_genuine, score_task
+from neuronllm_tl.methods.base import MethodConfig, MethodInputs
+from neuronllm_tl.methods.registry import METHODS, identify, method_config, register_method
 from neuronllm_tl.models.loading import DEFAULT_MODEL, load_model
 from neuronllm_tl.models.protocol import HookedModel
+from neuronllm_tl.neurons.neuron_set import NeuronSet
+from neuronllm_tl.scoring.objectives import register_objective
+from neuronllm_tl.steering.modes import MODES, register_mode
+from neuronllm_tl.steering.steering import Steering, steer, steering_hooks
 from neuronllm_tl.tasks.example import MCExample
 from neuronllm_tl.tasks.registry import list_tasks, load_task, register_task
 from neuronllm_tl.tasks.task import Task
 from neuronllm_tl.tasks.template import QATemplate
-from neuronllm_tl.scoring.objectives import register_objective
-from neuronllm_tl.attribution.collect import TaskAttributions, collect_attributions
-from neuronllm_tl.attribution.stream import AttributionRequest
-from neuronllm_tl.neurons.neuron_set import NeuronSet
-from neuronllm_tl.methods.base import MethodConfig, MethodInputs
-from neuronllm_tl.methods.registry import METHODS, identify, method_config, register_method
-from neuronllm_tl.steering.modes import MODES, register_mode
-from neuronllm_tl.steering.steering import Steering, steer, steering_hooks
-from neuronllm_tl.evaluation.scores import TaskScores, filter_genuine, score_task
-from neuronllm_tl.evaluation.evaluate import EvaluationReport, evaluate
-from neuronllm_tl.comparison.config import CompareConfig, Variant
-from neuronllm_tl.comparison.report import ComparisonResult
-from neuronllm_tl.comparison.run import run_comparison as compare
+from neuronllm_tl.version import __version__
 
 __all__ = [
     "DEFAULT_MODEL",

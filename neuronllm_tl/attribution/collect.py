@@ -106,8 +106,12 @@ def collect_attributions(
     attributions = torch.cat(parts)
     check_finite(attributions, f"attributions of task {task.name!r}")
     meta = {
-        "model": stream.spec.model_name, "hook": stream.spec.hook, "task": task.describe(),
-        "request": request.to_dict(), "n_layers": stream.spec.n_layers, "d_mlp": stream.spec.d_mlp,
+        "model": stream.spec.model_name,
+        "hook": stream.spec.hook,
+        "task": task.describe(),
+        "request": request.to_dict(),
+        "n_layers": stream.spec.n_layers,
+        "d_mlp": stream.spec.d_mlp,
     }
     example_index = torch.tensor([q.example_index for q in stream.questions])
     return TaskAttributions(attributions, example_index, torch.cat(values), torch.cat(correct), meta)

@@ -5,7 +5,7 @@ For each layer l separately, scale that layer's answer-position activation ``a_l
 ``IG = a_l * (1/m) * sum_k dF/da_l (alpha_k a_l)`` (a right Riemann sum). Every (layer, step) variant
 is a row of a batch (:class:`~neuronllm_tl.attribution.probes.AnswerProbe` scales only its own
 layer), so the result equals the one-layer, one-step-at-a-time loop of Knowledge Neurons / QRNCA
-(:mod:`neuronllm_tl.attribution.reference`) without its Python loop over passes.
+(:mod:`neuronllm_tl.testing.reference`) without its Python loop over passes.
 
 Prefix replay: the variants only change the answer-position activation, which causal attention hides
 from earlier positions, so a model that returns a Hugging Face key/value cache

@@ -26,12 +26,14 @@ from torch import Tensor
 from neuronllm_tl.attribution.methods import METHODS as ATTRIBUTION_METHODS
 from neuronllm_tl.attribution.methods import BatchAttribution, attribute
 from neuronllm_tl.attribution.methods import Method as AttributionMethod
+from neuronllm_tl.checks import check_positive_int
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import DEFAULT_HOOK, ModelSpec, model_device, model_spec
 from neuronllm_tl.scoring.batches import example_batches, progress_bar
 from neuronllm_tl.scoring.encoding import EncodedQuestions, QuestionEncoder
 from neuronllm_tl.scoring.objectives import get_objective
 from neuronllm_tl.tasks.task import Question, Task
+
 
 @dataclass(frozen=True)
 class AttributionRequest:
@@ -52,8 +54,7 @@ class AttributionRequest:
                 "neuronllm_tl.register_objective(name, fn) and pass the name."
             )
         get_objective(self.objective)
-        if isinstance(self.ig_steps, bool) or not isinstance(self.ig_steps, int) or self.ig_steps < 1:
-            raise ValueError(f"ig_steps must be an int >= 1, got {self.ig_steps!r}.")
+        check_positive_int(self.ig_steps, "ig_steps")
 
     def to_dict(self) -> dict[str, Any]:
         """The request's content: ``ig_steps`` only where it changes the numbers (IG)."""
@@ -79,9 +80,7 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "max_rows", "max_tokens"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
+            check_positive_int(getattr(self, name), name)
 
 
 @dataclass
@@ -128,8 +127,13 @@ class AttributionStream:
         for b in progress_bar(mine, self.run.progress, desc, leave=False):
             enc = self.encoder.encode(self.plan[b]).to(device)
             out = attribute(
-                self.model, self.spec, enc, method=self.request.method, objective=self.request.objective,
-                ig_steps=self.request.ig_steps, max_rows=self.run.max_rows,
+                self.model,
+                self.spec,
+                enc,
+                method=self.request.method,
+                objective=self.request.objective,
+                ig_steps=self.request.ig_steps,
+                max_rows=self.run.max_rows,
             )
             yield AttributedBatch(b, self.plan[b], enc, out)
 

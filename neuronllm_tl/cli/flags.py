@@ -42,8 +42,12 @@ def _method_fields() -> dict[str, tuple[Any, list[str]]]:
 
 
 def add_method_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", choices=sorted(METHODS), default=DEFAULT_METHOD,
-                   help=f"neuron-finding method (default {DEFAULT_METHOD})")
+    p.add_argument(
+        "--method",
+        choices=sorted(METHODS),
+        default=DEFAULT_METHOD,
+        help=f"neuron-finding method (default {DEFAULT_METHOD})",
+    )
     p.add_argument("--k", type=int, default=100, help="size of the good set and of the bad set")
     group = p.add_argument_group("method options (each applies to the methods named in its help)")
     for field, (annotation, methods) in _method_fields().items():
@@ -51,8 +55,15 @@ def add_method_args(p: argparse.ArgumentParser) -> None:
         flag = f"--{field.replace('_', '-')}"
         if flag in p._option_string_actions:  # e.g. random's seed beside the task's --seed
             flag = f"--{methods[0].replace('_', '-')}-{field.replace('_', '-')}"
-        group.add_argument(flag, dest=OPTION_PREFIX + field, type=parse, choices=choices, default=None,
-                           metavar=None if choices else field.upper(), help=f"{', '.join(methods)} (default: the config's)")
+        group.add_argument(
+            flag,
+            dest=OPTION_PREFIX + field,
+            type=parse,
+            choices=choices,
+            default=None,
+            metavar=None if choices else field.upper(),
+            help=f"{', '.join(methods)} (default: the config's)",
+        )
     p.add_argument("--contrast-tasks", nargs="+", default=[], help="other tasks, for methods that compare tasks (lape)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--max-tokens", type=int, default=4096, help="padded tokens per batch (memory budget)")
@@ -62,11 +73,13 @@ def add_method_args(p: argparse.ArgumentParser) -> None:
 
 def method_config_from_args(args: argparse.Namespace) -> MethodConfig:
     """The chosen method's config from the flags given; a flag of another method is refused."""
-    given = {k[len(OPTION_PREFIX):]: v for k, v in vars(args).items() if k.startswith(OPTION_PREFIX) and v is not None}
+    given = {k[len(OPTION_PREFIX) :]: v for k, v in vars(args).items() if k.startswith(OPTION_PREFIX) and v is not None}
     fields = {f.name for f in dataclasses.fields(METHODS[args.method].config_class)}
     foreign = sorted(set(given) - fields)
     if foreign:
-        raise ValueError(f"option(s) {foreign} do not apply to --method {args.method}; its options are {sorted(fields)}.")
+        raise ValueError(
+            f"option(s) {foreign} do not apply to --method {args.method}; its options are {sorted(fields)}."
+        )
     return method_config(args.method, **given)
 
 
@@ -77,8 +90,14 @@ def add_task_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--permutations", type=int, default=3, help="option permutations per example (default 3)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model", default="smollm2-135m", help="model name or folder (default: offline smollm2-135m)")
-    p.add_argument("--limit", type=int, help="use only the first N examples (dataset tasks are shuffled with seed 0 first)")
+    p.add_argument(
+        "--limit", type=int, help="use only the first N examples (dataset tasks are shuffled with seed 0 first)"
+    )
     p.add_argument("--data-files", nargs="+", help="local csv/tsv/jsonl/parquet for a dataset task (offline route)")
     p.add_argument("--subjects", nargs="+", help="MMLU subjects to keep")
-    p.add_argument("--invalid-rows", choices=["error", "skip"], default="error",
-                   help="rows that cannot become a question: stop with an error (default) or skip and count them")
+    p.add_argument(
+        "--invalid-rows",
+        choices=["error", "skip"],
+        default="error",
+        help="rows that cannot become a question: stop with an error (default) or skip and count them",
+    )

@@ -34,8 +34,14 @@ def task_from_args(args: argparse.Namespace, *, default: str | None = None, sour
     if source is None:
         raise ValueError("name a task: --task NAME (see `neuronllm-tl tasks`) or --task path/to/questions.jsonl.")
     data_files = args.data_files[0] if args.data_files and len(args.data_files) == 1 else args.data_files
-    task = load_task(source, name=getattr(args, "name", None), data_files=data_files, invalid_rows=args.invalid_rows,
-                     limit=args.limit, **options)
+    task = load_task(
+        source,
+        name=getattr(args, "name", None),
+        data_files=data_files,
+        invalid_rows=args.invalid_rows,
+        limit=args.limit,
+        **options,
+    )
     report_skipped(task)
     return task
 
@@ -45,4 +51,6 @@ def report_skipped(task: Task) -> None:
     if skipped:
         first = ", ".join(str(r) for r in skipped[:5])
         more = ", ..." if len(skipped) > 5 else ""
-        print(f"task {task.name}: skipped {len(skipped)} invalid row(s) (rows {first}{more}); {len(task)} examples kept.")
+        print(
+            f"task {task.name}: skipped {len(skipped)} invalid row(s) (rows {first}{more}); {len(task)} examples kept."
+        )

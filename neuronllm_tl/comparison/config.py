@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from neuronllm_tl.checks import check_positive_int
 from neuronllm_tl.methods.base import MethodConfig
 from neuronllm_tl.methods.registry import method_config
 from neuronllm_tl.steering.modes import MODES
@@ -51,19 +52,37 @@ class Variant:
         return {**asdict(self), "config": self.config.to_dict()}
 
 
-def _ablation(name: str, group: str, *, k: int | None = None, answer_format: str | None = None,
-              n_permutations: int | None = None, **options: Any) -> Variant:
-    return Variant(name, method_config("neuronllm", attribution="grad_x_act", **options), k=k,
-                   answer_format=answer_format, n_permutations=n_permutations, modes=("enhance", "degrade"),
-                   controls=False, specificity=False, group=group)
+def _ablation(
+    name: str,
+    group: str,
+    *,
+    k: int | None = None,
+    answer_format: str | None = None,
+    n_permutations: int | None = None,
+    **options: Any,
+) -> Variant:
+    return Variant(
+        name,
+        method_config("neuronllm", attribution="grad_x_act", **options),
+        k=k,
+        answer_format=answer_format,
+        n_permutations=n_permutations,
+        modes=("enhance", "degrade"),
+        controls=False,
+        specificity=False,
+        group=group,
+    )
 
 
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in [
         Variant("neuronllm", method_config("neuronllm", attribution="integrated_gradients"), modes=ALL_MODES),
-        Variant("neuronllm_gxa", method_config("neuronllm", attribution="grad_x_act"),
-                modes=("enhance", "degrade", *GOOD_ONLY_MODES)),
+        Variant(
+            "neuronllm_gxa",
+            method_config("neuronllm", attribution="grad_x_act"),
+            modes=("enhance", "degrade", *GOOD_ONLY_MODES),
+        ),
         *(Variant(name, method_config(name)) for name in ("qrnca", "knowledge_neurons", "tn", "lape")),
         Variant("random", method_config("random"), controls=False),
     ]
@@ -71,7 +90,9 @@ VARIANTS: dict[str, Variant] = {
 """The main comparison: NeuronLLM (IG, the paper's; and grad x act) and the baselines."""
 
 ABLATIONS: dict[str, list[Variant]] = {
-    "objective": [_ablation(f"objective={o}", "objective", objective=o) for o in ("contrastive", "vocab_prob", "margin")],
+    "objective": [
+        _ablation(f"objective={o}", "objective", objective=o) for o in ("contrastive", "vocab_prob", "margin")
+    ],
     "permutations": [
         _ablation(f"permutations={n}", "permutations", answer_format="letter", n_permutations=n) for n in (1, 3, 6)
     ],
@@ -115,14 +136,14 @@ class CompareConfig:
         _check_names("variant", self.variants, VARIANTS)
         _check_names("ablation", self.ablations, ABLATIONS)
         for name in ("k", "n_identify", "n_eval", "ig_steps", "n_permutations"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"CompareConfig.{name} must be an int >= 1, got {value!r}.")
+            check_positive_int(getattr(self, name), f"CompareConfig.{name}")
         if self.controls < 0:
             raise ValueError(f"CompareConfig.controls must be >= 0, got {self.controls}.")
         for task, other in self.unrelated_tasks().items():
             if other == task:
-                raise ValueError(f"task {task!r} cannot be its own unrelated task; give unrelated={{...}} or more tasks.")
+                raise ValueError(
+                    f"task {task!r} cannot be its own unrelated task; give unrelated={{...}} or more tasks."
+                )
 
     def unrelated_tasks(self) -> dict[str, str]:
         if self.unrelated is not None:

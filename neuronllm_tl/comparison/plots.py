@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from neuronllm_tl.steering.modes import MODES
 
@@ -26,7 +27,7 @@ def plot_delta_p(rows: Sequence[Any], path: str | Path) -> Path:
     variants = list(dict.fromkeys(r.variant for r in main))
     fig, axes = plt.subplots(1, max(1, len(modes)), figsize=(4.2 * max(1, len(modes)), 3.8), squeeze=False)
     width = 0.8 / max(1, len(variants))
-    for ax, mode in zip(axes[0], modes):
+    for ax, mode in zip(axes[0], modes, strict=False):  # one empty panel when there is no mode
         for j, variant in enumerate(variants):
             xs, ys, rx, ry, re = [], [], [], [], []
             for i, task in enumerate(tasks):
@@ -62,9 +63,13 @@ def plot_ablation_k(rows: Sequence[Any], path: str | Path) -> Path:
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for task in dict.fromkeys(r.task for r in rows if r.group == "k"):
         for mode, style in (("enhance", "-o"), ("degrade", "--s")):
-            pts = sorted((int(r.variant.split("=")[1]), r.delta_p) for r in rows if r.group == "k" and r.task == task and r.mode == mode)
+            pts = sorted(
+                (int(r.variant.split("=")[1]), r.delta_p)
+                for r in rows
+                if r.group == "k" and r.task == task and r.mode == mode
+            )
             if pts:
-                ax.plot(*zip(*pts), style, label=f"{task} {mode}")
+                ax.plot(*zip(*pts, strict=True), style, label=f"{task} {mode}")
     ax.set_xscale("log")
     ax.axhline(0, color="black", linewidth=0.6)
     ax.set_xlabel("K (good and bad neurons each)")

@@ -17,9 +17,9 @@ from __future__ import annotations
 import csv
 import math
 import statistics
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any
 
 from neuronllm_tl.comparison.config import CompareConfig
@@ -27,9 +27,27 @@ from neuronllm_tl.comparison.plots import plot_ablation_k, plot_delta_p
 from neuronllm_tl.steering.modes import MODES
 
 COLUMNS = [
-    "task", "group", "variant", "method", "mode", "n_steered", "accuracy_before", "accuracy_after", "delta_accuracy",
-    "rac", "p_before", "p_after", "delta_p", "rcc", "random_delta_p_mean", "random_delta_p_sd", "random_n",
-    "beyond_random", "unrelated_task", "unrelated_delta_p", "pcr",
+    "task",
+    "group",
+    "variant",
+    "method",
+    "mode",
+    "n_steered",
+    "accuracy_before",
+    "accuracy_after",
+    "delta_accuracy",
+    "rac",
+    "p_before",
+    "p_after",
+    "delta_p",
+    "rcc",
+    "random_delta_p_mean",
+    "random_delta_p_sd",
+    "random_n",
+    "beyond_random",
+    "unrelated_task",
+    "unrelated_delta_p",
+    "pcr",
 ]
 
 
@@ -82,8 +100,20 @@ def rows_from_cells(cells: Iterable[dict[str, Any]]) -> list[ResultRow]:
         dp = c["p_after"] - c["p_before"]
         da = c["accuracy_after"] - c["accuracy_before"]
         row = ResultRow(
-            task, group, variant, method, mode, c["n_steered"], c["accuracy_before"], c["accuracy_after"], da,
-            _ratio(da, c["accuracy_before"]), c["p_before"], c["p_after"], dp, _ratio(dp, c["p_before"]),
+            task,
+            group,
+            variant,
+            method,
+            mode,
+            c["n_steered"],
+            c["accuracy_before"],
+            c["accuracy_after"],
+            da,
+            _ratio(da, c["accuracy_before"]),
+            c["p_before"],
+            c["p_after"],
+            dp,
+            _ratio(dp, c["p_before"]),
         )
         randoms = [r["p_after"] - r["p_before"] for r in slots.get("random", [])]
         if randoms:
@@ -109,6 +139,73 @@ def _f(x: float | None, fmt: str = "+.3f") -> str:
     return format(x, fmt)
 
 
+_MAIN_HEADER = (
+    "method",
+    "mode",
+    "n",
+    "acc. before → after",
+    "Δ acc.",
+    "RAC",
+    "p before → after",
+    "Δ p",
+    "RCC",
+    "random Δ p (mean ± sd)",
+    "beyond random (sd)",
+    "unrelated Δ p",
+    "PCR",
+)
+_ABLATION_HEADER = ("task", "setting", "mode", "n", "acc. before → after", "Δ acc.", "p before → after", "Δ p", "RCC")
+_SUMMARY_HEADER = (
+    "method",
+    "mode",
+    "tasks",
+    "mean Δ p",
+    "tasks beyond 2 sd of random, expected direction",
+    "median PCR",
+)
+
+
+def _markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A markdown table: the header, its rule, then one line per row of cells."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return "\n".join(lines)
+
+
+def _main_cells(r: ResultRow) -> list[str]:
+    rand = f"{_f(r.random_delta_p_mean, '+.4f')} ± {_f(r.random_delta_p_sd, '.4f')}" if r.random_n else "–"
+    mark = " ✓" if r.as_expected else ""
+    return [
+        r.variant,
+        r.mode,
+        str(r.n_steered),
+        f"{r.accuracy_before:.3f} → {r.accuracy_after:.3f}",
+        _f(r.delta_accuracy),
+        _f(r.rac, "+.2f"),
+        f"{r.p_before:.3f} → {r.p_after:.3f}",
+        _f(r.delta_p, "+.4f"),
+        _f(r.rcc, "+.2f"),
+        rand,
+        _f(r.beyond_random, "+.1f") + mark,
+        _f(r.unrelated_delta_p, "+.4f"),
+        _f(r.pcr, ".1f"),
+    ]
+
+
+def _ablation_cells(r: ResultRow) -> list[str]:
+    return [
+        r.task,
+        r.variant,
+        r.mode,
+        str(r.n_steered),
+        f"{r.accuracy_before:.3f} → {r.accuracy_after:.3f}",
+        _f(r.delta_accuracy),
+        f"{r.p_before:.3f} → {r.p_after:.3f}",
+        _f(r.delta_p, "+.4f"),
+        _f(r.rcc, "+.2f"),
+    ]
+
+
 @dataclass
 class ComparisonResult:
     rows: list[ResultRow]
@@ -116,42 +213,19 @@ class ComparisonResult:
     timings: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def from_cells(cls, cells: list[dict[str, Any]], config: CompareConfig) -> "ComparisonResult":
+    def from_cells(cls, cells: list[dict[str, Any]], config: CompareConfig) -> ComparisonResult:
         timings: dict[str, float] = {}
         for c in cells:
             timings[c.get("kind", "?")] = timings.get(c.get("kind", "?"), 0.0) + float(c.get("seconds", 0.0))
         return cls(rows_from_cells(cells), config, timings)
 
     def main_table(self, task: str) -> str:
-        lines = [
-            "| method | mode | n | acc. before → after | Δ acc. | RAC | p before → after | Δ p | RCC | random Δ p (mean ± sd) | beyond random (sd) | unrelated Δ p | PCR |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for r in self.rows:
-            if r.task != task or r.group != "main":
-                continue
-            rand = f"{_f(r.random_delta_p_mean, '+.4f')} ± {_f(r.random_delta_p_sd, '.4f')}" if r.random_n else "–"
-            mark = " ✓" if r.as_expected else ""
-            lines.append(
-                f"| {r.variant} | {r.mode} | {r.n_steered} | {r.accuracy_before:.3f} → {r.accuracy_after:.3f} | "
-                f"{_f(r.delta_accuracy)} | {_f(r.rac, '+.2f')} | {r.p_before:.3f} → {r.p_after:.3f} | {_f(r.delta_p, '+.4f')} | "
-                f"{_f(r.rcc, '+.2f')} | {rand} | {_f(r.beyond_random, '+.1f')}{mark} | {_f(r.unrelated_delta_p, '+.4f')} | {_f(r.pcr, '.1f')} |"
-            )
-        return "\n".join(lines)
+        rows = [r for r in self.rows if r.task == task and r.group == "main"]
+        return _markdown_table(_MAIN_HEADER, [_main_cells(r) for r in rows])
 
     def ablation_table(self, group: str) -> str:
-        lines = [
-            "| task | setting | mode | n | acc. before → after | Δ acc. | p before → after | Δ p | RCC |",
-            "|---|---|---|---|---|---|---|---|---|",
-        ]
-        for r in self.rows:
-            if r.group != group:
-                continue
-            lines.append(
-                f"| {r.task} | {r.variant} | {r.mode} | {r.n_steered} | {r.accuracy_before:.3f} → {r.accuracy_after:.3f} | "
-                f"{_f(r.delta_accuracy)} | {r.p_before:.3f} → {r.p_after:.3f} | {_f(r.delta_p, '+.4f')} | {_f(r.rcc, '+.2f')} |"
-            )
-        return "\n".join(lines)
+        rows = [r for r in self.rows if r.group == group]
+        return _markdown_table(_ABLATION_HEADER, [_ablation_cells(r) for r in rows])
 
     def summary_table(self) -> str:
         """Per method and mode, over tasks: mean Δp, and on how many tasks it beat the random controls."""
@@ -159,17 +233,15 @@ class ComparisonResult:
         for r in self.rows:
             if r.group == "main":
                 cells.setdefault((r.variant, r.mode), []).append(r)
-        lines = ["| method | mode | tasks | mean Δ p | tasks beyond 2 sd of random, expected direction | median PCR |",
-                 "|---|---|---|---|---|---|"]
+        lines = []
         for (variant, mode), rs in cells.items():
             pcrs = [r.pcr for r in rs if r.pcr is not None]
             with_controls = [r for r in rs if r.random_n]
             beyond = f"{sum(r.as_expected for r in with_controls)} / {len(with_controls)}" if with_controls else "–"
-            lines.append(
-                f"| {variant} | {mode} | {len(rs)} | {statistics.fmean(r.delta_p for r in rs):+.4f} | {beyond} | "
-                f"{_f(statistics.median(pcrs) if pcrs else None, '.1f')} |"
-            )
-        return "\n".join(lines)
+            mean_dp = statistics.fmean(r.delta_p for r in rs)
+            median_pcr = _f(statistics.median(pcrs) if pcrs else None, ".1f")
+            lines.append([variant, mode, str(len(rs)), f"{mean_dp:+.4f}", beyond, median_pcr])
+        return _markdown_table(_SUMMARY_HEADER, lines)
 
     @property
     def markdown(self) -> str:

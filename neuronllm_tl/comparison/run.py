@@ -75,8 +75,13 @@ class ComparisonRun:
         key = (task, answer_format, n_permutations)
         if key not in self._splits:
             cfg = self.config
-            full = load_task(task, data_files=(cfg.data_files or {}).get(task), answer_format=answer_format,
-                             n_permutations=n_permutations, seed=0)
+            full = load_task(
+                task,
+                data_files=(cfg.data_files or {}).get(task),
+                answer_format=answer_format,
+                n_permutations=n_permutations,
+                seed=0,
+            )
             if len(full) < 2:
                 raise ValueError(f"task {task!r} has {len(full)} example(s); the protocol needs two splits.")
             n = min(len(full), cfg.n_identify + cfg.n_eval)
@@ -107,8 +112,10 @@ class ComparisonRun:
         run = RunOptions(batch_size=self.config.batch_size, max_rows=self.config.max_rows, progress=self.progress)
         attr = collect_attributions(self.model, task, request, run)
         attr.metadata["seconds"] = time.time() - start
-        self.log(f"  attributions {task_name} {request.method}/{request.objective} ({request.hook}): "
-                 f"{attr.metadata['seconds']:.0f} s")
+        self.log(
+            f"  attributions {task_name} {request.method}/{request.objective} ({request.hook}): "
+            f"{attr.metadata['seconds']:.0f} s"
+        )
         attr.save(path)
         return attr
 
@@ -128,8 +135,16 @@ class ComparisonRun:
         start = time.time()
         request = config.attribution_request()
         attributions = self.attributions(task_name, task, request) if request is not None else None
-        neurons = identify(self.model, task, config=config, k=k, attributions=attributions, contrast_tasks=contrast,
-                           batch_size=self.config.batch_size, max_rows=self.config.max_rows)
+        neurons = identify(
+            self.model,
+            task,
+            config=config,
+            k=k,
+            attributions=attributions,
+            contrast_tasks=contrast,
+            batch_size=self.config.batch_size,
+            max_rows=self.config.max_rows,
+        )
         if attributions is not None:
             neurons.metadata["attribution_seconds"] = attributions.metadata.get("seconds")
         neurons.metadata.update(variant=v.to_dict(), selection_seconds=time.time() - start)
@@ -146,12 +161,29 @@ class ComparisonRun:
         if key not in self.store.cells:
             start = time.time()
             s = score_task(self.model, eval_task, batch_size=self.config.batch_size * 2)
-            self.store.record({"key": key, "kind": "unsteered", "eval_task": eval_task.name, "accuracy": s.accuracy,
-                               "p_correct": s.mean_p_correct, "seconds": time.time() - start})
+            self.store.record(
+                {
+                    "key": key,
+                    "kind": "unsteered",
+                    "eval_task": eval_task.name,
+                    "accuracy": s.accuracy,
+                    "p_correct": s.mean_p_correct,
+                    "seconds": time.time() - start,
+                }
+            )
         return self.store.cells[key]
 
-    def steer_cell(self, task: str, v: Variant, mode: str, neurons: tuple[NeuronSet, str], which: str,
-                   seed: int | None, eval_task: Task, role: str) -> None:
+    def steer_cell(
+        self,
+        task: str,
+        v: Variant,
+        mode: str,
+        neurons: tuple[NeuronSet, str],
+        which: str,
+        seed: int | None,
+        eval_task: Task,
+        role: str,
+    ) -> None:
         neuron_set, neurons_key = neurons
         name = f"{task} / {v.name} / {mode} / {which}{'' if seed is None else seed} / {role}"
         parts = self._parts(eval_task, neurons=neurons_key, mode=MODES[mode].factors, which=which, seed=seed)
@@ -163,13 +195,29 @@ class ComparisonRun:
         start = time.time()
         steering = Steering.from_mode(neuron_set, mode)
         s = score_task(self.model, eval_task, steering=steering, batch_size=self.config.batch_size * 2)
-        self.store.record({
-            "key": key, "kind": "steer", "task": task, "variant": v.name, "method": v.method, "group": v.group,
-            "mode": mode, "neurons": which, "seed": seed, "eval": role, "eval_task": eval_task.name,
-            "n_good": len(neuron_set.good), "n_bad": len(neuron_set.bad), "n_steered": steering.n_steered,
-            "accuracy_before": before["accuracy"], "accuracy_after": s.accuracy,
-            "p_before": before["p_correct"], "p_after": s.mean_p_correct, "seconds": time.time() - start,
-        })
+        self.store.record(
+            {
+                "key": key,
+                "kind": "steer",
+                "task": task,
+                "variant": v.name,
+                "method": v.method,
+                "group": v.group,
+                "mode": mode,
+                "neurons": which,
+                "seed": seed,
+                "eval": role,
+                "eval_task": eval_task.name,
+                "n_good": len(neuron_set.good),
+                "n_bad": len(neuron_set.bad),
+                "n_steered": steering.n_steered,
+                "accuracy_before": before["accuracy"],
+                "accuracy_after": s.accuracy,
+                "p_before": before["p_correct"],
+                "p_after": s.mean_p_correct,
+                "seconds": time.time() - start,
+            }
+        )
 
     def run_cell(self, task: str, v: Variant) -> None:
         neurons = self.neurons(task, v)
@@ -195,7 +243,11 @@ def _applies(mode: str, neurons: NeuronSet) -> bool:
 
 
 def run_comparison(
-    model: HookedModel, config: CompareConfig, *, out: str | Path, progress: bool = False,
+    model: HookedModel,
+    config: CompareConfig,
+    *,
+    out: str | Path,
+    progress: bool = False,
     log: Callable[[str], None] = print,
 ) -> ComparisonResult:
     """Run (or resume) the grid of ``config`` and write ``results.md``, ``results.csv`` and plots to ``out``."""

@@ -1,1 +1,7 @@
-"""evaluation."""
+"""Stage 9 of the pipeline: what a steering does to a task, measured on held-out questions.
+
+``scores`` scores every question unsteered or under a
+:class:`~neuronllm_tl.steering.steering.Steering` (and filters genuine examples), ``evaluate`` compares
+the identified neurons' steering with random sets of the same shape, and ``plots`` draws neuron sets.
+The comparison (stage 10) runs it for every method and task.
+"""

@@ -28,6 +28,7 @@ import torch
 
 from neuronllm_tl.attribution.collect import TaskAttributions, check_attributions, collect_attributions
 from neuronllm_tl.attribution.stream import AttributionRequest, RunOptions
+from neuronllm_tl.checks import check_positive_int
 from neuronllm_tl.models.fingerprint import model_fingerprint
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import DEFAULT_HOOK, ModelSpec, model_spec
@@ -82,9 +83,7 @@ class MethodConfig:
 
     def _check_positive_int(self, *names: str) -> None:
         for name in names:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{type(self).__name__}.{name} must be an int >= 1, got {value!r}.")
+            check_positive_int(getattr(self, name), f"{type(self).__name__}.{name}")
 
 
 @dataclass
@@ -144,5 +143,4 @@ def build_metadata(model: HookedModel, spec: ModelSpec, task: Task, config: Meth
 
 
 def check_k(k: int) -> None:
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be an int >= 1, got {k!r}.")
+    check_positive_int(k, "k")

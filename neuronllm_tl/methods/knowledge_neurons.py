@@ -23,7 +23,7 @@ same point on non-gated MLPs).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from jaxtyping import Bool, Float
@@ -32,11 +32,9 @@ from torch import Tensor
 from neuronllm_tl.attribution.collect import TaskAttributions
 from neuronllm_tl.attribution.stream import AttributionRequest
 from neuronllm_tl.methods.base import MethodConfig, MethodInputs
-from neuronllm_tl.methods.qrnca import above_fraction_of_max
+from neuronllm_tl.methods.qrnca import above_fraction_of_max, vocab_ig_request
 from neuronllm_tl.methods.ranking import positive_only_set
 from neuronllm_tl.neurons.neuron_set import NeuronSet
-
-OBJECTIVE = "vocab_prob"
 
 
 @dataclass(frozen=True)
@@ -54,7 +52,7 @@ class KnowledgeNeuronsConfig(MethodConfig):
         self._check_positive_int("ig_steps")
 
     def attribution_request(self) -> AttributionRequest:
-        return AttributionRequest("integrated_gradients", OBJECTIVE, self.hook, self.ig_steps)
+        return vocab_ig_request(self.hook, self.ig_steps)
 
 
 @dataclass
@@ -78,5 +76,8 @@ def knowledge_neurons(inputs: MethodInputs) -> NeuronSet:
     assert isinstance(inputs.config, KnowledgeNeuronsConfig)
     attr, config = inputs.task_attributions(), inputs.config
     s = knowledge_neuron_scores(attr, config)
-    meta = {**inputs.metadata(), "knowledge_neurons": {"mean_fact_neurons": float(s.fact_neurons.sum((1, 2)).float().mean())}}
+    meta = {
+        **inputs.metadata(),
+        "knowledge_neurons": {"mean_fact_neurons": float(s.fact_neurons.sum((1, 2)).float().mean())},
+    }
     return positive_only_set(s.task_share, inputs.k, meta, tie_break=s.mean_ig)

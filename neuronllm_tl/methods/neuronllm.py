@@ -118,9 +118,17 @@ def select(
     good, good_scores, bad, bad_scores = select_top_k(acc.ace(), k, selection=config.selection)
     metadata = {**metadata, "k": k}
     metadata["identification"] = {
-        "n_examples": acc.n_examples, **stats, "z": acc.z, "n_ambiguous": int(acc.ambiguous.sum()),
+        "n_examples": acc.n_examples,
+        **stats,
+        "z": acc.z,
+        "n_ambiguous": int(acc.ambiguous.sum()),
     }
     return NeuronSet(
-        good=good, bad=bad, good_scores=good_scores, bad_scores=bad_scores,
-        scores=acc.ace().float(), ambiguous=acc.ambiguous, metadata=metadata,
+        good=good,
+        bad=bad,
+        good_scores=good_scores,
+        bad_scores=bad_scores,
+        scores=acc.ace().float(),
+        ambiguous=acc.ambiguous,
+        metadata=metadata,
     )

@@ -59,10 +59,17 @@ class QRNCAConfig(MethodConfig):
         self._check_positive_int("v", "ig_steps")
 
     def attribution_request(self) -> AttributionRequest:
-        return AttributionRequest("integrated_gradients", OBJECTIVE, self.hook, self.ig_steps)
+        return vocab_ig_request(self.hook, self.ig_steps)
 
 
-def above_fraction_of_max(attr: Float[Tensor, "question layer d_mlp"], t: float) -> Bool[Tensor, "question layer d_mlp"]:
+def vocab_ig_request(hook: str, ig_steps: int) -> AttributionRequest:
+    """IG of p(correct) over the vocabulary: what QRNCA and Knowledge Neurons attribute (one run serves both)."""
+    return AttributionRequest("integrated_gradients", OBJECTIVE, hook, ig_steps)
+
+
+def above_fraction_of_max(
+    attr: Float[Tensor, "question layer d_mlp"], t: float
+) -> Bool[Tensor, "question layer d_mlp"]:
     """Per question, the neurons whose attribution is positive and above ``t`` times the question's maximum."""
     top = attr.flatten(1).max(1).values[:, None, None]
     return (attr > t * top) & (attr > 0)
@@ -112,8 +119,23 @@ def qrnca(inputs: MethodInputs) -> NeuronSet:
 
 def qrnca_neurons(attr: TaskAttributions, *, k: int, config: QRNCAConfig, metadata: dict[str, Any]) -> NeuronSet:
     s = qrnca_scores(attr, config)
-    meta = {**metadata, "qrnca": {"n_common": int(s.common.sum()), "mean_query_neurons": float(s.query_neurons.sum((1, 2)).float().mean())}}
+    meta = {
+        **metadata,
+        "qrnca": {
+            "n_common": int(s.common.sum()),
+            "mean_query_neurons": float(s.query_neurons.sum((1, 2)).float().mean()),
+        },
+    }
     return positive_only_set(s.task_share, k, meta, tie_break=s.mean_naica)
 
 
-__all__ = ["OBJECTIVE", "QRNCAConfig", "QRNCAScores", "above_fraction_of_max", "qrnca", "qrnca_neurons", "qrnca_scores"]
+__all__ = [
+    "OBJECTIVE",
+    "QRNCAConfig",
+    "QRNCAScores",
+    "above_fraction_of_max",
+    "qrnca",
+    "qrnca_neurons",
+    "qrnca_scores",
+    "vocab_ig_request",
+]

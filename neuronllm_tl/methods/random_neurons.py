@@ -25,7 +25,9 @@ def random_method(inputs: MethodInputs) -> NeuronSet:
     return random_neurons(spec.n_layers, spec.d_mlp, inputs.k, seed=inputs.config.seed, metadata=inputs.metadata())
 
 
-def random_neurons(n_layers: int, d_mlp: int, k: int, *, seed: int = 0, metadata: dict[str, Any] | None = None) -> NeuronSet:
+def random_neurons(
+    n_layers: int, d_mlp: int, k: int, *, seed: int = 0, metadata: dict[str, Any] | None = None
+) -> NeuronSet:
     """``k`` neurons drawn uniformly from all layers."""
     idx = torch.randperm(n_layers * d_mlp, generator=torch.Generator().manual_seed(seed))[:k]
     return good_only_set(idx, torch.zeros(n_layers, d_mlp), {**(metadata or {}), "k": k})

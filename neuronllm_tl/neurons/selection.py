@@ -21,6 +21,8 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
+from neuronllm_tl.checks import check_positive_int, is_positive_int
+
 Selection = Literal["global", "per_layer"]
 
 
@@ -31,7 +33,7 @@ def resolve_z(z: int | float, n_layers: int, d_mlp: int, selection: Selection) -
         if not 0.0 < z <= 1.0:
             raise ValueError(f"z as a fraction must be in (0, 1], got {z}.")
         return max(1, round(z * pool))
-    if isinstance(z, bool) or not isinstance(z, int) or z < 1:
+    if not is_positive_int(z):
         raise ValueError(f"z must be an int >= 1 or a fraction in (0, 1], got {z!r}.")
     return min(z, pool)
 
@@ -63,7 +65,9 @@ class ContrastiveAccumulator:
 
     def update(self, es: Float[Tensor, "example layer d_mlp"]) -> None:
         if es.shape[1:] != (self.n_layers, self.d_mlp):
-            raise ValueError(f"expected scores of shape [example, {self.n_layers}, {self.d_mlp}], got {tuple(es.shape)}.")
+            raise ValueError(
+                f"expected scores of shape [example, {self.n_layers}, {self.d_mlp}], got {tuple(es.shape)}."
+            )
         es = es.detach().to("cpu", torch.float64)
         good, bad = self.coarse_sets(es)
         self.kept_sum += torch.einsum("eln,eln->ln", (good | bad).double(), es)
@@ -100,8 +104,7 @@ def select_top_k(
     ace: Float[Tensor, "layer d_mlp"], k: int, *, selection: Selection = "global"
 ) -> tuple[Int[Tensor, "n 2"], Float[Tensor, " n"], Int[Tensor, "m 2"], Float[Tensor, " m"]]:
     """Good = top-k with ACE > 0 (descending), bad = bottom-k with ACE < 0 (ascending), as (layer, index)."""
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be an int >= 1, got {k!r}.")
+    check_positive_int(k, "k")
     n_layers, d_mlp = ace.shape
     out = []
     for sign in (1.0, -1.0):

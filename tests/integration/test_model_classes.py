@@ -5,10 +5,10 @@ import torch
 
 import neuronllm_tl as nl
 from neuronllm_tl.attribution.methods import integrated_gradients, supports_prefix_cache
-from neuronllm_tl.attribution.reference import integrated_gradients_reference
 from neuronllm_tl.models.validation import model_spec
 from neuronllm_tl.scoring.encoding import QuestionEncoder
 from neuronllm_tl.testing import tiny_hooked_transformer, tiny_model, tiny_task
+from neuronllm_tl.testing.reference import integrated_gradients_reference
 from tests.conftest import hook_count
 
 
@@ -25,8 +25,8 @@ def _hooked():
 
 def _hf_llama_bridge(tmp_path_factory):
     """A real Hugging Face architecture (Llama, random weights) wrapped by boot_transformers."""
-    from transformers import LlamaConfig, LlamaForCausalLM
     from transformer_lens.model_bridge import TransformerBridge
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     from neuronllm_tl.testing import tiny_tokenizer
 

@@ -4,14 +4,14 @@ import pytest
 import torch
 
 from neuronllm_tl.attribution.methods import grad_x_act, integrated_gradients
-from neuronllm_tl.attribution.reference import (
+from neuronllm_tl.models.validation import model_spec
+from neuronllm_tl.scoring.encoding import QuestionEncoder
+from neuronllm_tl.testing import tiny_task
+from neuronllm_tl.testing.reference import (
     answer_activation,
     integrated_gradients_reference,
     objective_with_answer_activation,
 )
-from neuronllm_tl.models.validation import model_spec
-from neuronllm_tl.scoring.encoding import QuestionEncoder
-from neuronllm_tl.testing import tiny_task
 
 
 def _encode(model, task, n=None):

@@ -8,7 +8,6 @@ import torch
 import neuronllm_tl as nl
 from neuronllm_tl.attribution.activations import firing_rates
 from neuronllm_tl.attribution.collect import TaskAttributions, collect_attributions
-from neuronllm_tl.attribution.reference import grad_x_act_reference, integrated_gradients_reference
 from neuronllm_tl.attribution.stream import AttributionRequest, RunOptions
 from neuronllm_tl.methods.knowledge_neurons import KnowledgeNeuronsConfig, knowledge_neuron_scores
 from neuronllm_tl.methods.lape import lape_specificity
@@ -20,12 +19,13 @@ from neuronllm_tl.models.validation import model_spec
 from neuronllm_tl.scoring.encoding import QuestionEncoder, forward_logits
 from neuronllm_tl.scoring.objectives import OBJECTIVES, objective_and_scores
 from neuronllm_tl.testing import tiny_task
+from neuronllm_tl.testing.reference import grad_x_act_reference, integrated_gradients_reference
 
 # ---------------------------------------------------------------- loop references of the formulas
 
 
 def loop_reference_attributions(model, task, *, method, objective, steps=2):
-    """[question, layer, d_mlp] from one question and one layer at a time (attribution/reference.py)."""
+    """[question, layer, d_mlp] from one question and one layer at a time (testing/reference.py)."""
     spec = model_spec(model)
     enc = QuestionEncoder(model, task).encode(task.questions())
     rows = []

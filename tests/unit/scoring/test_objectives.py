@@ -8,7 +8,6 @@ import torch
 
 from neuronllm_tl.attribution import integrated_gradients as ig_module
 from neuronllm_tl.attribution.methods import grad_x_act, integrated_gradients, supports_prefix_cache
-from neuronllm_tl.attribution.reference import grad_x_act_reference, integrated_gradients_reference
 from neuronllm_tl.models.validation import model_spec
 from neuronllm_tl.scoring import objectives
 from neuronllm_tl.scoring.encoding import QuestionEncoder, forward_logits
@@ -22,6 +21,7 @@ from neuronllm_tl.scoring.objectives import (
     register_objective,
 )
 from neuronllm_tl.testing import tiny_model, tiny_task
+from neuronllm_tl.testing.reference import grad_x_act_reference, integrated_gradients_reference
 
 INF = float("inf")
 RAW = torch.tensor([[1.0, 2.0, 0.5], [0.3, -1.0, -INF], [-0.2, 0.7, 0.1]])
