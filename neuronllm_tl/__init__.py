@@ -22,7 +22,7 @@ Example:
 
 from neuronllm_tl.attribution.collect import TaskAttributions, collect_attributions
 from neuronllm_tl.attribution.stream import AttributionRequest
-from neuronllm_tl.comparison.config import CompareConfig, Variant
+from neuronllm_tl.comparison.config import CompareConfig, Variant, register_variant
 from neuronllm_tl.comparison.report import ComparisonResult
 from neuronllm_tl.comparison.run import run_comparison as compare
 from neuronllm_tl.evaluation.evaluate import EvaluationReport, evaluate
@@ -74,6 +74,7 @@ __all__ = [
     "register_mode",
     "register_objective",
     "register_task",
+    "register_variant",
     "score_task",
     "steer",
     "steering_hooks",

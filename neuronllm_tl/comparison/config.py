@@ -104,6 +104,14 @@ ABLATIONS: dict[str, list[Variant]] = {
 """The reviewers' ablations, all on NeuronLLM with grad x act (cheap) and Enhance/Degrade only."""
 
 
+def register_variant(variant: Variant, *, overwrite: bool = False) -> Variant:
+    """Add a variant (your method, or a setting of one) that ``CompareConfig(variants=(...))`` can name."""
+    if variant.name in VARIANTS and not overwrite:
+        raise ValueError(f"variant {variant.name!r} exists already; pass overwrite=True to replace it.")
+    VARIANTS[variant.name] = variant
+    return variant
+
+
 @dataclass(frozen=True)
 class CompareConfig:
     """What :func:`~neuronllm_tl.comparison.run.run_comparison` runs; ``to_dict``/``from_dict`` round-trip it."""

@@ -64,8 +64,8 @@ class ComparisonRun:
     progress: bool = False
     log: Callable[[str], None] = print
     _splits: dict[tuple[str, str, int], Splits] = field(default_factory=dict)
-    used: list[str] = field(default_factory=list)
-    """Keys of the cells this run reads, in order: the report is built from these alone."""
+    cells: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """This run's cells by readable name, labelled by this run: the report is built from these alone."""
 
     def __post_init__(self) -> None:
         self.model_fp = model_fingerprint(self.model)
@@ -157,7 +157,6 @@ class ComparisonRun:
     # ----- cells
     def unsteered(self, eval_task: Task) -> dict[str, Any]:
         key = self.store.key(f"{eval_task.name} / unsteered", self._parts(eval_task))
-        self.used.append(key)
         if key not in self.store.cells:
             start = time.time()
             s = score_task(self.model, eval_task, batch_size=self.config.batch_size * 2)
@@ -171,6 +170,7 @@ class ComparisonRun:
                     "seconds": time.time() - start,
                 }
             )
+        self.cells[f"{eval_task.name} / unsteered"] = {**self.store.cells[key], "eval_task": eval_task.name}
         return self.store.cells[key]
 
     def steer_cell(
@@ -184,40 +184,33 @@ class ComparisonRun:
         eval_task: Task,
         role: str,
     ) -> None:
+        """Measure (or reuse) one steered evaluation. The store keys what was measured by content; the labels
+        (task, variant, ...) come from this run, so two names for the same content each get their rows."""
         neuron_set, neurons_key = neurons
         name = f"{task} / {v.name} / {mode} / {which}{'' if seed is None else seed} / {role}"
         parts = self._parts(eval_task, neurons=neurons_key, mode=MODES[mode].factors, which=which, seed=seed)
         key = self.store.key(name, parts)
-        self.used.append(key)
-        if key in self.store.cells:
-            return
+        steering = Steering.from_mode(neuron_set, mode)
+        if key not in self.store.cells:
+            self.store.record({"key": key, "kind": "steer", **self._measure(eval_task, steering)})
+        labels = {
+            "task": task, "variant": v.name, "method": v.method, "group": v.group, "mode": mode, "neurons": which,
+            "seed": seed, "eval": role, "eval_task": eval_task.name, "n_good": len(neuron_set.good),
+            "n_bad": len(neuron_set.bad), "n_steered": steering.n_steered,
+        }  # fmt: skip
+        self.cells[name] = {**self.store.cells[key], **labels}
+
+    def _measure(self, eval_task: Task, steering: Steering) -> dict[str, Any]:
         before = self.unsteered(eval_task)
         start = time.time()
-        steering = Steering.from_mode(neuron_set, mode)
         s = score_task(self.model, eval_task, steering=steering, batch_size=self.config.batch_size * 2)
-        self.store.record(
-            {
-                "key": key,
-                "kind": "steer",
-                "task": task,
-                "variant": v.name,
-                "method": v.method,
-                "group": v.group,
-                "mode": mode,
-                "neurons": which,
-                "seed": seed,
-                "eval": role,
-                "eval_task": eval_task.name,
-                "n_good": len(neuron_set.good),
-                "n_bad": len(neuron_set.bad),
-                "n_steered": steering.n_steered,
-                "accuracy_before": before["accuracy"],
-                "accuracy_after": s.accuracy,
-                "p_before": before["p_correct"],
-                "p_after": s.mean_p_correct,
-                "seconds": time.time() - start,
-            }
-        )
+        return {
+            "accuracy_before": before["accuracy"],
+            "accuracy_after": s.accuracy,
+            "p_before": before["p_correct"],
+            "p_after": s.mean_p_correct,
+            "seconds": time.time() - start,
+        }
 
     def run_cell(self, task: str, v: Variant) -> None:
         neurons = self.neurons(task, v)
@@ -263,6 +256,6 @@ def run_comparison(
     for i, (task, v) in enumerate(grid):
         log(f"[{i + 1}/{len(grid)}] {task} / {v.name} ({time.time() - start:.0f} s)")
         run.run_cell(task, v)
-    result = ComparisonResult.from_cells([store.cells[k] for k in dict.fromkeys(run.used)], config)
+    result = ComparisonResult.from_cells(list(run.cells.values()), config)
     result.write(out)
     return result

@@ -123,3 +123,13 @@ def test_compare_command_runs_offline_and_resumes(tmp_path, capsys):
     n_cells = len((tmp_path / "out" / "cells.jsonl").read_text().splitlines())
     assert main(args) == 0
     assert len((tmp_path / "out" / "cells.jsonl").read_text().splitlines()) == n_cells
+
+
+def test_two_names_for_the_same_content_each_get_their_rows(model, tmp_path):
+    a, _ = write_tasks(tmp_path)
+    copy = tmp_path / "c.jsonl"
+    copy.write_text(open(a).read())
+    config = small((a, str(copy)), variants=("neuronllm_gxa",), controls=1, unrelated={})
+    result = run_comparison(model, config, out=tmp_path / "out", **QUIET)
+    by_task = {t: {(r.mode, r.delta_p) for r in result.rows if r.task == t} for t in config.tasks}
+    assert by_task[a] and by_task[a] == by_task[str(copy)]
