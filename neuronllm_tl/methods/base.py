@@ -46,6 +46,8 @@ class MethodConfig:
 
     method: ClassVar[str] = ""
     needs_contrast_tasks: ClassVar[bool] = False
+    streams: ClassVar[bool] = False
+    """Whether the method honours ``identify``'s ``checkpoint=`` and ``distributed=`` (streamed batches)."""
     """Whether the method compares the task with other tasks (``MethodInputs.contrast_tasks``)."""
     hook: str = DEFAULT_HOOK
     """Per-block hook of the neurons, ``blocks.{l}.<hook>``."""

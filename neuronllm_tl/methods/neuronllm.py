@@ -24,7 +24,6 @@ from neuronllm_tl.methods.base import MethodConfig, MethodInputs
 from neuronllm_tl.methods.run_state import RunState, process_group, run_fingerprint
 from neuronllm_tl.neurons.neuron_set import NeuronSet
 from neuronllm_tl.neurons.selection import ContrastiveAccumulator, Selection, resolve_z, select_top_k
-from neuronllm_tl.scoring.objectives import get_objective
 
 
 @dataclass(frozen=True)
@@ -32,6 +31,7 @@ class NeuronLLMConfig(MethodConfig):
     """The paper's method as reconstructed (docs/method.md)."""
 
     method: ClassVar[str] = "neuronllm"
+    streams: ClassVar[bool] = True
     attribution: AttributionMethod = "grad_x_act"
     """``"grad_x_act"`` (one forward + backward per batch) or ``"integrated_gradients"`` (the paper's, exact)."""
     objective: str = "contrastive"
@@ -58,7 +58,6 @@ def neuronllm(inputs: MethodInputs) -> NeuronSet:
     """CNI on given attributions, or streamed over the task (checkpointed, sharded over processes)."""
     config = inputs.config
     assert isinstance(config, NeuronLLMConfig)
-    get_objective(config.objective)
     if inputs.attributions is not None:
         return from_attributions(inputs.task_attributions(), k=inputs.k, config=config, metadata=inputs.metadata())
     stream = AttributionStream(inputs.model, inputs.task, config.attribution_request(), inputs.run)

@@ -151,6 +151,11 @@ def identify(
     """
     config = _config_of(method, config, options)
     check_k(k)
+    if (checkpoint is not None or distributed) and not config.streams:
+        raise ValueError(
+            f"method {config.method!r} does not stream its work in batches, so checkpoint= and distributed= do not "
+            "apply to it; drop them (they apply to methods whose config sets streams = True, e.g. 'neuronllm')."
+        )
     run = RunOptions(batch_size=batch_size, max_rows=max_rows, max_tokens=max_tokens, progress=progress)
     inputs = MethodInputs(
         model,

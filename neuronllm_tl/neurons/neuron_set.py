@@ -23,6 +23,8 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
+from neuronllm_tl.models.protocol import HookedModel
+
 TENSORS_FILE = "neurons.safetensors"
 METADATA_FILE = "metadata.json"
 FORMAT_VERSION = 1
@@ -95,7 +97,7 @@ class NeuronSet:
             out[f"{which}_jaccard"] = len(a & b) / union if union else 0.0
         return out
 
-    def check_compatible(self, model: Any) -> None:
+    def check_compatible(self, model: HookedModel) -> None:
         """Refuse a model whose neuron grid differs from the one this set was identified on."""
         cfg = getattr(model, "cfg", None)
         n_layers, d_mlp = getattr(cfg, "n_layers", None), getattr(cfg, "d_mlp", None)
@@ -148,7 +150,7 @@ class NeuronSet:
         return folder
 
     @classmethod
-    def load(cls, path: str | Path, *, model: Any | None = None) -> NeuronSet:
+    def load(cls, path: str | Path, *, model: HookedModel | None = None) -> NeuronSet:
         """Read a set written by :meth:`save`; with ``model=``, also refuse a mismatched model."""
         from safetensors.torch import load_file
 

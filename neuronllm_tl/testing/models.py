@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from neuronllm_tl.models.protocol import HookedModel
+
 TINY_WORDS = (
     "[PAD] [UNK] [BOS] A B C D E Question Answer Context : . ? , the a is was this that movie food "
     "book song good bad great awful fine poor positive negative neutral red blue green yellow cat dog "
@@ -59,7 +61,7 @@ def tiny_config(**overrides: Any) -> dict[str, Any]:
     return cfg
 
 
-def tiny_model(*, dtype: torch.dtype = torch.float32, **overrides: Any) -> Any:
+def tiny_model(*, dtype: torch.dtype = torch.float32, **overrides: Any) -> HookedModel:
     """A random gated-MLP ``TransformerBridge`` (3 layers, d_mlp 48) with the tiny tokenizer, in eval mode."""
     from transformer_lens.config import TransformerBridgeConfig
     from transformer_lens.model_bridge import TransformerBridge

@@ -114,3 +114,27 @@ def test_real_default_model_end_to_end(tmp_path):
     assert report.row("degrade").delta_p_correct < 0
     letter = load_task("capitals-mini", answer_format="letter", limit=2)
     assert len(nl.score_task(model, letter).correct) == 6
+
+
+def test_cli_flags_come_from_each_methods_config(tmp_path, capsys):
+    out = tmp_path / "q.neurons"
+    base = ["identify", "--model", "tiny-random", "--task", "sentiment-mini", "--limit", "4", "--k", "3"]
+    assert cli.main([*base, "--method", "qrnca", "--v", "4", "--ig-steps", "2", "--out", str(out)]) == 0
+    config = json.loads((out / "metadata.json").read_text())["config"]
+    assert config["method"] == "qrnca" and config["v"] == 4 and config["ig_steps"] == 2
+    assert cli.main([*base, "--method", "tn", "--v", "4"]) == 2
+    assert "do not apply to --method tn" in capsys.readouterr().err
+
+
+def test_cli_skips_invalid_rows_when_asked_and_says_which(tmp_path, capsys):
+    rows = [{"question": "the movie was great .", "options": ["positive", "negative"], "answer": 0},
+            {"question": "the food was awful .", "options": ["positive"], "answer": 0},
+            {"question": "that song was poor .", "options": ["positive", "negative"], "answer": 1}]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    base = ["identify", "--model", "tiny-random", "--task", str(path), "--k", "2", "--out", str(tmp_path / "o")]
+    assert cli.main(base) == 2
+    assert 'invalid_rows="skip"' in capsys.readouterr().err
+    assert cli.main([*base, "--invalid-rows", "skip", "--name", "mine"]) == 0
+    printed = capsys.readouterr().out
+    assert "task mine: skipped 1 invalid row(s) (rows 2); 2 examples kept." in printed

@@ -86,3 +86,8 @@ def test_with_defaults_sets_only_the_fields_a_config_has():
     assert NeuronLLMConfig().with_defaults(ig_steps=3, z=10, v=7) == NeuronLLMConfig(ig_steps=3, z=10)
     tn = method_config("tn")
     assert tn.with_defaults(ig_steps=3) == tn and dataclasses.is_dataclass(tn)
+
+
+def test_checkpoint_is_refused_by_a_method_that_does_not_stream(model, tmp_path):
+    with pytest.raises(ValueError, match="does not stream"):
+        nl.identify(model, tiny_task("cloze"), method="tn", k=3, checkpoint=tmp_path / "x.ckpt")
