@@ -27,6 +27,7 @@ from neuronllm_tl.comparison.report import ComparisonResult
 from neuronllm_tl.comparison.run import run_comparison as compare
 from neuronllm_tl.evaluation.evaluate import EvaluationReport, evaluate
 from neuronllm_tl.evaluation.scores import TaskScores, filter_genuine, score_task
+from neuronllm_tl.evaluation.statistics import Interval, paired_ci, paired_difference
 from neuronllm_tl.methods.base import MethodConfig, MethodInputs
 from neuronllm_tl.methods.registry import METHODS, identify, method_config, register_method
 from neuronllm_tl.models.loading import DEFAULT_MODEL, load_model
@@ -50,6 +51,7 @@ __all__ = [
     "ComparisonResult",
     "EvaluationReport",
     "HookedModel",
+    "Interval",
     "MCExample",
     "MethodConfig",
     "MethodInputs",
@@ -70,6 +72,8 @@ __all__ = [
     "load_model",
     "load_task",
     "method_config",
+    "paired_ci",
+    "paired_difference",
     "register_method",
     "register_mode",
     "register_objective",

@@ -15,6 +15,9 @@ Methods:
   ``alpha = k/m`` (k = 1..m) while the other layers run normally, and take
   ``IG = a_l * (1/m) * sum_k dF/da_l (alpha_k a_l)`` (a right Riemann sum), every (layer, step)
   variant a row of one batch.
+* ``ablation`` (exact, no gradients; :mod:`neuronllm_tl.attribution.ablation`): per question and neuron,
+  ``E = F(clean) - F(that neuron set to its baseline at the answer position)``, the quantity the two
+  above estimate; ``ablation_baseline`` is ``"zero"`` or ``"mean"``, ``ablation_candidates`` limits the neurons.
 
 For ``cloze`` questions each option is its own row. The answer-position activation is the same in
 all of them, because they share the prompt and attention is causal. Its total gradient is the sum
@@ -29,28 +32,22 @@ Example:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
-from jaxtyping import Int
 from torch import Tensor
 
-from neuronllm_tl.attribution.integrated_gradients import Replay, integrated_gradients, supports_prefix_cache
-from neuronllm_tl.attribution.probes import AnswerProbe, BatchAttribution, probed_objective
+from neuronllm_tl.attribution.ablation import AblationBaseline, exact_ablation
+from neuronllm_tl.attribution.integrated_gradients import integrated_gradients
+from neuronllm_tl.attribution.probes import AnswerProbe, BatchAttribution, first_rows, probed_objective
+from neuronllm_tl.attribution.replay import Replay, supports_prefix_cache
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import ModelSpec
 from neuronllm_tl.scoring.encoding import EncodedQuestions, forward_logits
 from neuronllm_tl.scoring.objectives import Objective, get_objective
 
-Method = Literal["grad_x_act", "integrated_gradients"]
-METHODS: tuple[str, ...] = ("grad_x_act", "integrated_gradients")
-
-
-def first_rows(enc: EncodedQuestions) -> Int[Tensor, " question"]:
-    """Index of each question's first row (cloze questions have one row per option)."""
-    rows = torch.arange(enc.n_rows, device=enc.row_question.device)
-    out = torch.full((enc.n_questions,), enc.n_rows, dtype=torch.long, device=rows.device)
-    return out.scatter_reduce(0, enc.row_question, rows, reduce="amin")
+Method = Literal["grad_x_act", "integrated_gradients", "ablation"]
+METHODS: tuple[str, ...] = ("grad_x_act", "integrated_gradients", "ablation")
 
 
 def grad_x_act(
@@ -80,13 +77,30 @@ def attribute(
     max_rows: int = 64,
     replay: Replay = "auto",
     objective: str | Objective = "contrastive",
+    ablation_baseline: AblationBaseline | Tensor = "zero",
+    ablation_candidates: Any = None,
 ) -> BatchAttribution:
-    """Attributions of the objective F (:mod:`neuronllm_tl.scoring.objectives`) for a batch, by ``method``."""
+    """Attributions of the objective F (:mod:`neuronllm_tl.scoring.objectives`) for a batch, by ``method``.
+
+    ``ig_steps`` applies to integrated gradients, ``ablation_baseline`` and ``ablation_candidates`` to exact
+    ablation, ``max_rows`` and ``replay`` to both.
+    """
     if method == "grad_x_act":
         return grad_x_act(model, spec, enc, objective=objective)
     if method == "integrated_gradients":
         return integrated_gradients(
             model, spec, enc, steps=ig_steps, max_rows=max_rows, replay=replay, objective=objective
+        )
+    if method == "ablation":
+        return exact_ablation(
+            model,
+            spec,
+            enc,
+            baseline=ablation_baseline,
+            candidates=ablation_candidates,
+            max_rows=max_rows,
+            replay=replay,
+            objective=objective,
         )
     raise ValueError(f"unknown method {method!r}; choose one of {METHODS}.")
 
@@ -96,6 +110,7 @@ __all__ = [
     "BatchAttribution",
     "Method",
     "attribute",
+    "exact_ablation",
     "first_rows",
     "grad_x_act",
     "integrated_gradients",

@@ -45,6 +45,16 @@ class BatchAttribution:
     attributions: Float[Tensor, "question layer d_mlp"]
     objective: Float[Tensor, " question"]
     scores: Float[Tensor, "question option"]
+    mask: Bool[Tensor, "layer d_mlp"] | None = None
+    """The neurons attributed, where a method attributes only some (exact ablation's candidates); None: all.
+    Neurons outside it have attribution 0."""
+
+
+def first_rows(enc: EncodedQuestions) -> Int[Tensor, " question"]:
+    """Index of each question's first row (cloze questions have one row per option)."""
+    rows = torch.arange(enc.n_rows, device=enc.row_question.device)
+    out = torch.full((enc.n_questions,), enc.n_rows, dtype=torch.long, device=rows.device)
+    return out.scatter_reduce(0, enc.row_question, rows, reduce="amin")
 
 
 def probed_objective(

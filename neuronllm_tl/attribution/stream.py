@@ -4,14 +4,16 @@ Every consumer of attributions reads this stream: CNI identification folds each 
 sums (and checkpoints or shards the batches), :func:`~neuronllm_tl.attribution.collect.collect_attributions`
 keeps each batch's per-question tensors for the baselines and the comparison grid.
 
-An :class:`AttributionRequest` is *what* is attributed (method, objective, hook, IG steps); it is a
-value that names its content, so a cache of attributions can be keyed by it. :class:`RunOptions` is
+An :class:`AttributionRequest` is *what* is attributed (method, objective, hook, IG steps, the ablation's
+baseline and candidates); it is a value that names its content, so a cache of attributions can be keyed
+by it. :class:`RunOptions` is
 *how* (batch sizes, memory budgets, progress bar): it never changes the numbers.
 
 Example:
     >>> request = AttributionRequest(method="integrated_gradients", objective="vocab_prob", ig_steps=16)
     >>> for batch in stream_attributions(model, task, request):
     ...     batch.attribution.attributions.shape        # [question, layer, d_mlp]
+    >>> AttributionRequest(method="ablation", ablation_baseline="mean")   # exact effects, mean ablation
 """
 
 from __future__ import annotations
@@ -23,6 +25,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from neuronllm_tl.attribution.ablation import (
+    ABLATION_BASELINES,
+    AblationBaseline,
+    Candidates,
+    as_candidates,
+    mean_answer_activations,
+)
 from neuronllm_tl.attribution.methods import METHODS as ATTRIBUTION_METHODS
 from neuronllm_tl.attribution.methods import BatchAttribution, attribute
 from neuronllm_tl.attribution.methods import Method as AttributionMethod
@@ -37,13 +46,18 @@ from neuronllm_tl.tasks.task import Question, Task
 
 @dataclass(frozen=True)
 class AttributionRequest:
-    """What is attributed: ``method`` of ``objective`` at ``blocks.{l}.{hook}``, ``ig_steps`` for IG."""
+    """What is attributed: ``method`` of ``objective`` at ``blocks.{l}.{hook}``; ``ig_steps`` for IG;
+    ``ablation_baseline`` and ``ablation_candidates`` for exact ablation."""
 
     method: AttributionMethod = "grad_x_act"
     objective: str = "contrastive"
     """A registered objective's name (a name, not a callable, so that the request can key a cache)."""
     hook: str = DEFAULT_HOOK
     ig_steps: int = 16
+    ablation_baseline: AblationBaseline = "zero"
+    """``"zero"``, or ``"mean"``: each neuron's mean answer-position activation over the task's questions."""
+    ablation_candidates: Candidates | None = None
+    """The ``(layer, index)`` pairs to ablate (None: every neuron); normalised to sorted distinct pairs."""
 
     def __post_init__(self) -> None:
         if self.method not in ATTRIBUTION_METHODS:
@@ -55,12 +69,20 @@ class AttributionRequest:
             )
         get_objective(self.objective)
         check_positive_int(self.ig_steps, "ig_steps")
+        if self.ablation_baseline not in ABLATION_BASELINES:
+            raise ValueError(f"ablation_baseline must be one of {ABLATION_BASELINES}, got {self.ablation_baseline!r}.")
+        object.__setattr__(self, "ablation_candidates", as_candidates(self.ablation_candidates))
 
     def to_dict(self) -> dict[str, Any]:
-        """The request's content: ``ig_steps`` only where it changes the numbers (IG)."""
+        """The request's content: each method's own fields only where they change the numbers (``ig_steps``
+        for IG, ``ablation_*`` for ablation), as JSON values."""
         d = asdict(self)
         if self.method != "integrated_gradients":
             del d["ig_steps"]
+        if self.method != "ablation":
+            del d["ablation_baseline"], d["ablation_candidates"]
+        elif self.ablation_candidates is not None:
+            d["ablation_candidates"] = [list(pair) for pair in self.ablation_candidates]
         return d
 
 
@@ -70,7 +92,8 @@ class RunOptions:
 
     ``batch_size`` examples per batch (with all their permutations), at most ``max_tokens`` padded tokens
     per batch (rows x longest row: the memory of a forward+backward), ``max_rows`` rows per pass of
-    integrated gradients' (layer, step) variants (its memory budget).
+    integrated gradients' (layer, step) variants and of exact ablation's (question, neuron) variants (their
+    memory budget).
     """
 
     batch_size: int = 8
@@ -118,6 +141,7 @@ class AttributionStream:
         self.plan = list(
             example_batches(self.questions, self.run.batch_size, encoder=self.encoder, max_tokens=self.run.max_tokens)
         )
+        self._mean_activations: Tensor | None = None
 
     def batches(self, *, skip: Collection[int] = (), rank: int = 0, world: int = 1) -> Iterator[AttributedBatch]:
         """Attributed batches, except those in ``skip``; with ``world > 1`` only this rank's share."""
@@ -134,8 +158,20 @@ class AttributionStream:
                 objective=self.request.objective,
                 ig_steps=self.request.ig_steps,
                 max_rows=self.run.max_rows,
+                ablation_baseline=self._ablation_baseline(),
+                ablation_candidates=self.request.ablation_candidates,
             )
             yield AttributedBatch(b, self.plan[b], enc, out)
+
+    def _ablation_baseline(self) -> AblationBaseline | Tensor:
+        """The ablation's baseline; ``"mean"`` becomes the mean over the whole task (every batch), computed once."""
+        if self.request.method != "ablation" or self.request.ablation_baseline != "mean":
+            return self.request.ablation_baseline
+        if self._mean_activations is None:
+            device = model_device(self.model)
+            batches = (self.encoder.encode(batch).to(device) for batch in self.plan)
+            self._mean_activations = mean_answer_activations(self.model, self.spec, batches)
+        return self._mean_activations
 
 
 def stream_attributions(

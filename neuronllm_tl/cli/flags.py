@@ -67,7 +67,12 @@ def add_method_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--contrast-tasks", nargs="+", default=[], help="other tasks, for methods that compare tasks (lape)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--max-tokens", type=int, default=4096, help="padded tokens per batch (memory budget)")
-    p.add_argument("--max-rows", type=int, default=64, help="rows per pass for integrated gradients (memory budget)")
+    p.add_argument(
+        "--max-rows",
+        type=int,
+        default=64,
+        help="rows per pass for integrated gradients and exact ablation (memory budget)",
+    )
     p.add_argument("--checkpoint", help="neuronllm: save progress here after every batch; a rerun resumes from it")
 
 

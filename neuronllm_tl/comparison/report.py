@@ -9,7 +9,9 @@ All changes are signed, after minus before, on the held-out split:
 * ``random_delta_p`` (mean ± sd over the control seeds): the same mode on random sets with the same
   per-layer counts; ``beyond_random`` = (delta_p - random mean) / random sd, in control sds;
 * ``unrelated_delta_p``: the identified set's delta_p on an unrelated task's held-out split, and
-  ``pcr`` = abs(delta_p) / abs(unrelated_delta_p), QRNCA's probability change ratio (large = specific).
+  ``pcr`` = abs(delta_p) / abs(unrelated_delta_p), QRNCA's probability change ratio (large = specific);
+* ``delta_accuracy_ci``, ``delta_p_ci``: paired 95% bootstrap intervals over the held-out examples
+  (:mod:`neuronllm_tl.comparison.intervals`); None ("–") for a cell written by an earlier version.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from neuronllm_tl.comparison.config import CompareConfig
+from neuronllm_tl.comparison.intervals import CI_COLUMNS, cell_intervals, ci_columns
 from neuronllm_tl.comparison.plots import plot_ablation_k, plot_delta_p
+from neuronllm_tl.evaluation.statistics import Interval
 from neuronllm_tl.steering.modes import MODES
 
 COLUMNS = [
@@ -48,6 +52,7 @@ COLUMNS = [
     "unrelated_task",
     "unrelated_delta_p",
     "pcr",
+    *CI_COLUMNS,
 ]
 
 
@@ -74,6 +79,8 @@ class ResultRow:
     unrelated_task: str | None = None
     unrelated_delta_p: float | None = None
     pcr: float | None = None
+    delta_accuracy_ci: Interval | None = None
+    delta_p_ci: Interval | None = None
 
     @property
     def as_expected(self) -> bool:
@@ -115,6 +122,7 @@ def rows_from_cells(cells: Iterable[dict[str, Any]]) -> list[ResultRow]:
             dp,
             _ratio(dp, c["p_before"]),
         )
+        row.delta_accuracy_ci, row.delta_p_ci = cell_intervals(c)
         randoms = [r["p_after"] - r["p_before"] for r in slots.get("random", [])]
         if randoms:
             row.random_n = len(randoms)
@@ -148,6 +156,7 @@ _MAIN_HEADER = (
     "RAC",
     "p before → after",
     "Δ p",
+    "Δ p 95% CI",
     "RCC",
     "random Δ p (mean ± sd)",
     "beyond random (sd)",
@@ -184,6 +193,7 @@ def _main_cells(r: ResultRow) -> list[str]:
         _f(r.rac, "+.2f"),
         f"{r.p_before:.3f} → {r.p_after:.3f}",
         _f(r.delta_p, "+.4f"),
+        r.delta_p_ci.bounds("+.4f") if r.delta_p_ci is not None else "–",
         _f(r.rcc, "+.2f"),
         rand,
         _f(r.beyond_random, "+.1f") + mark,
@@ -252,7 +262,8 @@ class ComparisonResult:
             f"Tasks {', '.join(cfg.tasks)}; {cfg.answer_format} format; {cfg.n_identify} examples to identify, "
             f"{cfg.n_eval} held out; K = {cfg.k} neurons per set; IG with {cfg.ig_steps} steps; "
             f"{cfg.controls} random controls per cell (same per-layer counts). ✓: Δ p is more than 2 control sds "
-            "beyond the random mean, in the direction the mode predicts.",
+            "beyond the random mean, in the direction the mode predicts. Δ p 95% CI: paired bootstrap over the "
+            "held-out examples (–: a cell from an earlier version, without per-example values).",
             "",
             "## Summary over tasks",
             "",
@@ -270,7 +281,8 @@ class ComparisonResult:
             w = csv.DictWriter(f, fieldnames=COLUMNS)
             w.writeheader()
             for r in self.rows:
-                w.writerow({k: v for k, v in asdict(r).items() if k in COLUMNS})
+                fields = {k: v for k, v in asdict(r).items() if k in COLUMNS}
+                w.writerow(fields | ci_columns(r.delta_accuracy_ci, r.delta_p_ci))
         return path
 
     def write(self, out: Path) -> None:

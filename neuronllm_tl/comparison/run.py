@@ -7,10 +7,11 @@ the identification split. Each steering mode is then applied on the held-out spl
 * ``controls`` random sets with the same per-layer counts of good and bad neurons (seeds 0, 1, ...),
 * and, for specificity, the identified set on the held-out split of an *unrelated* task.
 
-Every evaluated cell is one line of ``cells.jsonl``: accuracy and p(correct) before and after. The
-metrics are computed from those lines (:mod:`neuronllm_tl.comparison.report`). Every method steers ``k``
-good neurons; NeuronLLM also has ``k`` bad neurons, used by the modes that name them, and each row records
-how many neurons it steered.
+Every evaluated cell is one line of ``cells.jsonl``: accuracy and p(correct) before and after, and the
+same per held-out example (``per_example``: each example's mean over its permutations), from which the
+report's paired confidence intervals come. The metrics are computed from those lines
+(:mod:`neuronllm_tl.comparison.report`). Every method steers ``k`` good neurons; NeuronLLM also has ``k``
+bad neurons, used by the modes that name them, and each row records how many neurons it steered.
 
 Resumable and never stale: attributions, neuron sets and cells are keyed by the content that made them
 (:mod:`neuronllm_tl.comparison.store`): a rerun recomputes exactly what changed, and says so.
@@ -156,8 +157,10 @@ class ComparisonRun:
 
     # ----- cells
     def unsteered(self, eval_task: Task) -> dict[str, Any]:
+        """The unsteered cell of ``eval_task`` (one written by an earlier version, without per-example values,
+        is rescored: a new steered cell needs them for its intervals)."""
         key = self.store.key(f"{eval_task.name} / unsteered", self._parts(eval_task))
-        if key not in self.store.cells:
+        if "per_example" not in self.store.cells.get(key, {}):
             start = time.time()
             s = score_task(self.model, eval_task, batch_size=self.config.batch_size * 2)
             self.store.record(
@@ -167,6 +170,10 @@ class ComparisonRun:
                     "eval_task": eval_task.name,
                     "accuracy": s.accuracy,
                     "p_correct": s.mean_p_correct,
+                    "per_example": {
+                        "accuracy": s.per_example_accuracy().tolist(),
+                        "p": s.per_example_p_correct().tolist(),
+                    },
                     "seconds": time.time() - start,
                 }
             )
@@ -204,11 +211,18 @@ class ComparisonRun:
         before = self.unsteered(eval_task)
         start = time.time()
         s = score_task(self.model, eval_task, steering=steering, batch_size=self.config.batch_size * 2)
+        per_example = {
+            "accuracy_before": before["per_example"]["accuracy"],
+            "accuracy_after": s.per_example_accuracy().tolist(),
+            "p_before": before["per_example"]["p"],
+            "p_after": s.per_example_p_correct().tolist(),
+        }
         return {
             "accuracy_before": before["accuracy"],
             "accuracy_after": s.accuracy,
             "p_before": before["p_correct"],
             "p_after": s.mean_p_correct,
+            "per_example": per_example,
             "seconds": time.time() - start,
         }
 

@@ -6,7 +6,11 @@ Metrics (all signed, after minus before):
   the correct one;
 * p(correct): the mean probability of the correct option under the softmax over the option scores;
 * controls: the same steering applied to random neuron sets with the same per-layer counts of good
-  and bad neurons (``NeuronSet.random_like``), over ``controls`` seeds, reported as mean ± sd.
+  and bad neurons (``NeuronSet.random_like``), over ``controls`` seeds, reported as mean ± sd;
+* confidence intervals: each identified row's Δ accuracy and Δ p(correct) carry a paired bootstrap
+  interval over the held-out *examples* (each example's permutations averaged first; before and after
+  resampled together): :func:`neuronllm_tl.evaluation.statistics.paired_ci`, BCa, seeded. The point
+  estimates are the deltas above, unchanged.
 
 Every row is a :class:`Steering` (``Steering.from_mode``) scored by :func:`score_task`, at the answer
 position of every question (``positions="answer"``) or at every position (``"all"``). Any registered
@@ -15,6 +19,7 @@ mode name (see :func:`neuronllm_tl.steering.register_mode`) can be evaluated.
 Example:
     >>> report = nl.evaluate(model, eval_task, neurons, modes=["enhance", "degrade"], controls=5)
     >>> print(report.to_markdown())
+    >>> report.row("degrade").delta_p_correct_ci.excludes_zero
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from neuronllm_tl.evaluation.scores import TaskScores, check_task_positions, score_task
+from neuronllm_tl.evaluation.statistics import Interval, paired_ci
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.neurons.neuron_set import NeuronSet
 from neuronllm_tl.steering.modes import get_mode
@@ -47,6 +53,9 @@ class EffectRow:
     delta_accuracy_sd: float | None = None
     delta_p_correct_sd: float | None = None
     n_sets: int = 1
+    delta_accuracy_ci: Interval | None = None
+    """Paired bootstrap interval over held-out examples (identified rows with at least 2 examples)."""
+    delta_p_correct_ci: Interval | None = None
 
 
 @dataclass
@@ -85,17 +94,39 @@ class EvaluationReport:
             "|---|---|---|---|---|---|",
         ]
         for r in self.rows:
-            sd_a = f" ± {r.delta_accuracy_sd:.3f}" if r.delta_accuracy_sd is not None else ""
-            sd_p = f" ± {r.delta_p_correct_sd:.3f}" if r.delta_p_correct_sd is not None else ""
+            d_a = _delta(r.delta_accuracy, r.delta_accuracy_sd, r.delta_accuracy_ci, "+.3f")
+            d_p = _delta(r.delta_p_correct, r.delta_p_correct_sd, r.delta_p_correct_ci, "+.4f")
             name = r.neuron_set if r.n_sets == 1 else f"{r.neuron_set} (n={r.n_sets})"
-            lines.append(
-                f"| {r.mode} | {name} | {r.accuracy:.3f} | {r.delta_accuracy:+.3f}{sd_a} | "
-                f"{r.p_correct:.3f} | {r.delta_p_correct:+.4f}{sd_p} |"
-            )
+            lines.append(f"| {r.mode} | {name} | {r.accuracy:.3f} | {d_a} | {r.p_correct:.3f} | {d_p} |")
+        cis = [ci for r in self.rows for ci in (r.delta_accuracy_ci, r.delta_p_correct_ci) if ci is not None]
+        if cis:
+            methods = " / ".join(sorted({ci.method for ci in cis}))
+            lines += [
+                "",
+                f"Δ: after minus before. [low, high]: paired {cis[0].confidence:.0%} bootstrap interval ({methods}) "
+                f"over the {cis[0].n} held-out examples (each example's permutations averaged first); "
+                "random rows: mean ± sd over the random sets.",
+            ]
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.to_markdown()
+
+
+def _delta(value: float, sd: float | None, ci: Interval | None, fmt: str) -> str:
+    """``+0.042 [+0.000, +0.104]`` with an interval, ``+0.042 ± 0.010`` with an sd, else the value."""
+    if ci is not None:
+        return f"{value:{fmt}} {ci.bounds(fmt)}"
+    return f"{value:{fmt}}" + (f" ± {sd:.3f}" if sd is not None else "")
+
+
+def _intervals(base: TaskScores, s: TaskScores, confidence: float) -> tuple[Interval | None, Interval | None]:
+    """Paired intervals of Δ accuracy and Δ p(correct) over examples (None with fewer than 2 examples)."""
+    if len(base.per_example_correct()) < 2:
+        return None, None
+    acc = paired_ci(base.per_example_accuracy(), s.per_example_accuracy(), confidence=confidence)
+    p = paired_ci(base.per_example_p_correct(), s.per_example_p_correct(), confidence=confidence)
+    return acc, p
 
 
 def _mode_rows(
@@ -108,19 +139,15 @@ def _mode_rows(
     *,
     positions: Literal["answer", "all"],
     run: dict[str, Any],
+    confidence: float = 0.95,
 ) -> list[EffectRow]:
-    """The identified row of ``mode`` and, with controls, the random row (mean ± sd over the sets)."""
+    """The identified row of ``mode`` (with intervals) and, with controls, the random row (mean ± sd)."""
     s = score_task(model, task, steering=Steering.from_mode(neurons, mode, positions=positions), **run)
-    rows = [
-        EffectRow(
-            mode,
-            "identified",
-            s.accuracy,
-            s.mean_p_correct,
-            s.accuracy - base.accuracy,
-            s.mean_p_correct - base.mean_p_correct,
-        )
-    ]
+    ci_acc, ci_p = _intervals(base, s, confidence)
+    delta_acc, delta_p = s.accuracy - base.accuracy, s.mean_p_correct - base.mean_p_correct
+    identified = EffectRow(mode, "identified", s.accuracy, s.mean_p_correct, delta_acc, delta_p)
+    identified.delta_accuracy_ci, identified.delta_p_correct_ci = ci_acc, ci_p
+    rows = [identified]
     if randoms:
         scored = [
             score_task(model, task, steering=Steering.from_mode(r, mode, positions=positions), **run) for r in randoms
@@ -154,8 +181,10 @@ def evaluate(
     positions: Literal["answer", "all"] = "answer",
     batch_size: int = 16,
     progress: bool = False,
+    confidence: float = 0.95,
 ) -> EvaluationReport:
-    """Steering effects of ``neurons`` on ``task`` next to ``controls`` random sets of the same shape."""
+    """Steering effects of ``neurons`` on ``task`` next to ``controls`` random sets of the same shape, each
+    identified row with paired ``confidence`` bootstrap intervals over the task's examples."""
     if controls < 0:
         raise ValueError(f"controls must be >= 0, got {controls}.")
     check_task_positions(positions)
@@ -170,11 +199,19 @@ def evaluate(
         n_good=len(neurons.good),
         n_bad=len(neurons.bad),
         baseline=base.summary(),
-        settings={"modes": list(modes), "controls": controls, "seed": seed, "positions": positions},
+        settings={
+            "modes": list(modes),
+            "controls": controls,
+            "seed": seed,
+            "positions": positions,
+            "confidence": confidence,
+        },
     )
     randoms = [neurons.random_like(seed + i) for i in range(controls)]
     for mode in modes:
-        report.rows.extend(_mode_rows(model, task, neurons, randoms, mode, base, positions=positions, run=run))
+        report.rows.extend(
+            _mode_rows(model, task, neurons, randoms, mode, base, positions=positions, run=run, confidence=confidence)
+        )
     return report
 
 

@@ -2,8 +2,9 @@
 
 Every question of the task's augmented set (each permutation of the options counts once) is scored by
 the softmax over its option scores (letter logits, or cloze log-likelihoods). From these follow the
-accuracy, the mean p(correct), and per example the *genuine* rate (right under every permutation) and
-the *fortuitous* rate (right under some and wrong under others: luck, not skill).
+accuracy, the mean p(correct), both per example (mean over its permutations: what confidence intervals
+resample, :mod:`neuronllm_tl.evaluation.statistics`), and per example the *genuine* rate (right under
+every permutation) and the *fortuitous* rate (right under some and wrong under others: luck, not skill).
 
 A steering given as ``steering=`` acts at each question row's exact answer position
 (``positions="answer"``) or at every position (``"all"``); its hooks are built by
@@ -51,6 +52,20 @@ class TaskScores:
     @property
     def mean_p_correct(self) -> float:
         return float(self.probs.gather(-1, self.correct[:, None]).mean())
+
+    def _per_example_mean(self, values: Tensor) -> Float[Tensor, " example"]:
+        n_ex = int(self.example_index.max()) + 1
+        total = torch.zeros(n_ex, dtype=torch.float64).index_add_(0, self.example_index, values.double())
+        return total / torch.bincount(self.example_index, minlength=n_ex)
+
+    def per_example_accuracy(self) -> Float[Tensor, " example"]:
+        """Per example, the share of its permutations answered correctly: one value per example, the unit
+        that confidence intervals resample (its permutations are not independent questions)."""
+        return self._per_example_mean(self.is_correct)
+
+    def per_example_p_correct(self) -> Float[Tensor, " example"]:
+        """Per example, the mean p(correct) over its permutations (float64)."""
+        return self._per_example_mean(self.probs.gather(-1, self.correct[:, None]).squeeze(-1))
 
     def per_example_correct(self) -> Tensor:
         """[example, 2]: number of permutations answered correctly, and number asked."""

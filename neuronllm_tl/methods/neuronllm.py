@@ -33,7 +33,8 @@ class NeuronLLMConfig(MethodConfig):
     method: ClassVar[str] = "neuronllm"
     streams: ClassVar[bool] = True
     attribution: AttributionMethod = "grad_x_act"
-    """``"grad_x_act"`` (one forward + backward per batch) or ``"integrated_gradients"`` (the paper's, exact)."""
+    """``"grad_x_act"`` (one forward + backward per batch), ``"integrated_gradients"`` (the paper's, exact) or
+    ``"ablation"`` (the exact effect of silencing each neuron; one variant per neuron, no gradients)."""
     objective: str = "contrastive"
     """The F attributed: a registered objective (:mod:`neuronllm_tl.scoring.objectives`)."""
     z: int | float = 0.05

@@ -10,6 +10,8 @@ name                 score                                attribution           
 ``tn``               mean abs(activation x grad of loss)  one backward pass        Leng & Xiong 2024
 ``lape``             firing-rate entropy across tasks     forward passes only      Tang et al. 2024
 ``random``           uniform random neurons               none                     control
+``ablation``         mean exact effect of silencing the   exact ablation of F,     ground truth
+                     neuron; good top-K, bad bottom-K     one variant per neuron   (AtP*'s yardstick)
 ==================== ==================================== ======================== ==================
 
 A method is registered as (name, config class, function): ``register_method("mine", MyConfig, my_fn)``
@@ -21,6 +23,7 @@ Example:
     >>> neurons = identify(model, task, method="neuronllm", attribution="integrated_gradients", k=100)
     >>> qrnca = identify(model, task, method="qrnca", k=100, v=10)
     >>> lape = identify(model, task, method="lape", k=100, contrast_tasks=[other_task])
+    >>> truth = identify(model, task, method="ablation", k=100, baseline="zero")  # exact effects
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Any
 
 from neuronllm_tl.attribution.collect import TaskAttributions
 from neuronllm_tl.attribution.stream import RunOptions
+from neuronllm_tl.methods.ablation import AblationConfig, exact_ablation_neurons
 from neuronllm_tl.methods.base import CONFIG_CLASSES, MethodConfig, MethodInputs, check_k
 from neuronllm_tl.methods.knowledge_neurons import KnowledgeNeuronsConfig, knowledge_neurons
 from neuronllm_tl.methods.lape import LAPEConfig, lape
@@ -114,6 +118,15 @@ def _config_of(method: str, config: MethodConfig | None, options: dict[str, Any]
     return config
 
 
+def _check_run(config: MethodConfig, k: int, checkpoint: str | Path | None, distributed: bool | None) -> None:
+    check_k(k)
+    if (checkpoint is not None or distributed) and not config.streams:
+        raise ValueError(
+            f"method {config.method!r} does not stream its work in batches, so checkpoint= and distributed= do not "
+            "apply to it; drop them (they apply to methods whose config sets streams = True, e.g. 'neuronllm')."
+        )
+
+
 def identify(
     model: HookedModel,
     task: Task,
@@ -150,12 +163,7 @@ def identify(
             the sums; every rank returns the single-process result. ``None``: shard when a group is initialized.
     """
     config = _config_of(method, config, options)
-    check_k(k)
-    if (checkpoint is not None or distributed) and not config.streams:
-        raise ValueError(
-            f"method {config.method!r} does not stream its work in batches, so checkpoint= and distributed= do not "
-            "apply to it; drop them (they apply to methods whose config sets streams = True, e.g. 'neuronllm')."
-        )
+    _check_run(config, k, checkpoint, distributed)
     run = RunOptions(batch_size=batch_size, max_rows=max_rows, max_tokens=max_tokens, progress=progress)
     inputs = MethodInputs(
         model,
@@ -178,5 +186,6 @@ for _name, _cls, _fn, _description in (
     ("tn", TaylorConfig, taylor_neurons, "TN: first-order Taylor importance (good only)"),
     ("lape", LAPEConfig, lape, "LAPE-style firing-rate specificity across tasks (good only)"),
     ("random", RandomConfig, random_method, "uniform random neurons (control)"),
+    ("ablation", AblationConfig, exact_ablation_neurons, "exact single-neuron ablation effects (ground truth)"),
 ):
     register_method(_name, _cls, _fn, description=_description)

@@ -3,7 +3,9 @@
 A 3-layer gated-MLP transformer (d_model 32, d_mlp 48) with random weights and a word-level tokenizer over
 :data:`TINY_WORDS` runs a forward pass in milliseconds, so the whole pipeline can be exercised on a laptop.
 The same shape is offered as a ``TransformerBridge`` (:func:`tiny_model`) and, on TransformerLens <= 3.9,
-as a ``HookedTransformer`` (:func:`tiny_hooked_transformer`).
+as a ``HookedTransformer`` (:func:`tiny_hooked_transformer`). :func:`tiny_hf_llama` is a real Hugging Face
+architecture (a 2-layer random Llama) behind ``TransformerBridge.boot_transformers``: the model class that
+returns a key/value cache, so prefix replay runs on it.
 
 Example:
     >>> from neuronllm_tl.testing import tiny_model, tiny_task
@@ -83,3 +85,27 @@ def tiny_hooked_transformer(*, dtype: torch.dtype = torch.float32, **overrides: 
     torch.manual_seed(seed)
     model = HookedTransformer(HookedTransformerConfig(**cfg, dtype=dtype), tokenizer=tiny_tokenizer())
     return model.eval()
+
+
+def tiny_hf_llama(folder: str | None = None) -> Any:
+    """A random 2-layer Hugging Face Llama (d_mlp 40) with the tiny tokenizer, wrapped by ``boot_transformers``.
+
+    Saved to ``folder`` (a fresh temporary folder by default) and loaded from there, as a user's local model is.
+    """
+    from transformer_lens.model_bridge import TransformerBridge
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=40,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+    )
+    folder = folder or tempfile.mkdtemp(prefix="neuronllm_tl_tiny_llama_")
+    LlamaForCausalLM(cfg).save_pretrained(folder)
+    tiny_tokenizer().save_pretrained(folder)
+    return TransformerBridge.boot_transformers(str(folder), device="cpu").eval()

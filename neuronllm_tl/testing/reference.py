@@ -7,6 +7,8 @@ the speed-up. ``objective=`` is a registered name or a callable, as in :mod:`neu
 Example:
     >>> ref = integrated_gradients_reference(model, spec, enc, question=0, layer=1, steps=16)
     >>> torch.testing.assert_close(integrated_gradients(model, spec, enc, steps=16).attributions[0, 1], ref)
+    >>> ref = ablation_reference(model, spec, enc, question=0, layer=1)          # one pass per neuron
+    >>> torch.testing.assert_close(exact_ablation(model, spec, enc).attributions[0, 1], ref)
 """
 
 from __future__ import annotations
@@ -103,3 +105,47 @@ def grad_x_act_reference(
         f = objective_with_answer_activation(model, spec, enc, question, layer, x, objective=objective)
         (g,) = torch.autograd.grad(f, x)
     return (a_hat * g).float()
+
+
+def ablation_reference(
+    model: HookedModel,
+    spec: ModelSpec,
+    enc: EncodedQuestions,
+    *,
+    question: int,
+    layer: int,
+    baseline: Tensor | None = None,
+    neurons: list[int] | None = None,
+    objective: str | Objective = "contrastive",
+) -> Float[Tensor, " d_mlp"]:
+    """Exact ablation effects of one question at one layer: ``F(clean) - F(neuron i set to baseline[i])``.
+
+    One ``run_with_hooks`` pass per neuron (``neurons``: only those; the others stay 0), the neuron set at
+    the answer position of every row of the question; ``baseline`` is ``[d_mlp]`` (None: zeros).
+    """
+    sub = enc.take_questions(torch.tensor([question]))
+    pos = int(sub.answer_pos[0])
+    values = torch.zeros(spec.d_mlp) if baseline is None else baseline
+    out = torch.zeros(spec.d_mlp, dtype=torch.float64)
+
+    def silencer(i: int) -> Any:
+        def silence(act: Tensor, hook: Any) -> Tensor:
+            act = act.clone()
+            act[:, pos, i] = values[i].to(act.device, act.dtype)
+            return act
+
+        return silence
+
+    with torch.no_grad():
+        clean = objective_and_scores(
+            model.run_with_hooks(sub.tokens, attention_mask=sub.attention_mask, return_type="logits"), sub, objective
+        )[0][0]
+        for i in range(spec.d_mlp) if neurons is None else neurons:
+            logits = model.run_with_hooks(
+                sub.tokens,
+                attention_mask=sub.attention_mask,
+                fwd_hooks=[(spec.hook_name(layer), silencer(i))],
+                return_type="logits",
+            )
+            out[i] = float(clean - objective_and_scores(logits, sub, objective)[0][0])
+    return out.float()

@@ -1,12 +1,14 @@
 """The comparison grid end to end on a tiny model: every method, resuming, and never reusing a stale result."""
 
 import json
+import shutil
 
 import pytest
 
 from neuronllm_tl.comparison import run as run_module
 from neuronllm_tl.comparison.config import ALL_MODES, CompareConfig
 from neuronllm_tl.comparison.run import run_comparison
+from neuronllm_tl.comparison.store import _read_jsonl
 from neuronllm_tl.testing import tiny_examples
 
 QUIET = dict(log=lambda s: None)
@@ -133,3 +135,35 @@ def test_two_names_for_the_same_content_each_get_their_rows(model, tmp_path):
     result = run_comparison(model, config, out=tmp_path / "out", **QUIET)
     by_task = {t: {(r.mode, r.delta_p) for r in result.rows if r.task == t} for t in config.tasks}
     assert by_task[a] and by_task[a] == by_task[str(copy)]
+
+
+def test_rows_carry_paired_intervals_from_the_cells_per_example_values(grid):
+    out, config, result = grid
+    main = [r for r in result.rows if r.group == "main"]
+    assert main and all(r.delta_p_ci is not None and r.delta_accuracy_ci is not None for r in main)
+    for r in main:
+        assert r.delta_p_ci.n == config.n_eval and r.delta_p_ci.low <= r.delta_p_ci.high
+        assert abs(r.delta_p_ci.estimate - r.delta_p) < 1e-6  # same examples, each permutation counted once
+    assert "| Δ p | Δ p 95% CI | RCC |" in result.markdown
+    assert f"| {main[0].delta_p_ci.bounds('+.4f')} |" in result.markdown
+    header, first = (out / "results.csv").read_text().splitlines()[:2]
+    assert header.endswith("pcr,delta_accuracy_ci_low,delta_accuracy_ci_high,delta_p_ci_low,delta_p_ci_high")
+    assert first.split(",")[-1] != ""
+
+
+def test_cells_from_an_earlier_version_load_without_intervals(grid, model, tmp_path, monkeypatch):
+    out, config, before = grid
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    cells = _read_jsonl(old / "cells.jsonl")  # an earlier test cut a line: skipped, as the store does
+    (old / "cells.jsonl").write_text("".join(json.dumps({k: v for k, v in c.items() if k != "per_example"}) + "\n" for c in cells))
+    for name in ("score_task", "collect_attributions", "identify"):
+        monkeypatch.setattr(run_module, name, _fail)  # nothing is rescored: old cells are reused as they are
+    after = run_comparison(model, config, out=old, **QUIET)
+    assert all(r.delta_p_ci is None and r.delta_accuracy_ci is None for r in after.rows)
+    assert [(r.variant, r.mode, r.delta_p) for r in after.rows] == [(r.variant, r.mode, r.delta_p) for r in before.rows]
+    assert "| – | " in after.markdown.split("## ")[2]
+    assert (old / "results.csv").read_text().splitlines()[1].endswith(",,,,")
+    monkeypatch.undo()  # a new cell over an old folder: its unsteered cell is rescored for the per-example values
+    more = run_comparison(model, small(config.tasks, variants=("random",), k=3, controls=1), out=old, **QUIET)
+    assert all(r.delta_p_ci is not None for r in more.rows)

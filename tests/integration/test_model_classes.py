@@ -4,11 +4,11 @@ import pytest
 import torch
 
 import neuronllm_tl as nl
-from neuronllm_tl.attribution.methods import integrated_gradients, supports_prefix_cache
+from neuronllm_tl.attribution.methods import exact_ablation, integrated_gradients, supports_prefix_cache
 from neuronllm_tl.models.validation import model_spec
 from neuronllm_tl.scoring.encoding import QuestionEncoder
-from neuronllm_tl.testing import tiny_hooked_transformer, tiny_model, tiny_task
-from neuronllm_tl.testing.reference import integrated_gradients_reference
+from neuronllm_tl.testing import tiny_hf_llama, tiny_hooked_transformer, tiny_model, tiny_task
+from neuronllm_tl.testing.reference import ablation_reference, integrated_gradients_reference
 from tests.conftest import hook_count
 
 
@@ -25,20 +25,7 @@ def _hooked():
 
 def _hf_llama_bridge(tmp_path_factory):
     """A real Hugging Face architecture (Llama, random weights) wrapped by boot_transformers."""
-    from transformer_lens.model_bridge import TransformerBridge
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from neuronllm_tl.testing import tiny_tokenizer
-
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=64, hidden_size=32, intermediate_size=40, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=128,
-    )
-    folder = tmp_path_factory.mktemp("tiny_llama")
-    LlamaForCausalLM(cfg).save_pretrained(folder)
-    tiny_tokenizer().save_pretrained(folder)
-    return TransformerBridge.boot_transformers(str(folder), device="cpu").eval()
+    return tiny_hf_llama(str(tmp_path_factory.mktemp("tiny_llama")))
 
 
 @pytest.fixture(params=["bridge_native", "bridge_hf_llama", "hooked_transformer"])
@@ -78,6 +65,18 @@ def test_fast_ig_equals_reference_on_every_model_class(any_model):
     for layer in range(spec.n_layers):
         ref = integrated_gradients_reference(model, spec, enc, question=1, layer=layer, steps=4)
         torch.testing.assert_close(out.attributions[1, layer], ref, rtol=1e-4, atol=1e-6)
+
+
+def test_exact_ablation_equals_the_loop_on_every_model_class(any_model):
+    """Prefix replay on the HF-backed bridge, whole sequences on the native bridge and HookedTransformer."""
+    model = any_model
+    task = tiny_task("cloze")
+    spec = model_spec(model)
+    enc = QuestionEncoder(model, task).encode(task.questions()[:2])
+    out = exact_ablation(model, spec, enc, max_rows=16)
+    for layer in range(spec.n_layers):
+        ref = ablation_reference(model, spec, enc, question=1, layer=layer)
+        torch.testing.assert_close(out.attributions[1, layer], ref, rtol=1e-3, atol=1e-6)
 
 
 @pytest.mark.parametrize("answer_format", ["letter", "cloze"])

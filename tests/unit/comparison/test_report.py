@@ -61,3 +61,23 @@ def test_variants_hold_method_configs_that_round_trip():
     assert mine.method == "neuronllm" and mine.config.objective == "margin"
     with pytest.raises(ValueError, match="unknown modes"):
         Variant("bad", method_config("tn"), modes=("amplify",))
+
+
+def test_cells_with_per_example_values_give_paired_intervals_and_old_cells_none():
+    from neuronllm_tl.comparison.intervals import cell_intervals, compare_cells
+    from neuronllm_tl.evaluation.statistics import paired_ci, paired_difference
+
+    per = {"accuracy_before": [1, 1, 0, 1], "accuracy_after": [0, 1, 0, 0],
+           "p_before": [0.7, 0.6, 0.4, 0.7], "p_after": [0.2, 0.5, 0.3, 0.2]}  # fmt: skip
+    (row,) = rows_from_cells([{**cell("identified", 0.3), "per_example": per}])
+    assert row.delta_p_ci == paired_ci(per["p_before"], per["p_after"])
+    assert row.delta_accuracy_ci == paired_ci(per["accuracy_before"], per["accuracy_after"])
+    (old,) = rows_from_cells([cell("identified", 0.3)])
+    assert old.delta_p_ci is None and old.delta_accuracy_ci is None
+    other = {**cell("identified", 0.5), "per_example": {**per, "p_after": [0.7, 0.6, 0.3, 0.6]}}
+    diff = compare_cells({**cell("identified", 0.3), "per_example": per}, other, "p")
+    da = [a - b for a, b in zip(per["p_after"], per["p_before"])]
+    db = [a - b for a, b in zip(other["per_example"]["p_after"], per["p_before"])]
+    assert diff == paired_difference(da, db)
+    with pytest.raises(ValueError, match="earlier version"):
+        compare_cells(cell("identified", 0.3), other)

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from neuronllm_tl.attribution import integrated_gradients as ig_module
+from neuronllm_tl.attribution import replay as replay_module
 from neuronllm_tl.attribution.methods import grad_x_act, integrated_gradients, supports_prefix_cache
 from neuronllm_tl.models.validation import model_spec
 from neuronllm_tl.scoring import objectives
@@ -161,11 +161,11 @@ def test_supports_prefix_cache_writes_nothing_onto_the_model_and_forgets_it_with
     assert supports_prefix_cache(model) is False
     assert vars(model).keys() == before.keys()
     assert all(vars(model)[k] is v for k, v in before.items())
-    assert model in ig_module._PREFIX_CACHE_SUPPORT
-    n = len(ig_module._PREFIX_CACHE_SUPPORT)
+    assert model in replay_module._PREFIX_CACHE_SUPPORT
+    n = len(replay_module._PREFIX_CACHE_SUPPORT)
     del model
     gc.collect()
-    assert len(ig_module._PREFIX_CACHE_SUPPORT) == n - 1
+    assert len(replay_module._PREFIX_CACHE_SUPPORT) == n - 1
 
 
 class _Toy(torch.nn.Module):
