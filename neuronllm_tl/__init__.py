@@ -7,7 +7,7 @@ Knowledge Neurons, TN, LAPE, random) behind the same ``identify`` and a comparis
 
 This module exports the verbs a user calls and the values they return. Internals live in the
 subpackages, in pipeline order: ``models`` -> ``tasks`` -> ``scoring`` -> ``attribution`` -> ``neurons``
--> ``methods`` -> ``steering`` -> ``evaluation`` -> ``comparison`` -> ``cli``.
+-> ``methods`` -> ``steering`` -> ``evaluation`` -> ``explanation`` -> ``comparison`` -> ``reporting`` -> ``cli``.
 
 Example:
     >>> import neuronllm_tl as nl
@@ -18,6 +18,8 @@ Example:
     >>> with nl.steer(model, neurons, mode="degrade"):
     ...     logits = model(tokens)
     >>> report = nl.evaluate(model, held_out, neurons, modes=["enhance", "degrade"], controls=5)
+    >>> print(nl.explain(model, neurons.top(5), held_out))  # what each neuron does: options, tokens, examples
+    >>> nl.render_report("neuronllm_demo")   # one self-contained report.html of a run folder
 """
 
 from neuronllm_tl.attribution.collect import TaskAttributions, collect_attributions
@@ -28,11 +30,13 @@ from neuronllm_tl.comparison.run import run_comparison as compare
 from neuronllm_tl.evaluation.evaluate import EvaluationReport, evaluate
 from neuronllm_tl.evaluation.scores import TaskScores, filter_genuine, score_task
 from neuronllm_tl.evaluation.statistics import Interval, paired_ci, paired_difference
+from neuronllm_tl.explanation import Explanations, TopActivations, explain, top_activating
 from neuronllm_tl.methods.base import MethodConfig, MethodInputs
 from neuronllm_tl.methods.registry import METHODS, identify, method_config, register_method
 from neuronllm_tl.models.loading import DEFAULT_MODEL, load_model
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.neurons.neuron_set import NeuronSet
+from neuronllm_tl.reporting import render_report
 from neuronllm_tl.scoring.objectives import register_objective
 from neuronllm_tl.steering.modes import MODES, register_mode
 from neuronllm_tl.steering.steering import Steering, steer, steering_hooks
@@ -50,6 +54,7 @@ __all__ = [
     "CompareConfig",
     "ComparisonResult",
     "EvaluationReport",
+    "Explanations",
     "HookedModel",
     "Interval",
     "MCExample",
@@ -61,11 +66,13 @@ __all__ = [
     "Task",
     "TaskAttributions",
     "TaskScores",
+    "TopActivations",
     "Variant",
     "__version__",
     "collect_attributions",
     "compare",
     "evaluate",
+    "explain",
     "filter_genuine",
     "identify",
     "list_tasks",
@@ -78,8 +85,10 @@ __all__ = [
     "register_mode",
     "register_objective",
     "register_task",
+    "render_report",
     "register_variant",
     "score_task",
     "steer",
     "steering_hooks",
+    "top_activating",
 ]

@@ -7,6 +7,7 @@ Examples:
     neuronllm-tl identify --task sst2 --data-files ../shared/data/sst2/dev.tsv --method qrnca --v 10
     neuronllm-tl evaluate --neurons sentiment.neurons --task sentiment-mini --controls 5
     neuronllm-tl compare --tasks capitals-mini topics-mini sentiment-mini --ablations objective k --out compare_out
+    neuronllm-tl report neuronllm_demo          # (re)write neuronllm_demo/report.html from what the run wrote
 
 Every method's options are flags (``neuronllm-tl identify --help`` lists them with the methods they apply to).
 """
@@ -28,6 +29,7 @@ from neuronllm_tl.cli.commands import (
     cmd_tasks,
 )
 from neuronllm_tl.cli.flags import add_method_args, add_task_args
+from neuronllm_tl.cli.reporting import add_report_args, add_report_parser
 from neuronllm_tl.comparison.config import ABLATIONS, VARIANTS, CompareConfig
 from neuronllm_tl.steering.modes import MODES
 
@@ -40,6 +42,7 @@ def _identify_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument(
         "--genuine-only", action="store_true", help="keep only examples answered right under every permutation"
     )
+    add_report_args(p)
     p.set_defaults(func=cmd_identify)
 
 
@@ -72,6 +75,7 @@ def _compare_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--data-files", nargs="+", help="NAME=PATH for dataset tasks, e.g. sst2=../shared/data/sst2/dev.tsv")
     p.add_argument("--model", default="smollm2-135m")
     p.add_argument("--out", default="compare_out", help="output folder; rerunning with it resumes")
+    add_report_args(p, explains=False)
     p.set_defaults(func=cmd_compare)
 
 
@@ -84,6 +88,7 @@ def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--n-eval", type=int, default=DEMO_DEFAULTS["n_eval"])
     p.add_argument("--controls", type=int, default=DEMO_DEFAULTS["controls"])
     p.add_argument("--out", default="neuronllm_demo")
+    add_report_args(p)
     p.set_defaults(func=cmd_demo)
 
 
@@ -101,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_overlap)
     _compare_parser(sub)
     _demo_parser(sub)
+    add_report_parser(sub)
     return parser
 
 

@@ -104,7 +104,7 @@ class ComparisonRun:
 
     # ----- cached artefacts
     def attributions(self, task_name: str, task: Task, request: AttributionRequest) -> TaskAttributions:
-        name = f"{task_name} / attributions {json.dumps(request.to_dict(), sort_keys=True)}"
+        name = f"{_label(task)} / attributions {json.dumps(request.to_dict(), sort_keys=True)}"
         key = self.store.key(name, self._parts(task, request=request.to_dict()))
         path = self.store.path("attributions", f"{task_name}-{request.method}-{request.objective}", key, ".safetensors")
         if path.is_file():
@@ -159,7 +159,7 @@ class ComparisonRun:
     def unsteered(self, eval_task: Task) -> dict[str, Any]:
         """The unsteered cell of ``eval_task`` (one written by an earlier version, without per-example values,
         is rescored: a new steered cell needs them for its intervals)."""
-        key = self.store.key(f"{eval_task.name} / unsteered", self._parts(eval_task))
+        key = self.store.key(f"{_label(eval_task)} / unsteered", self._parts(eval_task))
         if "per_example" not in self.store.cells.get(key, {}):
             start = time.time()
             s = score_task(self.model, eval_task, batch_size=self.config.batch_size * 2)
@@ -240,6 +240,12 @@ class ComparisonRun:
                 self.steer_cell(task, v, mode, (control, neurons[1]), "random", seed, target, "target")
             if v.specificity and unrelated is not None:
                 self.steer_cell(task, v, mode, neurons, "identified", None, self.eval_task(unrelated, v), "unrelated")
+
+
+def _label(task: Task) -> str:
+    """A task's readable name in the store's manifest: its name, read-out and questions per example (one
+    comparison asks the same split in several formats, e.g. the permutations ablation)."""
+    return f"{task.name} [{task.answer_format}, {task.effective_permutations} question(s) per example]"
 
 
 def _applies(mode: str, neurons: NeuronSet) -> bool:

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from neuronllm_tl.display import markdown_to_html
 from neuronllm_tl.evaluation.scores import TaskScores, check_task_positions, score_task
 from neuronllm_tl.evaluation.statistics import Interval, paired_ci
 from neuronllm_tl.models.protocol import HookedModel
@@ -111,6 +112,9 @@ class EvaluationReport:
 
     def __str__(self) -> str:
         return self.to_markdown()
+
+    def _repr_html_(self) -> str:
+        return markdown_to_html(self.to_markdown())
 
 
 def _delta(value: float, sd: float | None, ci: Interval | None, fmt: str) -> str:

@@ -47,6 +47,8 @@ def plot_layer_counts(neurons: NeuronSet, path: str | Path, *, title: str | None
     ax.bar(layers, [-c for c in counts["bad"]], color="tab:red", label=f"bad ({len(neurons.bad)})")
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xlabel("layer")
+    ax.set_xticks(list(layers)[:: max(1, neurons.n_layers // 16)])
+    ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel("neurons (bad shown below 0)")
     ax.set_title(title or f"{neurons.metadata.get('task', {}).get('name', 'task')}: good and bad neurons per layer")
     ax.legend(loc="upper left")

@@ -23,6 +23,7 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
+from neuronllm_tl.display import markdown_to_html
 from neuronllm_tl.models.protocol import HookedModel
 
 TENSORS_FILE = "neurons.safetensors"
@@ -63,6 +64,24 @@ class NeuronSet:
             f"d_mlp={self.d_mlp}, hook={self.hook!r}, task={self.metadata.get('task', {}).get('name')!r}, "
             f"method={self.metadata.get('config', {}).get('method')!r})"
         )
+
+    def to_markdown(self, k: int = 10) -> str:
+        """The ``k`` best good and worst bad neurons side by side, and the per-layer counts (layers with any)."""
+        lines = [repr(self), "", "| # | good | score | bad | score |", "|---|---|---|---|---|"]
+        for j in range(min(k, max(len(self.good), len(self.bad)))):
+            cells = []
+            for pairs, scores in ((self.good, self.good_scores), (self.bad, self.bad_scores)):
+                cells += [f"L{pairs[j, 0]}:{pairs[j, 1]}", f"{float(scores[j]):+.4g}"] if j < len(pairs) else ["", ""]
+            lines.append(f"| {j + 1} | " + " | ".join(cells) + " |")
+        counts = self.per_layer_counts()
+        lines += ["", "| layer | good | bad |", "|---|---|---|"]
+        lines += [
+            f"| {i} | {g} | {b} |" for i, (g, b) in enumerate(zip(counts["good"], counts["bad"], strict=True)) if g or b
+        ]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return markdown_to_html(self.to_markdown())
 
     def top(self, k: int) -> NeuronSet:
         """The k best good and k worst bad neurons (the lists are already sorted by |score|)."""

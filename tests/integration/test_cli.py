@@ -44,15 +44,18 @@ def test_cli_identify_and_evaluate_on_a_tiny_model(tmp_path, capsys):
     examples.write_text("\n".join(json.dumps(e) for e in tiny_examples()))
     out = tmp_path / "tiny.neurons"
     args = ["--model", "tiny-random", "--task", str(examples), "--format", "letter"]
-    assert cli.main(["identify", *args, "--k", "4", "--out", str(out)]) == 0
+    assert cli.main(["identify", *args, "--k", "4", "--out", str(out), "--explain", "2"]) == 0
     assert (out / "neurons.safetensors").is_file() and (out / "layers.png").is_file()
+    assert len(json.loads((out / "explanations.json").read_text())["rows"]) == 4  # 2 good + 2 bad
+    assert 'id="good-neurons"' in (out / "report.html").read_text()
     assert cli.main(["evaluate", *args, "--neurons", str(out), "--controls", "2", "--report", str(tmp_path / "r.json")]) == 0
     printed = capsys.readouterr().out
     assert "| enhance | identified |" in printed and "random (n=2)" in printed
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["n_good"] == 4 and len(report["rows"]) == 4
     other = tmp_path / "other.neurons"
-    assert cli.main(["identify", *args, "--k", "4", "--out", str(other), "--selection", "per_layer"]) == 0
+    assert cli.main(["identify", *args, "--k", "4", "--out", str(other), "--selection", "per_layer", "--no-report"]) == 0
+    assert not (other / "report.html").exists() and not (other / "explanations.json").exists()
     assert cli.main(["overlap", str(out), str(other), "--out", str(tmp_path / "ov")]) == 0
     assert (tmp_path / "ov_good.png").is_file() and (tmp_path / "ov_bad.png").is_file()
     assert "| tiny | 1.000 |" in capsys.readouterr().out

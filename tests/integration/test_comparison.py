@@ -122,6 +122,8 @@ def test_compare_command_runs_offline_and_resumes(tmp_path, capsys):
     assert main(args) == 0
     first = capsys.readouterr().out
     assert "## a.jsonl" in first and "neuronllm_gxa | silence_good" in first
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert "a.jsonl: methods" in report and "Ablation: k" in report and "<dt>model fingerprint</dt>" in report
     n_cells = len((tmp_path / "out" / "cells.jsonl").read_text().splitlines())
     assert main(args) == 0
     assert len((tmp_path / "out" / "cells.jsonl").read_text().splitlines()) == n_cells
@@ -167,3 +169,11 @@ def test_cells_from_an_earlier_version_load_without_intervals(grid, model, tmp_p
     monkeypatch.undo()  # a new cell over an old folder: its unsteered cell is rescored for the per-example values
     more = run_comparison(model, small(config.tasks, variants=("random",), k=3, controls=1), out=old, **QUIET)
     assert all(r.delta_p_ci is not None for r in more.rows)
+
+
+def test_formats_of_one_task_are_not_reported_as_changes(model, tmp_path):
+    """The permutations ablation asks the same split in letter format: not a change of the task."""
+    notes = []
+    config = small(write_tasks(tmp_path)[:1], variants=("tn",), ablations=("permutations",), controls=1)
+    run_comparison(model, config, out=tmp_path / "out", log=notes.append)
+    assert not [n for n in notes if "changed since the last run" in n]

@@ -12,7 +12,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "neuronllm_tl"
 STAGES = [
-    ("version", "checks", "installed"),
+    ("version", "checks", "installed", "display"),
     ("models",),
     ("tasks",),
     ("scoring",),
@@ -21,7 +21,9 @@ STAGES = [
     ("methods",),
     ("steering",),
     ("evaluation",),
+    ("explanation",),
     ("comparison",),
+    ("reporting",),
     ("cli",),
 ]
 STAGE = {name: i for i, names in enumerate(STAGES) for name in names}

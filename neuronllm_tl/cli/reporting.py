@@ -1,0 +1,79 @@
+"""The report of a run: ``neuronllm-tl report RUN_DIR``, and what ``demo``, ``identify`` and ``compare`` write
+at their end (``explanations.json`` of their top neurons, then ``report.html``; ``--no-report`` skips both
+the report and the explanations, ``--explain 0`` only the explanations)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from neuronllm_tl.explanation.explain import explain
+from neuronllm_tl.models.protocol import HookedModel
+from neuronllm_tl.neurons.neuron_set import NeuronSet
+from neuronllm_tl.reporting.render import render_report
+from neuronllm_tl.reporting.run_files import EXPLANATIONS_JSON
+from neuronllm_tl.tasks.task import Task
+
+DEFAULT_EXPLAIN = 5
+"""Neurons per role (good, bad) that ``demo`` and ``identify`` explain for the report."""
+
+
+def add_report_args(p: argparse.ArgumentParser, *, explains: bool = True) -> None:
+    p.add_argument("--no-report", action="store_true", help="do not write report.html (nor explanations.json)")
+    if explains:
+        p.add_argument(
+            "--explain",
+            type=int,
+            default=DEFAULT_EXPLAIN,
+            metavar="N",
+            help=f"explain the top N good and N bad neurons in explanations.json (default {DEFAULT_EXPLAIN}; 0: none)",
+        )
+
+
+def write_explanations(model: HookedModel, neurons: NeuronSet, task: Task, out: Path, *, n: int) -> Path | None:
+    """``nl.explain`` of the top ``n`` good and bad neurons on ``task``, saved as ``out/explanations.json``.
+
+    A failure is reported and skipped (the run's own results are already written): the report then says
+    that there are no explanations. An ``explanations.json`` of an earlier run in ``out`` is removed first.
+    """
+    path = out / EXPLANATIONS_JSON
+    path.unlink(missing_ok=True)  # an earlier run's explanations would not describe this run's neurons
+    if n <= 0:
+        return None
+    start = time.time()
+    try:
+        explanations = explain(model, neurons.top(n), task)
+    except (ValueError, TypeError, KeyError, RuntimeError, NotImplementedError) as e:
+        print(f"neuronllm-tl: explanations skipped ({type(e).__name__}: {e})", file=sys.stderr)
+        return None
+    path.write_text(json.dumps(explanations.to_dict(), indent=2))
+    print(f"Explained {len(explanations.rows)} neurons on {task.name} in {time.time() - start:.1f} s: {path}")
+    return path
+
+
+def write_report(out: Path, args: argparse.Namespace) -> Path | None:
+    """``out/report.html``, unless ``--no-report``."""
+    if getattr(args, "no_report", False):
+        return None
+    path = render_report(out)
+    print(f"Report: {path} (open it in a browser; one self-contained file)")
+    return path
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    path = render_report(args.run_dir, out=args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+def add_report_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("report", help="render RUN_DIR/report.html: one self-contained page of a run's results")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the output folder of demo, identify or compare (or your own)")
+    p.add_argument("--out", help="write the page here instead of RUN_DIR/report.html")
+    p.set_defaults(func=cmd_report)
+
+
+__all__ = ["add_report_args", "add_report_parser", "cmd_report", "write_explanations", "write_report"]

@@ -1,0 +1,145 @@
+"""The report's header: what was run, on what, with which versions, read from the run's own records.
+
+For a neuron set the source is its metadata (``NeuronSet.metadata``: model, task, method config,
+library versions, model and task fingerprints, identification statistics); for a comparison, its
+``config.json`` and the metadata of one of the neuron sets it stored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from neuronllm_tl.reporting.run_files import RunFiles
+from neuronllm_tl.reporting.tables import fmt
+
+
+@dataclass(frozen=True)
+class Item:
+    label: str
+    value: str
+    title: str = ""
+    """Shown on hover (a full fingerprint, say)."""
+    code: bool = False
+
+
+def _pairs(values: Mapping[str, Any], skip: tuple[str, ...] = ()) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(values.items()) if k not in skip and v is not None)
+
+
+def _fingerprint(label: str, value: Any) -> Item | None:
+    return Item(label, str(value)[:16] + "…", str(value), code=True) if value else None
+
+
+def _task_text(task: Mapping[str, Any]) -> str:
+    parts = [str(task.get("name", "?"))]
+    if task.get("n_examples") is not None:
+        parts.append(f"{task['n_examples']} examples")
+    if task.get("answer_format"):
+        parts.append(f"{task['answer_format']} format")
+    if task.get("effective_permutations") is not None:
+        parts.append(f"{task['effective_permutations']} question(s) per example")
+    return ", ".join(parts)
+
+
+def model_name(model: Any) -> str:
+    """A model as the title names it: a local folder (a cached conversion) by its last part."""
+    text = str(model if model is not None else "a model")
+    return Path(text).name if text.startswith(("/", "~", ".")) else text
+
+
+def _model_item(meta: Mapping[str, Any]) -> Item:
+    model = meta.get("model", "?")
+    return Item("model", f"{model_name(model)} ({meta.get('model_class', '?')})", str(model))
+
+
+def neuron_items(meta: Mapping[str, Any], n_good: int, n_bad: int) -> list[Item | None]:
+    config = meta.get("config") or {}
+    ident = meta.get("identification") or {}
+    return [
+        _model_item(meta),
+        Item("task (identification)", _task_text(meta.get("task") or {})),
+        Item("method", f"{config.get('method', '?')}: {_pairs(config, skip=('method',))}", code=True),
+        Item("neurons", f"{n_good} good, {n_bad} bad; hook {meta.get('hook', 'mlp.hook_post')}"),
+        Item(
+            "identification",
+            f"accuracy {fmt(ident.get('accuracy'), '.3f')} on {ident.get('n_questions', '?')} questions",
+        )
+        if ident
+        else None,
+        Item("versions", _pairs(meta.get("versions") or {}), code=True),
+        _fingerprint("model fingerprint", meta.get("model_fingerprint")),
+        _fingerprint("task fingerprint", meta.get("task_fingerprint")),
+    ]
+
+
+def _report_items(report: Mapping[str, Any]) -> list[Item | None]:
+    base = report.get("baseline") or {}
+    run_time = report.get("run_time_s")
+    return [
+        Item(
+            "task (steering)",
+            f"{report.get('task', '?')}: {report.get('n_examples', '?')} held-out examples, "
+            f"{report.get('n_questions', '?')} questions; unsteered accuracy {fmt(base.get('accuracy'), '.3f')}, "
+            f"p(correct) {fmt(base.get('p_correct'), '.3f')}",
+        ),
+        Item("run time", f"{float(run_time):.0f} s") if run_time is not None else None,
+    ]
+
+
+def _stored_metadata(folder: Path) -> dict[str, Any]:
+    """The metadata of the first neuron set a comparison stored (model, versions, fingerprint)."""
+    for path in sorted((folder / "neurons").glob("*/metadata.json")):
+        try:
+            value = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(value, dict):
+            return value
+    return {}
+
+
+def _comparison_items(files: RunFiles) -> list[Item | None]:
+    cfg = files.compare_config or {}
+    meta = _stored_metadata(files.folder)
+    settings = ("k", "n_identify", "n_eval", "controls", "ig_steps", "answer_format", "n_permutations", "seed")
+    return [
+        _model_item(meta) if meta else None,
+        Item("tasks", ", ".join(Path(t).name for t in cfg.get("tasks") or [])) if cfg else None,
+        Item("methods", ", ".join(cfg.get("variants") or [])) if cfg else None,
+        Item("ablations", ", ".join(cfg.get("ablations") or []) or "none") if cfg else None,
+        Item("settings", _pairs({k: cfg.get(k) for k in settings}), code=True) if cfg else None,
+        Item("versions", _pairs(meta.get("versions") or {}), code=True) if meta else None,
+        _fingerprint("model fingerprint", meta.get("model_fingerprint")),
+    ]
+
+
+def header_items(files: RunFiles) -> list[Item]:
+    """The header's label/value pairs, in order, for whatever the run folder holds."""
+    items: list[Item | None] = []
+    if files.is_comparison:
+        items += _comparison_items(files)
+    elif files.neurons is not None:
+        items += neuron_items(files.neurons.metadata, len(files.neurons.good), len(files.neurons.bad))
+    if files.report is not None:
+        items += _report_items(files.report)
+    return [i for i in items if i is not None]
+
+
+def title(files: RunFiles) -> str:
+    """``NeuronLLM report: <task> on <model>`` (or the comparison's tasks)."""
+    if files.is_comparison:
+        tasks = ", ".join(Path(t).name for t in (files.compare_config or {}).get("tasks") or [])
+        return f"Method comparison: {tasks}" if tasks else "Method comparison"
+    if files.neurons is not None:
+        meta = files.neurons.metadata
+        return f"NeuronLLM report: {(meta.get('task') or {}).get('name', 'task')} on {model_name(meta.get('model'))}"
+    if files.report is not None:
+        return f"NeuronLLM report: {files.report.get('task', 'task')}"
+    return f"NeuronLLM report: {files.folder.name}"
+
+
+__all__ = ["Item", "header_items", "title"]
