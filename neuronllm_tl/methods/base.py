@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import platform
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -122,8 +123,6 @@ class MethodInputs:
 
 def build_metadata(model: HookedModel, spec: ModelSpec, task: Task, config: MethodConfig) -> dict[str, Any]:
     """What a saved NeuronSet records: model (and its weights' fingerprint), hook, task, config, versions."""
-    import transformer_lens
-
     return {
         "model": spec.model_name,
         "model_class": type(model).__name__,
@@ -137,7 +136,7 @@ def build_metadata(model: HookedModel, spec: ModelSpec, task: Task, config: Meth
         "seed": task.seed,
         "versions": {
             "neuronllm_tl": __version__,
-            "transformer_lens": getattr(transformer_lens, "__version__", "unknown"),
+            "transformer_lens": importlib.metadata.version("transformer_lens"),
             "torch": torch.__version__,
             "python": platform.python_version(),
         },
