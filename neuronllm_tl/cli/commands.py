@@ -10,7 +10,7 @@ from pathlib import Path
 
 from neuronllm_tl.cli.flags import method_config_from_args
 from neuronllm_tl.cli.loading import model_from_args, task_from_args
-from neuronllm_tl.cli.reporting import write_explanations, write_report
+from neuronllm_tl.cli.reporting import report_run, write_report
 from neuronllm_tl.comparison.config import CompareConfig
 from neuronllm_tl.comparison.run import run_comparison
 from neuronllm_tl.evaluation.evaluate import evaluate
@@ -101,9 +101,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
     neurons.save(out)
     plot_layer_counts(neurons, out / "layers.png")
     print(f"saved {out}/ (neurons.safetensors, metadata.json, layers.png)")
-    if not args.no_report:
-        write_explanations(model, neurons, task, out, n=args.explain)
-    write_report(out, args)
+    report_run(model, neurons, task, out, args)
     return 0
 
 
@@ -154,9 +152,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     (out / "report.md").write_text(report.to_markdown() + "\n")
     plot_layer_counts(neurons, out / "layers.png")
     print(f"Wrote {out}/neurons/, {out}/report.json, {out}/report.md, {out}/layers.png")
-    if not args.no_report:
-        write_explanations(model, neurons, held_out, out, n=args.explain)
-    write_report(out, args)
+    report_run(model, neurons, held_out, out, args)
     return 0
 
 

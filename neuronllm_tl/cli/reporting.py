@@ -63,6 +63,14 @@ def write_report(out: Path, args: argparse.Namespace) -> Path | None:
     return path
 
 
+def report_run(model: HookedModel, neurons: NeuronSet, task: Task, out: Path, args: argparse.Namespace) -> None:
+    """The explanations (on ``task``) and ``out/report.html`` of an identify or demo run, unless ``--no-report``."""
+    if getattr(args, "no_report", False):
+        return
+    write_explanations(model, neurons, task, out, n=args.explain)
+    write_report(out, args)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     path = render_report(args.run_dir, out=args.out)
     print(f"wrote {path}")
@@ -76,4 +84,4 @@ def add_report_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.set_defaults(func=cmd_report)
 
 
-__all__ = ["add_report_args", "add_report_parser", "cmd_report", "write_explanations", "write_report"]
+__all__ = ["add_report_args", "add_report_parser", "cmd_report", "report_run", "write_explanations", "write_report"]
