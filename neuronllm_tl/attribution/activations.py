@@ -45,7 +45,7 @@ def firing_rates(
     fired = torch.zeros(spec.n_layers, spec.d_mlp, dtype=torch.float64)
     n_tokens = 0
     for batch in example_batches(task.questions(), batch_size, encoder=encoder, max_tokens=max_tokens):
-        enc = encoder.encode(batch).to(device)
+        enc = encoder.encode(batch, calibrate=False).to(device)  # activations only: no scores read
         rows = first_rows(enc)
         span = torch.arange(enc.tokens.shape[1], device=device)[None, :]
         counted = span <= enc.answer_pos[rows, None] if positions == "all" else span == enc.answer_pos[rows, None]

@@ -7,6 +7,8 @@ Examples:
     neuronllm-tl identify --task sst2 --data-files ../shared/data/sst2/dev.tsv --method qrnca --v 10
     neuronllm-tl evaluate --neurons sentiment.neurons --task sentiment-mini --controls 5
     neuronllm-tl compare --tasks capitals-mini topics-mini sentiment-mini --ablations objective k --out compare_out
+    neuronllm-tl compare --tasks sst2 topics-mini --data-files sst2=dev.tsv --seeds 0 1 2 --shots sst2=4 \
+        --task-option sst2:calibration=contextual --task-option sst2:cloze_normalization=char
     neuronllm-tl report neuronllm_demo          # (re)write neuronllm_demo/report.html from what the run wrote
 
 Every method's options are flags (``neuronllm-tl identify --help`` lists them with the methods they apply to).
@@ -70,7 +72,28 @@ def _compare_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--ig-steps", type=int, default=d.ig_steps)
     p.add_argument("--format", choices=["cloze", "letter"], default=d.answer_format)
     p.add_argument("--permutations", type=int, default=d.n_permutations)
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument(
+        "--seeds",
+        "--seed",
+        nargs="+",
+        type=int,
+        default=list(d.seeds),
+        help=f"identification/evaluation split seeds; every cell runs once per seed (default {list(d.seeds)})",
+    )
+    p.add_argument(
+        "--task-option",
+        action="append",
+        metavar="TASK:KEY=VALUE",
+        help="a load_task option of one task, repeatable, e.g. sst2:calibration=contextual (VALUE is read as JSON "
+        "when it parses, else as text)",
+    )
+    p.add_argument(
+        "--shots",
+        nargs="+",
+        metavar="TASK=K",
+        help="k label-balanced demonstrations for a task, drawn from its identification split (default 0), e.g. "
+        "sst2=4; a bare K applies to every task",
+    )
     p.add_argument("--unrelated", nargs="+", help="TASK=OTHER pairs for specificity (default: the next task)")
     p.add_argument("--data-files", nargs="+", help="NAME=PATH for dataset tasks, e.g. sst2=../shared/data/sst2/dev.tsv")
     p.add_argument("--model", default="smollm2-135m")

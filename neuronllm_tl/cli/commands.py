@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from neuronllm_tl.cli.flags import method_config_from_args
 from neuronllm_tl.cli.loading import model_from_args, task_from_args
@@ -123,10 +124,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     print(f"Loading {args.model} (offline; the first run converts the GGUF once and caches it)...")
     model = model_from_args(args.model)
-    task = task_from_args(args, default=DEFAULT_TASK)
+    task = task_from_args(args, default=DEFAULT_TASK, draw_shots=False)
     n_total = min(len(task), args.n_identify + args.n_eval)
     task = task.subset(range(n_total))
-    ident, held_out = task.split(args.n_identify / n_total, seed=args.seed)
+    ident, held_out = task.split(args.n_identify / n_total, seed=args.seed, shots=args.shots)
     hidden = task.effective_permutations < task.n_permutations
     print(
         f"Task {task.name} ({args.format}): {len(ident)} examples to identify, {len(held_out)} held out; "
@@ -179,8 +180,42 @@ def pairs(items: Sequence[str] | None, flag: str) -> dict[str, str]:
     return out
 
 
-def cmd_compare(args: argparse.Namespace) -> int:
-    config = CompareConfig(
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def task_option_pairs(items: Sequence[str] | None) -> dict[str, dict[str, Any]]:
+    """``--task-option TASK:KEY=VALUE`` (repeated) as ``{task: {key: value}}``; VALUE is JSON when it parses
+    (``4``, ``true``, ``null``, ``["a", "b"]``), else text (``contextual``)."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items or []:
+        head, sep, value = item.partition("=")
+        task, colon, key = head.rpartition(":")
+        if not (sep and colon and task and key):
+            raise ValueError(f"--task-option takes TASK:KEY=VALUE, e.g. sst2:calibration=contextual; got {item!r}.")
+        out.setdefault(task, {})[key] = _json_or_text(value)
+    return out
+
+
+def shot_pairs(items: Sequence[str] | None, tasks: Sequence[str]) -> dict[str, int]:
+    """``--shots TASK=K ...`` as ``{task: k}``; a bare ``K`` gives every task of ``tasks`` k (a TASK=K wins)."""
+    out: dict[str, int] = {}
+    for item in sorted(items or [], key=lambda i: "=" in i):  # bare K first, so that TASK=K overrides it
+        task, _, k = item.rpartition("=")
+        try:
+            shots = int(k)
+        except ValueError:
+            raise ValueError(f"--shots takes TASK=K (or K for every task), K a whole number; got {item!r}.") from None
+        out.update({task: shots} if task else dict.fromkeys(tasks, shots))
+    return out
+
+
+def compare_config_from_args(args: argparse.Namespace) -> CompareConfig:
+    """The comparison ``neuronllm-tl compare`` runs, from its flags."""
+    return CompareConfig(
         tasks=tuple(args.tasks),
         variants=tuple(args.variants),
         ablations=tuple(args.ablations),
@@ -192,16 +227,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
         ig_steps=args.ig_steps,
         answer_format=args.format,
         n_permutations=args.permutations,
-        seed=args.seed,
+        seeds=tuple(args.seeds),
         unrelated=pairs(args.unrelated, "--unrelated") or None,
         data_files=pairs(args.data_files, "--data-files") or None,
+        task_options=task_option_pairs(args.task_option) or None,
+        shots=shot_pairs(args.shots, args.tasks) or None,
     )
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    config = compare_config_from_args(args)
     start = time.time()
     model = model_from_args(args.model)
     result = run_comparison(model, config, out=args.out, progress=True)
     print()
     print(result.markdown)
     print(f"Comparison finished in {time.time() - start:.0f} s (unchanged cells of earlier runs are reused).")
-    print(f"Wrote {args.out}/results.md, results.csv, delta_p.png, cells.jsonl, neurons/")
+    print(f"Wrote {args.out}/results.md, results.csv, pairwise.csv, delta_p.png, cells.jsonl, neurons/")
     write_report(Path(args.out), args)
     return 0

@@ -11,6 +11,7 @@ from typing import Any
 
 from neuronllm_tl.methods.base import MethodConfig
 from neuronllm_tl.methods.registry import DEFAULT_METHOD, METHODS, method_config
+from neuronllm_tl.tasks.task import CALIBRATIONS, CLOZE_NORMALIZATIONS
 
 OPTION_PREFIX = "method_option_"
 
@@ -93,6 +94,25 @@ def add_task_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="the task's name in results (default: the registry name or the file's stem)")
     p.add_argument("--format", choices=["cloze", "letter"], default="cloze", help="answer read-out (default cloze)")
     p.add_argument("--permutations", type=int, default=3, help="option permutations per example (default 3)")
+    p.add_argument(
+        "--normalization",
+        choices=CLOZE_NORMALIZATIONS,
+        default="sum",
+        help="cloze option score: summed log-likelihood, per token, or per character (default sum)",
+    )
+    p.add_argument(
+        "--calibration",
+        choices=CALIBRATIONS,
+        default="none",
+        help="pmi: minus log p(option | answer prefix alone); contextual: Zhao et al. 2021 (default none)",
+    )
+    p.add_argument(
+        "--shots",
+        type=int,
+        default=0,
+        help="label-balanced demonstrations shown before each question (demo: drawn from the identification "
+        "split; identify/evaluate: from the task's own examples, which are then not asked)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model", default="smollm2-135m", help="model name or folder (default: offline smollm2-135m)")
     p.add_argument(

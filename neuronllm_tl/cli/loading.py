@@ -25,9 +25,20 @@ def model_from_args(name: str) -> HookedModel:
     return load_model(name)
 
 
-def task_from_args(args: argparse.Namespace, *, default: str | None = None, source: str | None = None) -> Task:
-    """``load_task`` with the task flags; prints how many invalid rows were skipped, and which."""
-    options: dict[str, Any] = dict(answer_format=args.format, n_permutations=args.permutations, seed=args.seed)
+def task_from_args(
+    args: argparse.Namespace, *, default: str | None = None, source: str | None = None, draw_shots: bool = True
+) -> Task:
+    """``load_task`` with the task flags; prints how many invalid rows were skipped, and which.
+
+    ``draw_shots``: take ``--shots`` demonstrations from the task's own examples here (False: the caller
+    splits the task and draws them from its identification part)."""
+    options: dict[str, Any] = dict(
+        answer_format=args.format,
+        n_permutations=args.permutations,
+        seed=args.seed,
+        cloze_normalization=args.normalization,
+        calibration=args.calibration,
+    )
     if args.subjects:
         options["subjects"] = args.subjects
     source = source or args.task or default
@@ -43,6 +54,8 @@ def task_from_args(args: argparse.Namespace, *, default: str | None = None, sour
         **options,
     )
     report_skipped(task)
+    if draw_shots and args.shots:
+        task = task.with_shots(args.shots, seed=args.seed)
     return task
 
 

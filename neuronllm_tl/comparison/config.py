@@ -8,11 +8,13 @@ Example:
     >>> from neuronllm_tl.methods.registry import method_config
     >>> mine = Variant("neuronllm_margin", method_config("neuronllm", objective="margin"), modes=("enhance", "degrade"))
     >>> cfg = CompareConfig(tasks=("capitals-mini", "topics-mini"), variants=("neuronllm_gxa", "tn", "random"))
+    >>> CompareConfig(tasks=("sst2",), seeds=(0, 1, 2), shots={"sst2": 4},
+    ...               task_options={"sst2": {"calibration": "contextual", "cloze_normalization": "char"}})
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -130,17 +132,27 @@ class CompareConfig:
     ig_steps: int = 16
     answer_format: str = "cloze"
     n_permutations: int = 3
-    seed: int = 0
+    seeds: tuple[int, ...] = (0, 1, 2)
+    """Identification/evaluation split seeds: every cell is run once per seed (its own split, neurons,
+    controls), and the report gives the mean ± sd across seeds. An old ``seed: n`` is read as ``(n,)``."""
     unrelated: Mapping[str, str] | None = None
     """Task -> the task its specificity is measured on (default: the next task of ``tasks``, cyclically)."""
     data_files: Mapping[str, str] | None = None
     """Dataset task -> local file (e.g. ``{"sst2": "../shared/data/sst2/dev.tsv"}``)."""
+    task_options: Mapping[str, Mapping[str, Any]] | None = None
+    """Task -> extra options of :func:`~neuronllm_tl.load_task` for it, e.g.
+    ``{"sst2": {"calibration": "contextual", "cloze_normalization": "char"}}``."""
+    shots: Mapping[str, int] | None = None
+    """Task -> k label-balanced demonstrations, drawn per seed from (and removed from) its identification
+    split and shown before every question of both splits (``Task.split(..., shots=k)``)."""
     batch_size: int = 8
     max_rows: int = 64
 
     def __post_init__(self) -> None:
         if not self.tasks:
             raise ValueError("CompareConfig.tasks is empty; name at least one task.")
+        object.__setattr__(self, "seeds", _checked_seeds(self.seeds))
+        self._check_task_settings()
         _check_names("variant", self.variants, VARIANTS)
         _check_names("ablation", self.ablations, ABLATIONS)
         for name in ("k", "n_identify", "n_eval", "ig_steps", "n_permutations"):
@@ -152,6 +164,24 @@ class CompareConfig:
                 raise ValueError(
                     f"task {task!r} cannot be its own unrelated task; give unrelated={{...}} or more tasks."
                 )
+
+    def _check_task_settings(self) -> None:
+        known = {*self.tasks, *(self.ablation_tasks or ()), *self.unrelated_tasks().values()}
+        for what, given in (("task_options", self.task_options), ("shots", self.shots)):
+            unknown = sorted(set(given or {}) - known)
+            if unknown:
+                raise ValueError(
+                    f"CompareConfig.{what} names task(s) {unknown} that this comparison does not run; "
+                    f"its tasks are {sorted(known)} (use the names given in tasks=)."
+                )
+        for task, options in (self.task_options or {}).items():
+            if not isinstance(options, Mapping):
+                raise ValueError(f"CompareConfig.task_options[{task!r}] must be a mapping of load_task options.")
+            for key in set(options) & set(RESERVED_TASK_OPTIONS):
+                raise ValueError(f"CompareConfig.task_options[{task!r}] sets {key!r}: {RESERVED_TASK_OPTIONS[key]}.")
+        for task, k in (self.shots or {}).items():
+            if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+                raise ValueError(f"CompareConfig.shots[{task!r}] must be an int >= 0 (demonstrations), got {k!r}.")
 
     def unrelated_tasks(self) -> dict[str, str]:
         if self.unrelated is not None:
@@ -171,11 +201,42 @@ class CompareConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CompareConfig:
+        """The config of ``to_dict``; a dict of an earlier version with one ``seed: n`` gets ``seeds=(n,)``."""
         d = dict(d)
-        for key in ("tasks", "variants", "ablations", "ablation_tasks"):
+        if "seed" in d:
+            if "seeds" in d:
+                raise ValueError("a compare config gives both 'seed' and 'seeds'; keep 'seeds' (a list of ints).")
+            d["seeds"] = (d.pop("seed"),)
+        for key in ("tasks", "variants", "ablations", "ablation_tasks", "seeds"):
             if d.get(key) is not None:
                 d[key] = tuple(d[key])
         return cls(**d)
+
+
+RESERVED_TASK_OPTIONS = {
+    "answer_format": "set CompareConfig.answer_format (or a Variant's answer_format) instead",
+    "n_permutations": "set CompareConfig.n_permutations (or a Variant's n_permutations) instead",
+    "seed": "the permutation seed is 0 for every task; split seeds are CompareConfig.seeds",
+    "data_files": "set CompareConfig.data_files instead",
+    "name": "a task is named by its entry in CompareConfig.tasks",
+}
+"""load_task options a comparison sets itself, which ``task_options`` may not override."""
+
+
+def _checked_seeds(seeds: Any) -> tuple[int, ...]:
+    how = "give distinct ints >= 0, e.g. seeds=(0, 1, 2), or seeds=(0,) for a single split"
+    if isinstance(seeds, int | str) or not isinstance(seeds, Iterable):
+        raise ValueError(f"CompareConfig.seeds must be a tuple of split seeds, got {seeds!r}; {how}.")
+    seeds = tuple(seeds)
+    if not seeds:
+        raise ValueError(f"CompareConfig.seeds is empty; {how}.")
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, int) or s < 0]
+    if bad:
+        raise ValueError(f"CompareConfig.seeds holds {bad}, which are not ints >= 0; {how}.")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ValueError(f"CompareConfig.seeds repeats {repeated}; {how} (here {tuple(dict.fromkeys(seeds))}).")
+    return seeds
 
 
 def _check_names(kind: str, names: tuple[str, ...], known: Mapping[str, Any]) -> None:

@@ -1,10 +1,21 @@
 """Paired confidence intervals of a comparison cell, from the per-example values it stores.
 
 A steered cell holds, per held-out example, accuracy and p(correct) before and after (each example's
-mean over its permutations; ``cell["per_example"]``). Its Δ accuracy and Δ p get a paired bootstrap
-interval over those examples (:func:`neuronllm_tl.evaluation.statistics.paired_ci`, 95%, BCa, seed 0),
-and two cells measured on the same held-out split can be compared example by example
+mean over its permutations; ``cell["per_example"]``), and the example's content name
+(``per_example["example"]``, :func:`~neuronllm_tl.comparison.splits.example_ids`). Its Δ accuracy and Δ p get
+a paired bootstrap interval over those examples (:func:`neuronllm_tl.evaluation.statistics.paired_ci`, 95%,
+BCa, seed 0), and two cells measured on the same held-out split can be compared example by example
 (:func:`compare_cells`: "A beats B" only when the interval of the difference excludes 0).
+
+Several split seeds: the resampled unit is the distinct example. The seeds split the same examples, so
+one example is usually held out under several seeds, and its (seed, example) values are not independent
+draws: resampling them as if they were would make the interval too narrow. So each distinct example
+(named by its content) is first reduced to one value, the mean over the seeds that held it out, of before
+and of after (:func:`pooled_intervals`), or of the paired difference of two methods' Δ
+(:func:`compare_seeds`); only then are the distinct examples resampled, by the same scipy helpers. The
+interval is that of the mean over distinct examples of those per-example means; with equal split sizes it
+is centred near, not exactly at, the mean across seeds that the tables show. Cells of several seeds
+without example names (built by hand) cannot be clustered: their intervals are ``None``.
 
 A cell written by an earlier version has no per-example values: it still loads, and its intervals are
 ``None`` (shown as "–"). It is not rescored, so that a rerun into an old folder recomputes nothing; a
@@ -17,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -25,6 +37,8 @@ from neuronllm_tl.evaluation.statistics import Difference, Interval, paired_ci, 
 
 Metric = Literal["accuracy", "p"]
 CI_COLUMNS = ["delta_accuracy_ci_low", "delta_accuracy_ci_high", "delta_p_ci_low", "delta_p_ci_high"]
+Labelled = tuple[Sequence[str] | None, np.ndarray, np.ndarray]
+"""One cell's examples: their names (None: not named), and two paired values per example."""
 
 
 def _pair(cell: dict[str, Any], metric: Metric) -> tuple[list[float], list[float]] | None:
@@ -34,10 +48,35 @@ def _pair(cell: dict[str, Any], metric: Metric) -> tuple[list[float], list[float
     return values[f"{metric}_before"], values[f"{metric}_after"]
 
 
+def example_names(cell: dict[str, Any]) -> list[str] | None:
+    """The content names of the cell's held-out examples, in the order of its per-example values (None: a
+    cell without them)."""
+    names = (cell.get("per_example") or {}).get("example")
+    return None if names is None else [str(n) for n in names]
+
+
 def per_example_deltas(cell: dict[str, Any], metric: Metric) -> np.ndarray | None:
     """after minus before, per held-out example (None: a cell without per-example values)."""
     pair = _pair(cell, metric)
     return None if pair is None else np.asarray(pair[1], dtype=np.float64) - np.asarray(pair[0], dtype=np.float64)
+
+
+def by_example(parts: Sequence[Labelled]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each distinct example's mean of x and of y over the parts (one per split seed) that hold it, in the
+    order examples first appear. Unnamed examples: one part's values as they are; None for several parts."""
+    if not parts:
+        return None
+    if len(parts) == 1 and parts[0][0] is None:
+        return parts[0][1], parts[0][2]
+    sums: dict[str, list[float]] = {}
+    for names, x, y in parts:
+        if names is None or len(names) != len(x):
+            return None
+        for name, xi, yi in zip(names, x, y, strict=True):
+            acc = sums.setdefault(name, [0.0, 0.0, 0.0])
+            acc[0], acc[1], acc[2] = acc[0] + float(xi), acc[1] + float(yi), acc[2] + 1
+    means = np.array([(s[0] / s[2], s[1] / s[2]) for s in sums.values()], dtype=np.float64)
+    return means[:, 0], means[:, 1]
 
 
 def cell_intervals(cell: dict[str, Any]) -> tuple[Interval | None, Interval | None]:
@@ -46,14 +85,75 @@ def cell_intervals(cell: dict[str, Any]) -> tuple[Interval | None, Interval | No
     return (None if acc is None else paired_ci(*acc)), (None if p is None else paired_ci(*p))
 
 
-def compare_cells(a: dict[str, Any], b: dict[str, Any], metric: Metric = "p") -> Difference:
-    """Cell a against cell b on the same held-out examples: the interval of mean(Δa - Δb) and a p-value."""
-    if a.get("eval_task") != b.get("eval_task"):
-        raise ValueError(f"cells measured on different splits ({a.get('eval_task')} and {b.get('eval_task')}).")
+def _labelled(cell: dict[str, Any], metric: Metric) -> Labelled | None:
+    pair = _pair(cell, metric)
+    if pair is None:
+        return None
+    return example_names(cell), np.asarray(pair[0], dtype=np.float64), np.asarray(pair[1], dtype=np.float64)
+
+
+def pooled_intervals(cells: Sequence[dict[str, Any]]) -> tuple[Interval | None, Interval | None]:
+    """Paired 95% intervals of Δ accuracy and Δ p over the distinct held-out examples of ``cells`` (one per
+    split seed), each example's before and after first averaged over the seeds that held it out; None when a
+    cell has no per-example values, or several cells do not name their examples. One cell: :func:`cell_intervals`."""
+    out: list[Interval | None] = []
+    metrics: tuple[Metric, Metric] = ("accuracy", "p")
+    for metric in metrics:
+        parts = [_labelled(c, metric) for c in cells]
+        values = by_example([p for p in parts if p is not None]) if None not in parts else None
+        out.append(None if values is None or len(values[0]) < 2 else paired_ci(*values))
+    return out[0], out[1]
+
+
+def _paired_deltas(a: dict[str, Any], b: dict[str, Any], metric: Metric) -> tuple[np.ndarray, np.ndarray]:
+    where = ("eval_task", "split_seed")
+    if [a.get(k) for k in where] != [b.get(k) for k in where]:
+        raise ValueError(
+            f"cells measured on different splits ({[a.get(k) for k in where]}, {[b.get(k) for k in where]})."
+        )
     da, db = per_example_deltas(a, metric), per_example_deltas(b, metric)
     if da is None or db is None:
         raise ValueError("a cell has no per-example values (written by an earlier version): rerun it.")
-    return paired_difference(da, db)
+    if da.shape != db.shape:
+        raise ValueError(f"cells of one split with {len(da)} and {len(db)} examples: they cannot be paired.")
+    names_a, names_b = example_names(a), example_names(b)
+    if names_a is not None and names_b is not None and names_a != names_b:
+        raise ValueError("cells of one split hold different examples (their example names differ).")
+    return da, db
+
+
+def compare_cells(a: dict[str, Any], b: dict[str, Any], metric: Metric = "p") -> Difference:
+    """Cell a against cell b on the same held-out examples: the interval of mean(Δa - Δb) and a p-value."""
+    return paired_difference(*_paired_deltas(a, b, metric))
+
+
+def common_seeds(a: Mapping[int, dict[str, Any]], b: Mapping[int, dict[str, Any]]) -> list[int]:
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        raise ValueError(f"no split seed in common (seeds {sorted(a)} and {sorted(b)}).")
+    return seeds
+
+
+def compare_seeds(a: Mapping[int, dict[str, Any]], b: Mapping[int, dict[str, Any]], metric: Metric = "p") -> Difference:
+    """Two methods' cells by split seed, paired by seed and by held-out example within a seed, over the seeds
+    both have; each distinct example's Δa and Δb are averaged over those seeds that held it out, and the
+    interval of mean(Δa - Δb) and the permutation p-value are over distinct examples."""
+    seeds = common_seeds(a, b)
+    parts = [(example_names(a[s]), *_paired_deltas(a[s], b[s], metric)) for s in seeds]
+    values = by_example(parts)
+    if values is None:
+        raise ValueError(f"cells of split seeds {seeds} do not name their examples: they cannot be pooled.")
+    return paired_difference(*values)
+
+
+def example_mean_delta(by_seed: Mapping[int, dict[str, Any]], seeds: Sequence[int], metric: Metric = "p") -> float:
+    """The mean over distinct held-out examples of each example's Δ averaged over ``seeds`` that held it out
+    (the estimate :func:`compare_seeds` takes the difference of)."""
+    parts = [_labelled(by_seed[s], metric) for s in seeds]
+    values = by_example([p for p in parts if p is not None]) if None not in parts else None
+    if values is None:
+        raise ValueError(f"cells of split seeds {list(seeds)} lack per-example values or example names.")
+    return float(np.mean(values[1] - values[0]))
 
 
 def ci_columns(delta_accuracy_ci: Interval | None, delta_p_ci: Interval | None) -> dict[str, float | None]:
@@ -65,4 +165,16 @@ def ci_columns(delta_accuracy_ci: Interval | None, delta_p_ci: Interval | None) 
     return out
 
 
-__all__ = ["CI_COLUMNS", "cell_intervals", "ci_columns", "compare_cells", "per_example_deltas"]
+__all__ = [
+    "CI_COLUMNS",
+    "by_example",
+    "cell_intervals",
+    "ci_columns",
+    "common_seeds",
+    "compare_cells",
+    "compare_seeds",
+    "example_mean_delta",
+    "example_names",
+    "per_example_deltas",
+    "pooled_intervals",
+]

@@ -19,7 +19,8 @@ def _pyplot() -> Any:
 
 
 def plot_delta_p(rows: Sequence[Any], path: str | Path) -> Path:
-    """Δ p(correct) per task and method, one panel per mode; black bars: random controls (mean ± sd)."""
+    """Δ p(correct) per task and method, one panel per mode (error bars: sd across split seeds, when there are
+    several); black bars: random controls (mean ± sd)."""
     plt = _pyplot()
     main = [r for r in rows if r.group == "main"]
     modes = [m for m in MODES if any(r.mode == m for r in main)]
@@ -29,19 +30,20 @@ def plot_delta_p(rows: Sequence[Any], path: str | Path) -> Path:
     width = 0.8 / max(1, len(variants))
     for ax, mode in zip(axes[0], modes, strict=False):  # one empty panel when there is no mode
         for j, variant in enumerate(variants):
-            xs, ys, rx, ry, re = [], [], [], [], []
+            xs, ys, es, rx, ry, re = [], [], [], [], [], []
             for i, task in enumerate(tasks):
                 for r in main:
                     if (r.task, r.variant, r.mode) == (task, variant, mode):
                         x = i + (j - (len(variants) - 1) / 2) * width
                         xs.append(x)
                         ys.append(r.delta_p)
+                        es.append(getattr(r, "delta_p_sd", None) or 0.0)
                         if r.random_n:
                             rx.append(x)
                             ry.append(r.random_delta_p_mean)
                             re.append(r.random_delta_p_sd)
             if xs:
-                ax.bar(xs, ys, width, label=variant)
+                ax.bar(xs, ys, width, yerr=es if any(es) else None, capsize=2, label=variant)
             if rx:
                 ax.errorbar(rx, ry, yerr=re, fmt="_", color="black", linewidth=1, capsize=2)
         ax.axhline(0, color="black", linewidth=0.6)

@@ -1,20 +1,27 @@
 """The comparison protocol: every method identifies neurons on one split and is steered on another.
 
-For each task, each method (a :class:`~neuronllm_tl.comparison.config.Variant`) identifies its neurons on
-the identification split. Each steering mode is then applied on the held-out split, to
+For each task and each split seed (``CompareConfig.seeds``; :mod:`neuronllm_tl.comparison.splits`), each
+method (a :class:`~neuronllm_tl.comparison.config.Variant`) identifies its neurons on that seed's
+identification split. Each steering mode is then applied on the same seed's held-out split, to
 
 * the identified set (``neurons="identified"``),
-* ``controls`` random sets with the same per-layer counts of good and bad neurons (seeds 0, 1, ...),
-* and, for specificity, the identified set on the held-out split of an *unrelated* task.
+* ``controls`` random sets with the same per-layer counts of good and bad neurons (under split seed s,
+  control seeds s * controls + 0, 1, ...: distinct across split seeds, and 0, 1, ... for seed 0),
+* and, for specificity, the identified set on the same seed's held-out split of an *unrelated* task.
 
 Every evaluated cell is one line of ``cells.jsonl``: accuracy and p(correct) before and after, and the
-same per held-out example (``per_example``: each example's mean over its permutations), from which the
-report's paired confidence intervals come. The metrics are computed from those lines
+same per held-out example (``per_example``: each example's mean over its permutations, with
+``per_example["example"]`` naming each example by its content, :func:`~neuronllm_tl.comparison.splits.example_ids`),
+from which the report's paired confidence intervals come (clustered by example across split seeds,
+:mod:`neuronllm_tl.comparison.intervals`). A cell stored by an earlier version without those names gets
+them from this run's held-out split when it is labelled (its content key guarantees the same examples in
+the same order), so it is not recomputed. The metrics are computed from those lines
 (:mod:`neuronllm_tl.comparison.report`). Every method steers ``k`` good neurons; NeuronLLM also has ``k``
 bad neurons, used by the modes that name them, and each row records how many neurons it steered.
 
 Resumable and never stale: attributions, neuron sets and cells are keyed by the content that made them
-(:mod:`neuronllm_tl.comparison.store`): a rerun recomputes exactly what changed, and says so.
+(:mod:`neuronllm_tl.comparison.store`; a split's content is its examples, so each seed gets its own): a
+rerun recomputes exactly what changed, and says so. Manifest names carry the split seed.
 
 Example:
     >>> cfg = CompareConfig(tasks=("capitals-mini", "topics-mini"), variants=("neuronllm_gxa", "tn", "random"))
@@ -35,6 +42,7 @@ from neuronllm_tl.attribution.collect import TaskAttributions, collect_attributi
 from neuronllm_tl.attribution.stream import AttributionRequest, RunOptions
 from neuronllm_tl.comparison.config import CompareConfig, Variant
 from neuronllm_tl.comparison.report import ComparisonResult
+from neuronllm_tl.comparison.splits import Splits, example_ids, label, make_splits, with_example_ids
 from neuronllm_tl.comparison.store import ArtefactStore
 from neuronllm_tl.evaluation.scores import score_task
 from neuronllm_tl.methods.base import MethodConfig
@@ -44,15 +52,17 @@ from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.neurons.neuron_set import NeuronSet
 from neuronllm_tl.steering.modes import MODES
 from neuronllm_tl.steering.steering import Steering
-from neuronllm_tl.tasks.registry import load_task
 from neuronllm_tl.tasks.task import Task
 from neuronllm_tl.version import __version__
 
 
-@dataclass
-class Splits:
-    identify: Task
-    evaluate: Task
+@dataclass(frozen=True)
+class Target:
+    """Where a steered cell is measured: a held-out split, its role (target or unrelated) and split seed."""
+
+    task: Task
+    role: str
+    split_seed: int
 
 
 @dataclass
@@ -64,7 +74,7 @@ class ComparisonRun:
     store: ArtefactStore
     progress: bool = False
     log: Callable[[str], None] = print
-    _splits: dict[tuple[str, str, int], Splits] = field(default_factory=dict)
+    _splits: dict[tuple[str, str, int, int], Splits] = field(default_factory=dict)
     cells: dict[str, dict[str, Any]] = field(default_factory=dict)
     """This run's cells by readable name, labelled by this run: the report is built from these alone."""
 
@@ -72,39 +82,29 @@ class ComparisonRun:
         self.model_fp = model_fingerprint(self.model)
 
     # ----- tasks
-    def splits(self, task: str, answer_format: str, n_permutations: int) -> Splits:
-        key = (task, answer_format, n_permutations)
+    def splits(self, task: str, answer_format: str, n_permutations: int, seed: int) -> Splits:
+        key = (task, answer_format, n_permutations, seed)
         if key not in self._splits:
-            cfg = self.config
-            full = load_task(
-                task,
-                data_files=(cfg.data_files or {}).get(task),
-                answer_format=answer_format,
-                n_permutations=n_permutations,
-                seed=0,
-            )
-            if len(full) < 2:
-                raise ValueError(f"task {task!r} has {len(full)} example(s); the protocol needs two splits.")
-            n = min(len(full), cfg.n_identify + cfg.n_eval)
-            fraction = cfg.n_identify / (cfg.n_identify + cfg.n_eval)
-            self._splits[key] = Splits(*full.subset(range(n)).split(fraction, seed=cfg.seed))
+            self._splits[key] = make_splits(self.config, task, answer_format, n_permutations, seed=seed)
         return self._splits[key]
 
-    def identify_task(self, task: str, v: Variant) -> Task:
+    def identify_task(self, task: str, v: Variant, seed: int) -> Task:
         cfg = self.config
-        return self.splits(task, v.answer_format or cfg.answer_format, v.n_permutations or cfg.n_permutations).identify
+        fmt, perms = v.answer_format or cfg.answer_format, v.n_permutations or cfg.n_permutations
+        return self.splits(task, fmt, perms, seed).identify
 
-    def eval_task(self, task: str, v: Variant) -> Task:
+    def eval_task(self, task: str, v: Variant, seed: int) -> Task:
         """The held-out split, always with the configured number of permutations (so that variants that
         identify with 1 or 6 permutations are measured on the same questions)."""
-        return self.splits(task, v.answer_format or self.config.answer_format, self.config.n_permutations).evaluate
+        fmt = v.answer_format or self.config.answer_format
+        return self.splits(task, fmt, self.config.n_permutations, seed).evaluate
 
     def _parts(self, task: Task, **more: Any) -> dict[str, Any]:
         return {"model": self.model_fp, "task": task.fingerprint(), "version": __version__, **more}
 
     # ----- cached artefacts
-    def attributions(self, task_name: str, task: Task, request: AttributionRequest) -> TaskAttributions:
-        name = f"{_label(task)} / attributions {json.dumps(request.to_dict(), sort_keys=True)}"
+    def attributions(self, task_name: str, task: Task, request: AttributionRequest, seed: int) -> TaskAttributions:
+        name = f"{label(task, seed)} / attributions {json.dumps(request.to_dict(), sort_keys=True)}"
         key = self.store.key(name, self._parts(task, request=request.to_dict()))
         path = self.store.path("attributions", f"{task_name}-{request.method}-{request.objective}", key, ".safetensors")
         if path.is_file():
@@ -124,18 +124,18 @@ class ComparisonRun:
         """The variant's config with the comparison's shared settings, for the methods that have them."""
         return v.config.with_defaults(ig_steps=self.config.ig_steps, z=self.config.z)
 
-    def neurons(self, task_name: str, v: Variant) -> tuple[NeuronSet, str]:
-        """The variant's neuron set on the task's identification split, and its content key."""
-        task, config, k = self.identify_task(task_name, v), self.method_config(v), v.k or self.config.k
-        contrast = self._contrast_tasks(task_name, v) if config.needs_contrast_tasks else []
+    def neurons(self, task_name: str, v: Variant, seed: int) -> tuple[NeuronSet, str]:
+        """The variant's neuron set on the task's identification split of ``seed``, and its content key."""
+        task, config, k = self.identify_task(task_name, v, seed), self.method_config(v), v.k or self.config.k
+        contrast = self._contrast_tasks(task_name, v, seed) if config.needs_contrast_tasks else []
         parts = self._parts(task, config=config.to_dict(), k=k, contrast=[t.fingerprint() for t in contrast])
-        key = self.store.key(f"{task_name} / {v.name}", parts)
+        key = self.store.key(f"{task_name} / seed {seed} / {v.name}", parts)
         path = self.store.path("neurons", f"{task_name}-{v.name}", key, ".neurons")
         if path.is_dir():
             return NeuronSet.load(path), key
         start = time.time()
         request = config.attribution_request()
-        attributions = self.attributions(task_name, task, request) if request is not None else None
+        attributions = self.attributions(task_name, task, request, seed) if request is not None else None
         neurons = identify(
             self.model,
             task,
@@ -148,18 +148,18 @@ class ComparisonRun:
         )
         if attributions is not None:
             neurons.metadata["attribution_seconds"] = attributions.metadata.get("seconds")
-        neurons.metadata.update(variant=v.to_dict(), selection_seconds=time.time() - start)
+        neurons.metadata.update(variant=v.to_dict(), split_seed=seed, selection_seconds=time.time() - start)
         neurons.save(path)
         return neurons, key
 
-    def _contrast_tasks(self, task_name: str, v: Variant) -> list[Task]:
-        return [self.identify_task(t, v) for t in self.config.tasks if t != task_name]
+    def _contrast_tasks(self, task_name: str, v: Variant, seed: int) -> list[Task]:
+        return [self.identify_task(t, v, seed) for t in self.config.tasks if t != task_name]
 
     # ----- cells
-    def unsteered(self, eval_task: Task) -> dict[str, Any]:
+    def unsteered(self, eval_task: Task, seed: int) -> dict[str, Any]:
         """The unsteered cell of ``eval_task`` (one written by an earlier version, without per-example values,
         is rescored: a new steered cell needs them for its intervals)."""
-        key = self.store.key(f"{_label(eval_task)} / unsteered", self._parts(eval_task))
+        key = self.store.key(f"{label(eval_task, seed)} / unsteered", self._parts(eval_task))
         if "per_example" not in self.store.cells.get(key, {}):
             start = time.time()
             s = score_task(self.model, eval_task, batch_size=self.config.batch_size * 2)
@@ -173,11 +173,13 @@ class ComparisonRun:
                     "per_example": {
                         "accuracy": s.per_example_accuracy().tolist(),
                         "p": s.per_example_p_correct().tolist(),
+                        "example": example_ids(eval_task),
                     },
                     "seconds": time.time() - start,
                 }
             )
-        self.cells[f"{eval_task.name} / unsteered"] = {**self.store.cells[key], "eval_task": eval_task.name}
+        labels = {"eval_task": eval_task.name, "split_seed": seed}
+        self.cells[f"{eval_task.name} / seed {seed} / unsteered"] = {**self.store.cells[key], **labels}
         return self.store.cells[key]
 
     def steer_cell(
@@ -188,34 +190,36 @@ class ComparisonRun:
         neurons: tuple[NeuronSet, str],
         which: str,
         seed: int | None,
-        eval_task: Task,
-        role: str,
+        at: Target,
     ) -> None:
         """Measure (or reuse) one steered evaluation. The store keys what was measured by content; the labels
-        (task, variant, ...) come from this run, so two names for the same content each get their rows."""
+        (task, variant, split seed, ...) come from this run, so two names for the same content each get their
+        rows. ``seed`` is a random control's seed (None for the identified set)."""
         neuron_set, neurons_key = neurons
-        name = f"{task} / {v.name} / {mode} / {which}{'' if seed is None else seed} / {role}"
-        parts = self._parts(eval_task, neurons=neurons_key, mode=MODES[mode].factors, which=which, seed=seed)
+        control = "" if seed is None else seed
+        name = f"{task} / seed {at.split_seed} / {v.name} / {mode} / {which}{control} / {at.role}"
+        parts = self._parts(at.task, neurons=neurons_key, mode=MODES[mode].factors, which=which, seed=seed)
         key = self.store.key(name, parts)
         steering = Steering.from_mode(neuron_set, mode)
         if key not in self.store.cells:
-            self.store.record({"key": key, "kind": "steer", **self._measure(eval_task, steering)})
+            self.store.record({"key": key, "kind": "steer", **self._measure(at, steering)})
         labels = {
             "task": task, "variant": v.name, "method": v.method, "group": v.group, "mode": mode, "neurons": which,
-            "seed": seed, "eval": role, "eval_task": eval_task.name, "n_good": len(neuron_set.good),
-            "n_bad": len(neuron_set.bad), "n_steered": steering.n_steered,
+            "seed": seed, "split_seed": at.split_seed, "eval": at.role, "eval_task": at.task.name,
+            "n_good": len(neuron_set.good), "n_bad": len(neuron_set.bad), "n_steered": steering.n_steered,
         }  # fmt: skip
-        self.cells[name] = {**self.store.cells[key], **labels}
+        self.cells[name] = with_example_ids({**self.store.cells[key], **labels}, at.task)
 
-    def _measure(self, eval_task: Task, steering: Steering) -> dict[str, Any]:
-        before = self.unsteered(eval_task)
+    def _measure(self, at: Target, steering: Steering) -> dict[str, Any]:
+        before = self.unsteered(at.task, at.split_seed)
         start = time.time()
-        s = score_task(self.model, eval_task, steering=steering, batch_size=self.config.batch_size * 2)
+        s = score_task(self.model, at.task, steering=steering, batch_size=self.config.batch_size * 2)
         per_example = {
             "accuracy_before": before["per_example"]["accuracy"],
             "accuracy_after": s.per_example_accuracy().tolist(),
             "p_before": before["per_example"]["p"],
             "p_after": s.per_example_p_correct().tolist(),
+            "example": example_ids(at.task),
         }
         return {
             "accuracy_before": before["accuracy"],
@@ -226,26 +230,31 @@ class ComparisonRun:
             "seconds": time.time() - start,
         }
 
-    def run_cell(self, task: str, v: Variant) -> None:
-        neurons = self.neurons(task, v)
-        target = self.eval_task(task, v)
+    def run_cell(self, task: str, v: Variant, split_seed: int) -> None:
+        neurons = self.neurons(task, v, split_seed)
+        target = Target(self.eval_task(task, v, split_seed), "target", split_seed)
         unrelated = self.config.unrelated_tasks().get(task)
+        n_controls = self.config.controls if v.controls else 0
         for mode in v.modes:
             if not _applies(mode, neurons[0]):
                 continue
-            self.steer_cell(task, v, mode, neurons, "identified", None, target, "target")
-            for i in range(self.config.controls if v.controls else 0):
-                seed = self.config.seed + i
+            self.steer_cell(task, v, mode, neurons, "identified", None, target)
+            for seed in range(split_seed * n_controls, (split_seed + 1) * n_controls):
                 control = neurons[0].random_like(seed)
-                self.steer_cell(task, v, mode, (control, neurons[1]), "random", seed, target, "target")
+                self.steer_cell(task, v, mode, (control, neurons[1]), "random", seed, target)
             if v.specificity and unrelated is not None:
-                self.steer_cell(task, v, mode, neurons, "identified", None, self.eval_task(unrelated, v), "unrelated")
+                other = Target(self.eval_task(unrelated, v, split_seed), "unrelated", split_seed)
+                self.steer_cell(task, v, mode, neurons, "identified", None, other)
 
-
-def _label(task: Task) -> str:
-    """A task's readable name in the store's manifest: its name, read-out and questions per example (one
-    comparison asks the same split in several formats, e.g. the permutations ablation)."""
-    return f"{task.name} [{task.answer_format}, {task.effective_permutations} question(s) per example]"
+    def check_tasks(self, grid: list[tuple[str, Variant]]) -> None:
+        """Load and split every task of the grid under every seed before anything is computed, so that a
+        wrong task option or too few examples stops the run at once rather than after an hour."""
+        for task, v in grid:
+            for seed in self.config.seeds:
+                self.identify_task(task, v, seed)
+                self.eval_task(task, v, seed)
+                if task in self.config.unrelated_tasks():
+                    self.eval_task(self.config.unrelated_tasks()[task], v, seed)
 
 
 def _applies(mode: str, neurons: NeuronSet) -> bool:
@@ -273,9 +282,11 @@ def run_comparison(
     if len(config.tasks) < 2 and any(v.config.needs_contrast_tasks for _, v in grid):
         log("methods that contrast tasks (lape) need at least two tasks; they are skipped.")
         grid = [(t, v) for t, v in grid if not v.config.needs_contrast_tasks]
+    run.check_tasks(grid)
     for i, (task, v) in enumerate(grid):
-        log(f"[{i + 1}/{len(grid)}] {task} / {v.name} ({time.time() - start:.0f} s)")
-        run.run_cell(task, v)
+        for seed in config.seeds:
+            log(f"[{i + 1}/{len(grid)}] {task} / {v.name} / seed {seed} ({time.time() - start:.0f} s)")
+            run.run_cell(task, v, seed)
     result = ComparisonResult.from_cells(list(run.cells.values()), config)
     result.write(out)
     return result

@@ -39,7 +39,7 @@ def example_batches(
 
 
 def _rows_and_width(encoder: QuestionEncoder, group: list[Question]) -> tuple[int, int]:
-    enc = encoder.encode(group)
+    enc = encoder.encode(group, calibrate=False)
     return enc.n_rows, int(enc.tokens.shape[1])
 
 

@@ -1,121 +1,29 @@
-"""Questions -> right-padded token batches, and the option scores read from the model's logits.
+"""Questions -> right-padded token batches (:class:`~neuronllm_tl.scoring.encoded.EncodedQuestions`).
 
-Two read-outs (``Task.answer_format``):
+Two answer formats (``Task.answer_format``):
 
-* ``letter`` (the paper's): one row per question; option score ``s_j`` = logit of option letter j
-  at the answer position (the last prompt token). " A" vs "A" is resolved per question by
-  tokenizing the prompt followed by the letter; a letter that is not exactly one extra token is
-  refused.
+* ``letter`` (the paper's): one row per question; option j is read as the logit of its letter at the
+  answer position (the last prompt token). " A" vs "A" is resolved per question by tokenizing the
+  prompt followed by the letter; a letter that is not exactly one extra token is refused.
 * ``cloze`` (lm-evaluation-harness style): one row per (question, option), the prompt followed by
-  ``" " + option``; ``s_j`` = sum (or mean) of the log-probabilities of the option's tokens.
+  ``" " + option``; option j is read as its tokens' log-likelihood, normalised as the task says.
 
-Batches are padded on the right. With causal attention no real token ever attends to a pad, and
-position ids are unchanged, so a padded batch gives the same scores as one question at a time.
+A calibrated task (``Task.calibration``) also gets its offsets here, from
+:class:`~neuronllm_tl.scoring.calibration.Calibrator`. How the scores are read: :mod:`~neuronllm_tl.scoring.encoded`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
 
 import torch
-from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import tokenizer_of
+from neuronllm_tl.scoring.calibration import Calibrator
+from neuronllm_tl.scoring.encoded import EncodedQuestions, forward_logits, option_scores
 from neuronllm_tl.tasks.task import Question, Task
-
-
-@dataclass
-class EncodedQuestions:
-    """A batch of questions as model input, plus what is needed to read each option's score."""
-
-    tokens: Int[Tensor, "row pos"]
-    attention_mask: Int[Tensor, "row pos"]
-    answer_pos: Int[Tensor, " row"]
-    """Position of the last prompt token: the neurons are read and steered here."""
-    row_question: Int[Tensor, " row"]
-    row_option: Int[Tensor, " row"]
-    """cloze: which option the row continues with; letter: -1."""
-    cont_ids: Int[Tensor, "row cont"]
-    cont_mask: Bool[Tensor, "row cont"]
-    letter_ids: Int[Tensor, "question option"]
-    option_mask: Bool[Tensor, "question option"]
-    correct: Int[Tensor, " question"]
-    answer_format: str
-    normalization: str = "sum"
-
-    @property
-    def n_questions(self) -> int:
-        return int(self.correct.shape[0])
-
-    @property
-    def n_rows(self) -> int:
-        return int(self.tokens.shape[0])
-
-    def to(self, device: torch.device | str) -> EncodedQuestions:
-        return EncodedQuestions(
-            **{
-                f.name: getattr(self, f.name).to(device)
-                if isinstance(getattr(self, f.name), Tensor)
-                else getattr(self, f.name)
-                for f in fields(self)
-            }
-        )
-
-    def take_questions(self, question_index: Int[Tensor, " q"]) -> EncodedQuestions:
-        """The sub-batch of the given questions (repeats allowed), with all of their rows, renumbered."""
-        question_index = question_index.to(self.correct.device)
-        row_lists = [torch.nonzero(self.row_question == q).flatten() for q in question_index.tolist()]
-        rows = torch.cat(row_lists)
-        new_q = torch.cat(
-            [torch.full((len(r),), i, dtype=torch.long, device=rows.device) for i, r in enumerate(row_lists)]
-        )
-        width = int((self.attention_mask[rows].sum(1)).max())
-        return EncodedQuestions(
-            tokens=self.tokens[rows, :width],
-            attention_mask=self.attention_mask[rows, :width],
-            answer_pos=self.answer_pos[rows],
-            row_question=new_q,
-            row_option=self.row_option[rows],
-            cont_ids=self.cont_ids[rows],
-            cont_mask=self.cont_mask[rows],
-            letter_ids=self.letter_ids[question_index],
-            option_mask=self.option_mask[question_index],
-            correct=self.correct[question_index],
-            answer_format=self.answer_format,
-            normalization=self.normalization,
-        )
-
-
-def option_scores(
-    logits: Float[Tensor, "row pos vocab"], enc: EncodedQuestions, *, vocab_normalized: bool = False
-) -> Float[Tensor, "question option"]:
-    """Score of every option of every question (-inf where a question has fewer options).
-
-    Letter format: the letter's logit, or with ``vocab_normalized`` its log-probability over the whole
-    vocabulary (the two differ by a per-question constant, so option softmaxes agree). Cloze format:
-    the option's log-likelihood, which is always normalized over the vocabulary.
-    """
-    rows = torch.arange(enc.n_rows, device=logits.device)
-    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
-    if enc.answer_format == "letter":
-        last = logits[rows, enc.answer_pos]
-        if vocab_normalized:
-            last = last.log_softmax(-1)
-        scores = last.gather(-1, enc.letter_ids)
-    else:
-        n_cont = enc.cont_ids.shape[1]
-        pos = (enc.answer_pos[:, None] + torch.arange(n_cont, device=logits.device)).clamp(max=logits.shape[1] - 1)
-        logprobs = logits[rows[:, None], pos].log_softmax(-1)
-        token_lp = logprobs.gather(-1, enc.cont_ids[..., None]).squeeze(-1) * enc.cont_mask
-        row_scores = token_lp.sum(-1)
-        if enc.normalization == "mean":
-            row_scores = row_scores / enc.cont_mask.sum(-1)
-        scores = torch.full(enc.option_mask.shape, float("-inf"), device=logits.device, dtype=logits.dtype)
-        scores = scores.index_put((enc.row_question, enc.row_option), row_scores)
-    return scores.masked_fill(~enc.option_mask, float("-inf"))
 
 
 class QuestionEncoder:
@@ -133,6 +41,7 @@ class QuestionEncoder:
         pad = getattr(self.tokenizer, "pad_token_id", None)
         self.pad_id = pad if pad is not None else (getattr(self.tokenizer, "eos_token_id", None) or 0)
         self.unk_id = getattr(self.tokenizer, "unk_token_id", None)
+        self.calibrator = Calibrator(model, self)
 
     def _ids(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -174,48 +83,50 @@ class QuestionEncoder:
             )
         return conts
 
-    def encode(self, questions: Sequence[Question]) -> EncodedQuestions:
-        """The questions as one right-padded batch (letter: a row each; cloze: a row per option)."""
+    def encode(self, questions: Sequence[Question], *, calibrate: bool = True) -> EncodedQuestions:
+        """The questions as one right-padded batch (letter: a row each; cloze: a row per option), with the
+        task's calibration offsets (``calibrate=False``: zeros, and no model pass)."""
         if not questions:
             raise ValueError(f"task {self.task.name!r}: no questions to encode.")
-        cloze = self.task.answer_format == "cloze"
-        seqs: list[list[int]] = []
-        answer_pos, row_q, row_opt, conts = [], [], [], []
+        rows = [row for qi, q in enumerate(questions) for row in self._rows(qi, q)]
         n_opt = max(len(q.options) for q in questions)
         letter_ids = torch.zeros(len(questions), n_opt, dtype=torch.long)
         option_mask = torch.zeros(len(questions), n_opt, dtype=torch.bool)
         for qi, q in enumerate(questions):
-            prompt_ids = self.prefix + self._ids(q.prompt)
             option_mask[qi, : len(q.options)] = True
-            if cloze:
-                for oi, cont in enumerate(self.continuation_ids(q)):
-                    seqs.append(prompt_ids + cont)
-                    conts.append(cont)
-                    answer_pos.append(len(prompt_ids) - 1)
-                    row_q.append(qi)
-                    row_opt.append(oi)
-            else:
-                letter_ids[qi, : len(q.options)] = torch.tensor(self.letter_ids(q, prompt_ids[len(self.prefix) :]))
-                seqs.append(prompt_ids)
-                conts.append([])
-                answer_pos.append(len(prompt_ids) - 1)
-                row_q.append(qi)
-                row_opt.append(-1)
-        tokens, mask, cont_ids, cont_mask = self._pad(seqs, conts)
+            if self.task.answer_format == "letter":
+                prompt_ids = self._ids(q.prompt)
+                letter_ids[qi, : len(q.options)] = torch.tensor(self.letter_ids(q, prompt_ids))
+        tokens, mask, cont_ids, cont_mask = self._pad([r[0] for r in rows], [r[1] for r in rows])
+        offsets = self.calibrator.offsets(questions, n_opt) if calibrate else torch.zeros(len(questions), n_opt)
         return EncodedQuestions(
             tokens=tokens,
             attention_mask=mask,
-            answer_pos=torch.tensor(answer_pos),
-            row_question=torch.tensor(row_q),
-            row_option=torch.tensor(row_opt),
+            answer_pos=torch.tensor([r[2] for r in rows]),
+            row_question=torch.tensor([r[3] for r in rows]),
+            row_option=torch.tensor([r[4] for r in rows]),
             cont_ids=cont_ids,
             cont_mask=cont_mask,
+            cont_chars=torch.tensor([r[5] for r in rows]),
             letter_ids=letter_ids,
             option_mask=option_mask,
             correct=torch.tensor([q.correct for q in questions]),
+            score_offset=offsets,
             answer_format=self.task.answer_format,
             normalization=self.task.cloze_normalization,
         )
+
+    def _rows(self, qi: int, q: Question) -> list[tuple[list[int], list[int], int, int, int, int]]:
+        """(tokens, continuation, answer position, question, option, continuation characters) per row."""
+        prompt_ids = self.prefix + self._ids(q.prompt)
+        answer = len(prompt_ids) - 1
+        if self.task.answer_format == "letter":
+            return [(prompt_ids, [], answer, qi, -1, 0)]
+        prefix = self.task.template.continuation_prefix
+        return [
+            (prompt_ids + cont, cont, answer, qi, oi, len(prefix + option))
+            for oi, (option, cont) in enumerate(zip(q.options, self.continuation_ids(q), strict=True))
+        ]
 
     def _pad(self, seqs: list[list[int]], conts: list[list[int]]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """(tokens, attention mask, continuation ids, continuation mask), right-padded."""
@@ -239,10 +150,4 @@ class QuestionEncoder:
         return tokens, mask, cont_ids, cont_mask
 
 
-def forward_logits(
-    model: HookedModel, enc: EncodedQuestions, fwd_hooks: Sequence = ()
-) -> Float[Tensor, "row pos vocab"]:
-    """Run the model on an encoded batch with the given forward hooks (removed afterwards, always)."""
-    return model.run_with_hooks(
-        enc.tokens, attention_mask=enc.attention_mask, fwd_hooks=list(fwd_hooks), return_type="logits"
-    )
+__all__ = ["EncodedQuestions", "QuestionEncoder", "forward_logits", "option_scores"]

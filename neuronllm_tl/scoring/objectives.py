@@ -17,10 +17,11 @@ name                 F for a question with correct option c                     
 ``margin``           s_c - max_{j != c} s_j (logit margin; cloze: log-likelihood)       ablation
 ==================== ================================================================ ===============
 
-``s_j`` is :attr:`OptionScores.raw` (:func:`~neuronllm_tl.scoring.encoding.option_scores`): the
-letter's logit (letter format) or the option's log-likelihood (cloze format).
-:attr:`OptionScores.vocab_logprobs` is log p over the whole vocabulary: in letter format it is only
-computed when an objective reads it; in cloze format it is ``raw`` itself. ``contrastive`` rewards the
+``s_j`` is :attr:`OptionScores.raw` (:func:`~neuronllm_tl.scoring.encoded.option_scores`): the
+task's read-out, i.e. the letter's logit (letter format) or the option's log-likelihood (cloze format),
+normalised and calibrated as the task says. :attr:`OptionScores.vocab_logprobs` is log p over the whole
+vocabulary, never normalised or calibrated: computed only when an objective reads it (in cloze format
+with the default ``sum`` read-out it is ``raw`` itself). ``contrastive`` rewards the
 correct option and penalises the distractors; the vocabulary objectives also reward mass moved from
 unrelated tokens onto the answer, which is what the reviewers of NeuronLLM contrasted it with.
 
@@ -76,7 +77,7 @@ class OptionScores:
     def from_logits(cls, logits: Float[Tensor, "row pos vocab"], enc: EncodedQuestions) -> OptionScores:
         """The scores of a batch's logits; the vocabulary log-probabilities wait until one reads them."""
         raw = option_scores(logits, enc)
-        if enc.answer_format == "cloze":  # cloze scores already are vocabulary log-likelihoods
+        if _raw_is_vocab_logprob(enc):  # summed, uncalibrated cloze scores are vocabulary log-likelihoods
             return cls(raw, enc.correct, vocab_logprobs=raw, logits=logits, enc=enc)
 
         def vocab() -> Tensor:
@@ -95,6 +96,10 @@ class OptionScores:
                 "OptionScores.from_logits(logits, enc), or pass vocab_logprobs=."
             )
         return self._vocab_logprobs
+
+
+def _raw_is_vocab_logprob(enc: EncodedQuestions) -> bool:
+    return enc.answer_format == "cloze" and enc.normalization == "sum" and not bool(enc.score_offset.any())
 
 
 class Objective(Protocol):

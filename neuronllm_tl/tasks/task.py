@@ -32,47 +32,27 @@ from functools import cached_property
 from typing import Any, Literal
 
 from neuronllm_tl.tasks.example import MCExample, as_example
+from neuronllm_tl.tasks.question import Question, permutation_orders
+from neuronllm_tl.tasks.shots import pick_demonstrations
 from neuronllm_tl.tasks.template import QATemplate
 
-__all__ = ["ANSWER_FORMATS", "AnswerFormat", "MCExample", "Question", "Task", "permutation_orders"]
+__all__ = [
+    "ANSWER_FORMATS",
+    "CALIBRATIONS",
+    "CLOZE_NORMALIZATIONS",
+    "AnswerFormat",
+    "MCExample",
+    "Question",
+    "Task",
+    "permutation_orders",
+]
 
 AnswerFormat = Literal["letter", "cloze"]
 ANSWER_FORMATS: tuple[str, ...] = ("letter", "cloze")
-
-
-@dataclass(frozen=True)
-class Question:
-    """One rendered question of an augmented set.
-
-    ``order[i]`` is the index (in the example's original options) of the option shown at position
-    ``i``; ``correct`` is the position of the correct option after permutation.
-    """
-
-    example_index: int
-    permutation_index: int
-    prompt: str
-    options: tuple[str, ...]
-    order: tuple[int, ...]
-    correct: int
-
-
-def permutation_orders(n_options: int, correct: int, n_permutations: int, rng: random.Random) -> list[tuple[int, ...]]:
-    """Option orders that move the correct option to a different position in each permutation.
-
-    With more permutations than options, positions repeat only after each was used once.
-    """
-    positions: list[int] = []
-    while len(positions) < n_permutations:
-        cycle = list(range(n_options))
-        rng.shuffle(cycle)
-        positions.extend(cycle)
-    orders = []
-    distractors = [i for i in range(n_options) if i != correct]
-    for pos in positions[:n_permutations]:
-        shuffled = distractors[:]
-        rng.shuffle(shuffled)
-        orders.append(tuple(shuffled[:pos] + [correct] + shuffled[pos:]))
-    return orders
+ClozeNormalization = Literal["sum", "mean", "char"]
+CLOZE_NORMALIZATIONS: tuple[str, ...] = ("sum", "mean", "char")
+Calibration = Literal["none", "pmi", "contextual"]
+CALIBRATIONS: tuple[str, ...] = ("none", "pmi", "contextual")
 
 
 @dataclass(frozen=True)
@@ -90,7 +70,10 @@ class Task:
         n_permutations: Questions per example, each with the options permuted (3 in the paper).
         seed: Seeds the permutations.
         prepend_bos: Prepend the tokenizer's BOS token; ``None`` follows ``model.cfg.default_prepend_bos``.
-        cloze_normalization: ``"sum"`` (log-likelihood of the whole option) or ``"mean"`` (per token).
+        cloze_normalization: ``"sum"`` (log-likelihood of the whole option), ``"mean"`` (per token) or
+            ``"char"`` (per character, lm-evaluation-harness's ``acc_norm``). Cloze format only.
+        calibration: ``"none"``, ``"pmi"`` (minus the option's log-likelihood after the answer prefix
+            alone; cloze only) or ``"contextual"`` (Zhao et al. 2021). See :mod:`neuronllm_tl.scoring.calibration`.
         skipped_rows: Row numbers of the source (1-based; line numbers for a ``.jsonl``) dropped as
             invalid by ``invalid_rows="skip"``. A record only: not compared, described or fingerprinted.
     """
@@ -103,7 +86,8 @@ class Task:
     n_permutations: int = 3
     seed: int = 0
     prepend_bos: bool | None = None
-    cloze_normalization: Literal["sum", "mean"] = "sum"
+    cloze_normalization: ClozeNormalization = "sum"
+    calibration: Calibration = "none"
     skipped_rows: tuple[int, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -117,11 +101,33 @@ class Task:
             )
         if self.answer_format not in ANSWER_FORMATS:
             raise ValueError(f"answer_format must be one of {ANSWER_FORMATS}, got {self.answer_format!r}.")
-        if self.cloze_normalization not in ("sum", "mean"):
-            raise ValueError(f"cloze_normalization must be 'sum' or 'mean', got {self.cloze_normalization!r}.")
+        self._check_readout()
         if not isinstance(self.n_permutations, int) or self.n_permutations < 1:
             raise ValueError(f"n_permutations must be an int >= 1, got {self.n_permutations!r}.")
         self._check_letters()
+
+    def _check_readout(self) -> None:
+        if self.cloze_normalization not in CLOZE_NORMALIZATIONS:
+            raise ValueError(
+                f"cloze_normalization must be one of {CLOZE_NORMALIZATIONS}, got {self.cloze_normalization!r}."
+            )
+        if self.calibration not in CALIBRATIONS:
+            raise ValueError(f"calibration must be one of {CALIBRATIONS}, got {self.calibration!r}.")
+        if self.answer_format == "letter" and (self.calibration == "pmi" or self.cloze_normalization != "sum"):
+            raise ValueError(
+                f"task {self.name!r}: calibration='pmi' and cloze_normalization={self.cloze_normalization!r} "
+                "read the options' text, which letter format does not score. Use answer_format='cloze', or "
+                "calibration='contextual' (which works in both formats) with cloze_normalization='sum'."
+            )
+
+    @property
+    def readout(self) -> str:
+        """The read-out in one word, for tables: ``letter``, ``sum``, ``mean``, ``char``, ``pmi``,
+        ``contextual``, or a normalisation and a calibration joined by ``+`` (``char+pmi``)."""
+        base = "letter" if self.answer_format == "letter" else self.cloze_normalization
+        if self.calibration == "none":
+            return base
+        return self.calibration if base == "sum" else f"{base}+{self.calibration}"
 
     def _check_letters(self) -> None:
         """Letters label the options only where they are shown or read (cloze prompts show none)."""
@@ -148,7 +154,8 @@ class Task:
         n_permutations: int = 3,
         seed: int = 0,
         prepend_bos: bool | None = None,
-        cloze_normalization: Literal["sum", "mean"] = "sum",
+        cloze_normalization: ClozeNormalization = "sum",
+        calibration: Calibration = "none",
         skipped_rows: Iterable[int] = (),
     ) -> Task:
         return cls(
@@ -161,6 +168,7 @@ class Task:
             seed=seed,
             prepend_bos=prepend_bos,
             cloze_normalization=cloze_normalization,
+            calibration=calibration,
             skipped_rows=tuple(skipped_rows),
         )
 
@@ -180,8 +188,12 @@ class Task:
             )
         return replace(self, examples=tuple(self.examples[i] for i in indices), name=name or self.name)
 
-    def split(self, fraction: float = 0.5, *, seed: int = 0) -> tuple[Task, Task]:
-        """Seeded split into (identification, evaluation) tasks with no example in both."""
+    def split(self, fraction: float = 0.5, *, seed: int = 0, shots: int = 0) -> tuple[Task, Task]:
+        """Seeded split into (identification, evaluation) tasks with no example in both.
+
+        ``shots``: that many label-balanced demonstrations (:mod:`neuronllm_tl.tasks.shots`) are drawn
+        from the identification part, removed from it, and shown before every question of both parts.
+        """
         if not 0.0 < fraction < 1.0:
             raise ValueError(f"fraction must be in (0, 1), got {fraction}.")
         if len(self.examples) < 2:
@@ -189,10 +201,21 @@ class Task:
         idx = list(range(len(self.examples)))
         random.Random(seed).shuffle(idx)
         cut = min(max(1, round(fraction * len(idx))), len(idx) - 1)
+        ident, held_out = sorted(idx[:cut]), sorted(idx[cut:])
+        shown = [ident[i] for i in pick_demonstrations([self.examples[i] for i in ident], shots, seed=seed)]
+        demos = self.demonstrations + tuple(self.examples[i] for i in shown)
+        ident = [i for i in ident if i not in set(shown)]
         return (
-            self.subset(sorted(idx[:cut]), name=f"{self.name}:identify"),
-            self.subset(sorted(idx[cut:]), name=f"{self.name}:evaluate"),
+            replace(self.subset(ident, name=f"{self.name}:identify"), demonstrations=demos),
+            replace(self.subset(held_out, name=f"{self.name}:evaluate"), demonstrations=demos),
         )
+
+    def with_shots(self, shots: int, *, seed: int = 0) -> Task:
+        """This task with ``shots`` label-balanced demonstrations drawn from (and removed from) its examples."""
+        shown = pick_demonstrations(self.examples, shots, seed=seed)
+        rest = [i for i in range(len(self.examples)) if i not in set(shown)]
+        demos = self.demonstrations + tuple(self.examples[i] for i in shown)
+        return replace(self.subset(rest), demonstrations=demos)
 
     @property
     def effective_permutations(self) -> int:
@@ -239,6 +262,7 @@ class Task:
             "seed": self.seed,
             "prepend_bos": self.prepend_bos,
             "cloze_normalization": self.cloze_normalization,
+            "calibration": self.calibration,
             "template": self.template.to_dict(),
         }
 

@@ -141,3 +141,13 @@ def test_cli_skips_invalid_rows_when_asked_and_says_which(tmp_path, capsys):
     assert cli.main([*base, "--invalid-rows", "skip", "--name", "mine"]) == 0
     printed = capsys.readouterr().out
     assert "task mine: skipped 1 invalid row(s) (rows 2); 2 examples kept." in printed
+
+
+def test_cli_read_out_and_shot_flags_reach_the_task(tmp_path):
+    out = tmp_path / "c.neurons"
+    base = ["identify", "--model", "tiny-random", "--task", "sentiment-mini", "--limit", "8", "--k", "3"]
+    flags = ["--normalization", "char", "--calibration", "contextual", "--shots", "2", "--no-report"]
+    assert cli.main([*base, *flags, "--out", str(out)]) == 0
+    task = json.loads((out / "metadata.json").read_text())["task"]
+    assert task["cloze_normalization"] == "char" and task["calibration"] == "contextual"
+    assert task["n_demonstrations"] == 2 and task["n_examples"] == 6, "demonstrations are not asked"

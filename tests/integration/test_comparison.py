@@ -1,5 +1,6 @@
 """The comparison grid end to end on a tiny model: every method, resuming, and never reusing a stale result."""
 
+import csv
 import json
 import shutil
 
@@ -7,6 +8,7 @@ import pytest
 
 from neuronllm_tl.comparison import run as run_module
 from neuronllm_tl.comparison.config import ALL_MODES, CompareConfig
+from neuronllm_tl.comparison.intervals import CI_COLUMNS
 from neuronllm_tl.comparison.run import run_comparison
 from neuronllm_tl.comparison.store import _read_jsonl
 from neuronllm_tl.testing import tiny_examples
@@ -23,20 +25,22 @@ def write_tasks(folder, rows_a=None):
 
 
 def small(tasks, **kw):
-    return CompareConfig(tasks=tasks, **{**dict(k=4, n_identify=4, n_eval=4, controls=2, ig_steps=2), **kw})
+    """A small grid on one split seed (the module's ``grid`` runs two)."""
+    return CompareConfig(tasks=tasks, **{**dict(k=4, n_identify=4, n_eval=4, controls=2, ig_steps=2, seeds=(0,)), **kw})
 
 
 @pytest.fixture(scope="module")
 def grid(model, tmp_path_factory):
     folder = tmp_path_factory.mktemp("compare")
-    config = small(write_tasks(folder), ablations=("objective", "k"))
+    config = small(write_tasks(folder), ablations=("objective", "k"), seeds=(0, 1))
     result = run_comparison(model, config, out=folder / "out", **QUIET)
     return folder / "out", config, result
 
 
 def test_grid_runs_every_method_and_writes_its_outputs(grid):
     out, config, result = grid
-    for name in ("results.md", "results.csv", "delta_p.png", "ablation_k.png", "cells.jsonl", "config.json"):
+    for name in ("results.md", "results.csv", "pairwise.csv", "delta_p.png", "ablation_k.png", "cells.jsonl",
+                 "config.json"):
         assert (out / name).is_file(), name
     a, b = config.tasks
     main = {(r.task, r.variant, r.mode) for r in result.rows if r.group == "main"}
@@ -47,7 +51,8 @@ def test_grid_runs_every_method_and_writes_its_outputs(grid):
             assert (task, "neuronllm", mode) in main
     for r in result.rows:
         if r.group == "main" and r.variant != "random":
-            assert r.random_n == 2 and r.unrelated_task == (b if r.task == a else a).rsplit("/", 1)[-1].removesuffix(".jsonl")
+            assert r.random_n == 2 * len(config.seeds)  # every control of every split seed
+            assert r.unrelated_task == (b if r.task == a else a).rsplit("/", 1)[-1].removesuffix(".jsonl")
         if r.mode in ("excite_good", "silence_good"):
             assert r.n_steered <= config.k  # every method steers at most K good neurons
     header = (out / "results.csv").read_text().splitlines()[0]
@@ -63,8 +68,10 @@ def test_a_rerun_recomputes_nothing(grid, model, monkeypatch):
     out, config, before = grid
     for name in ("score_task", "collect_attributions", "identify"):
         monkeypatch.setattr(run_module, name, _fail)
-    after = run_comparison(model, config, out=out, **QUIET)
+    notes = []
+    after = run_comparison(model, config, out=out, log=notes.append)
     assert after.markdown.split("Model time")[0] == before.markdown.split("Model time")[0]
+    assert not [n for n in notes if "changed since the last run" in n]  # manifest names carry the split seed
 
 
 def test_a_cell_cut_by_a_crash_is_recomputed_alone(grid, model, monkeypatch):
@@ -118,12 +125,17 @@ def test_compare_command_runs_offline_and_resumes(tmp_path, capsys):
     paths = write_tasks(tmp_path)
     args = ["compare", "--model", "tiny-random", "--tasks", *paths, "--variants", "neuronllm_gxa", "tn", "random",
             "--ablations", "k", "--k", "4", "--n-identify", "3", "--n-eval", "3", "--controls", "1",
+            "--seeds", "0", "1", "--shots", f"{paths[0]}=1", "--task-option", f"{paths[1]}:cloze_normalization=mean",
             "--out", str(tmp_path / "out")]
     assert main(args) == 0
     first = capsys.readouterr().out
     assert "## a.jsonl" in first and "neuronllm_gxa | silence_good" in first
     report = (tmp_path / "out" / "report.html").read_text()
     assert "a.jsonl: methods" in report and "Ablation: k" in report and "<dt>model fingerprint</dt>" in report
+    saved = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert saved["seeds"] == [0, 1] and saved["shots"] == {paths[0]: 1}
+    assert saved["task_options"] == {paths[1]: {"cloze_normalization": "mean"}}
+    assert "## Who beats whom" in first and (tmp_path / "out" / "pairwise.csv").is_file()
     n_cells = len((tmp_path / "out" / "cells.jsonl").read_text().splitlines())
     assert main(args) == 0
     assert len((tmp_path / "out" / "cells.jsonl").read_text().splitlines()) == n_cells
@@ -144,13 +156,15 @@ def test_rows_carry_paired_intervals_from_the_cells_per_example_values(grid):
     main = [r for r in result.rows if r.group == "main"]
     assert main and all(r.delta_p_ci is not None and r.delta_accuracy_ci is not None for r in main)
     for r in main:
-        assert r.delta_p_ci.n == config.n_eval and r.delta_p_ci.low <= r.delta_p_ci.high
+        # pooled over the held-out examples of both seeds; equal split sizes: the estimate is the seeds' mean
+        assert r.delta_p_ci.n == len(config.seeds) * config.n_eval and r.delta_p_ci.low <= r.delta_p_ci.high
         assert abs(r.delta_p_ci.estimate - r.delta_p) < 1e-6  # same examples, each permutation counted once
-    assert "| Δ p | Δ p 95% CI | RCC |" in result.markdown
+    assert "| Δ p (mean ± sd) | Δ p per seed | Δ p 95% CI | RCC |" in result.markdown
     assert f"| {main[0].delta_p_ci.bounds('+.4f')} |" in result.markdown
-    header, first = (out / "results.csv").read_text().splitlines()[:2]
-    assert header.endswith("pcr,delta_accuracy_ci_low,delta_accuracy_ci_high,delta_p_ci_low,delta_p_ci_high")
-    assert first.split(",")[-1] != ""
+    header = (out / "results.csv").read_text().splitlines()[0]
+    assert "pcr,delta_accuracy_ci_low,delta_accuracy_ci_high,delta_p_ci_low,delta_p_ci_high" in header
+    first = next(csv.DictReader(open(out / "results.csv")))
+    assert first["delta_p_ci_high"] != "" and first["seeds"] == "0;1"
 
 
 def test_cells_from_an_earlier_version_load_without_intervals(grid, model, tmp_path, monkeypatch):
@@ -165,7 +179,9 @@ def test_cells_from_an_earlier_version_load_without_intervals(grid, model, tmp_p
     assert all(r.delta_p_ci is None and r.delta_accuracy_ci is None for r in after.rows)
     assert [(r.variant, r.mode, r.delta_p) for r in after.rows] == [(r.variant, r.mode, r.delta_p) for r in before.rows]
     assert "| – | " in after.markdown.split("## ")[2]
-    assert (old / "results.csv").read_text().splitlines()[1].endswith(",,,,")
+    first = next(csv.DictReader(open(old / "results.csv")))
+    assert [first[c] for c in CI_COLUMNS] == ["", "", "", ""] and first["seeds"] == "0;1"
+    assert not after.pairs and "Who beats whom" not in after.markdown  # no per-example values to pair
     monkeypatch.undo()  # a new cell over an old folder: its unsteered cell is rescored for the per-example values
     more = run_comparison(model, small(config.tasks, variants=("random",), k=3, controls=1), out=old, **QUIET)
     assert all(r.delta_p_ci is not None for r in more.rows)
@@ -177,3 +193,36 @@ def test_formats_of_one_task_are_not_reported_as_changes(model, tmp_path):
     config = small(write_tasks(tmp_path)[:1], variants=("tn",), ablations=("permutations",), controls=1)
     run_comparison(model, config, out=tmp_path / "out", log=notes.append)
     assert not [n for n in notes if "changed since the last run" in n]
+
+
+def test_every_seed_has_its_own_split_neurons_and_cells(grid):
+    out, config, result = grid
+    steer = [c for c in _read_jsonl(out / "cells.jsonl") if c.get("kind") == "steer"]
+    row = next(r for r in result.rows if r.variant == "neuronllm" and r.mode == "degrade" and r.task == config.tasks[0])
+    assert row.seeds == (0, 1) and len(row.delta_p_per_seed) == 2
+    assert row.delta_p == pytest.approx(sum(row.delta_p_per_seed) / 2)
+    assert row.delta_p_sd == pytest.approx(abs(row.delta_p_per_seed[0] - row.delta_p_per_seed[1]) / 2**0.5)
+    assert len(list((out / "neurons").glob("*a.jsonl-neuronllm-*"))) == 2  # one neuron set per seed
+    assert len({c["key"] for c in steer}) == len(steer)
+    pairs = {(p.task, p.mode, p.a, p.b) for p in result.pairs}
+    assert (config.tasks[0], "silence_good", "neuronllm", "neuronllm_gxa") in pairs
+    assert all(p.seeds == (0, 1) and p.difference.interval.n == 2 * config.n_eval for p in result.pairs)
+
+
+def test_task_settings_change_the_cells_and_are_said(model, tmp_path):
+    a, b = write_tasks(tmp_path)
+    config = small((a, b), variants=("tn",), controls=1, seeds=(0, 1))
+    before = run_comparison(model, config, out=tmp_path / "out", **QUIET)
+    notes = []
+    options = dict(shots={a: 1}, task_options={a: {"cloze_normalization": "mean"}})
+    after = run_comparison(model, small((a, b), variants=("tn",), controls=1, seeds=(0, 1), **options),
+                           out=tmp_path / "out", log=notes.append)  # fmt: skip
+    changed = [n.strip() for n in notes if "task changed since the last run" in n]
+    assert any(n.startswith(f"{a} / seed 1 / tn: task changed") for n in changed)  # a's neurons, per seed
+    assert any(n.startswith("a:evaluate [seed 0, cloze") and "/ unsteered" in n for n in changed)
+    assert not [n for n in changed if n.startswith((f"{b} / seed 0 / tn:", "b:"))]  # b's own splits did not change
+
+    def rows(result, task):
+        return {(r.mode, r.delta_p_per_seed) for r in result.rows if r.task == task}
+
+    assert rows(after, a) != rows(before, a) and rows(after, b) == rows(before, b)

@@ -1,0 +1,163 @@
+"""Who beats whom: every pair of methods of a task, group and mode, compared on the same held-out examples.
+
+Two variants' identified sets are compared by the per-example Δ p(correct) (after minus before) of their
+target cells, paired by split seed and by held-out example within a seed
+(:func:`~neuronllm_tl.comparison.intervals.compare_seeds`). The unit is the distinct example: one example
+is usually held out under several seeds, so each example's difference Δp_a - Δp_b is first averaged over
+the seeds (both variants have) that held it out, and the paired 95% bootstrap interval of the mean
+difference and the paired permutation p-value (:func:`~neuronllm_tl.evaluation.statistics.paired_difference`)
+resample distinct examples (``n`` in ``pairwise.csv``). ``a_delta_p`` and ``b_delta_p`` are the same kind of
+mean (over distinct examples of each example's mean Δ p over those seeds), so that
+``difference = a_delta_p - b_delta_p``; they can differ a little from the tables' mean across seeds.
+A variant **beats** another only when that interval excludes 0 on the side the mode predicts
+(:data:`~neuronllm_tl.steering.modes.MODES`' ``expected_sign``: up for enhance, down for degrade, ...);
+otherwise the two **tie**. The p-value is reported beside it, not used for the verdict.
+
+:func:`standings` keeps it compact: per task, group and mode, the best variant (the largest mean Δ p in
+the expected direction) and the others it beats or ties with.
+
+Example:
+    >>> pairs = pairwise(cells)
+    >>> [(s.best, [p.b for p in s.beats]) for s in standings(pairs)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from neuronllm_tl.comparison.intervals import compare_seeds, example_mean_delta, example_names, per_example_deltas
+from neuronllm_tl.comparison.rows import split_seed
+from neuronllm_tl.evaluation.statistics import Difference
+from neuronllm_tl.steering.modes import MODES
+
+PAIR_COLUMNS = [
+    "task", "group", "mode", "a", "b", "seeds", "n", "a_delta_p", "b_delta_p", "difference", "ci_low", "ci_high",
+    "p_value", "verdict",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PairResult:
+    """Variant a against variant b: ``difference`` is that of mean(Δp_a - Δp_b) over distinct held-out examples
+    (each averaged over the seeds that held it out)."""
+
+    task: str
+    group: str
+    mode: str
+    a: str
+    b: str
+    seeds: tuple[int, ...]
+    a_delta_p: float
+    b_delta_p: float
+    difference: Difference
+
+    @property
+    def winner(self) -> str | None:
+        """a or b when it beats the other in the mode's expected direction; None: a tie."""
+        sign = MODES[self.mode].expected_sign
+        if self.difference.beats(sign):
+            return self.a
+        return self.b if self.difference.beats(-sign) else None
+
+    @property
+    def verdict(self) -> str:
+        winner = self.winner
+        if winner is None:
+            return "tie"
+        return f"{self.a} beats {self.b}" if winner == self.a else f"{self.b} beats {self.a}"
+
+    def flipped(self) -> PairResult:
+        """The same comparison seen from b: the interval of mean(Δp_b - Δp_a)."""
+        ci = self.difference.interval
+        neg = replace(ci, estimate=-ci.estimate, low=-ci.high, high=-ci.low)
+        return replace(
+            self, a=self.b, b=self.a, a_delta_p=self.b_delta_p, b_delta_p=self.a_delta_p,
+            difference=replace(self.difference, interval=neg),
+        )  # fmt: skip
+
+    def row(self) -> dict[str, Any]:
+        ci = self.difference.interval
+        return {
+            "task": self.task, "group": self.group, "mode": self.mode, "a": self.a, "b": self.b,
+            "seeds": ";".join(map(str, self.seeds)), "n": ci.n, "a_delta_p": self.a_delta_p,
+            "b_delta_p": self.b_delta_p, "difference": ci.estimate, "ci_low": ci.low, "ci_high": ci.high,
+            "p_value": self.difference.p_value, "verdict": self.verdict,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One task, group and mode: the best variant, and its comparison with every other (best as ``a``)."""
+
+    task: str
+    group: str
+    mode: str
+    best: str
+    best_delta_p: float
+    beats: tuple[PairResult, ...]
+    ties: tuple[PairResult, ...]
+    beaten_by: tuple[PairResult, ...] = ()
+    """Only when the seeds two variants share differ from the rest: the best by mean loses a pair."""
+
+
+Cells = dict[str, dict[int, dict[str, Any]]]
+"""variant -> split seed -> its identified target cell."""
+
+
+def _by_comparison(cells: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], Cells]:
+    out: dict[tuple[str, str, str], Cells] = {}
+    for c in cells:
+        if c.get("kind") == "steer" and c.get("neurons") == "identified" and c.get("eval") == "target":
+            by_variant = out.setdefault((c["task"], c["group"], c["mode"]), {})
+            by_variant.setdefault(c["variant"], {})[split_seed(c)] = c
+    return out
+
+
+def _usable(by_seed: dict[int, dict[str, Any]]) -> bool:
+    """Every cell has per-example values, and names its examples when there are several seeds to pool."""
+    values = all(per_example_deltas(c, "p") is not None for c in by_seed.values())
+    return values and (len(by_seed) == 1 or all(example_names(c) is not None for c in by_seed.values()))
+
+
+def pairwise(cells: Iterable[dict[str, Any]]) -> list[PairResult]:
+    """Every pair of variants of each (task, group, mode), on the split seeds both have; variants whose cells
+    lack per-example values (written by an earlier version) or, over several seeds, example names are left out."""
+    out = []
+    for (task, group, mode), variants in _by_comparison(cells).items():
+        usable = {v: by_seed for v, by_seed in variants.items() if _usable(by_seed)}
+        names = list(usable)
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                seeds = sorted(set(usable[a]) & set(usable[b]))
+                if not seeds:
+                    continue
+                diff = compare_seeds(usable[a], usable[b], "p")
+                mean_a, mean_b = example_mean_delta(usable[a], seeds), example_mean_delta(usable[b], seeds)
+                out.append(PairResult(task, group, mode, a, b, tuple(seeds), mean_a, mean_b, diff))
+    return out
+
+
+def standings(pairs: Iterable[PairResult]) -> list[Standing]:
+    """Per (task, group, mode): the variant with the largest mean Δ p in the mode's expected direction, and
+    which of the others it beats (interval of the difference excludes 0) or ties with."""
+    grouped: dict[tuple[str, str, str], list[PairResult]] = {}
+    for p in pairs:
+        grouped.setdefault((p.task, p.group, p.mode), []).append(p)
+    out = []
+    for (task, group, mode), ps in grouped.items():
+        means: dict[str, float] = {}
+        for p in ps:
+            means.setdefault(p.a, p.a_delta_p)
+            means.setdefault(p.b, p.b_delta_p)
+        best = max(means, key=lambda v: MODES[mode].expected_sign * means[v])
+        mine = [p if p.a == best else p.flipped() for p in ps if best in (p.a, p.b)]
+        beats = tuple(p for p in mine if p.winner == best)
+        ties = tuple(p for p in mine if p.winner is None)
+        lost = tuple(p for p in mine if p.winner == p.b)
+        out.append(Standing(task, group, mode, best, means[best], beats, ties, lost))
+    return out
+
+
+__all__ = ["PAIR_COLUMNS", "PairResult", "Standing", "pairwise", "standings"]

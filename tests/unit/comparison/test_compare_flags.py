@@ -1,0 +1,42 @@
+"""The compare command's flags for split seeds and per-task settings become the CompareConfig they say."""
+
+import pytest
+
+from neuronllm_tl.cli import build_parser, main
+from neuronllm_tl.cli.commands import compare_config_from_args
+
+
+def config_of(*flags):
+    return compare_config_from_args(build_parser().parse_args(["compare", "--tasks", "sst2", "data/x:y.jsonl", *flags]))
+
+
+def test_defaults_are_the_configs():
+    config = config_of()
+    assert config.seeds == (0, 1, 2) and config.task_options is None and config.shots is None
+
+
+def test_seeds_task_options_and_shots():
+    config = config_of(
+        "--seeds", "3", "1",
+        "--task-option", "sst2:calibration=contextual",
+        "--task-option", "sst2:cloze_normalization=char",
+        "--task-option", "data/x:y.jsonl:prepend_bos=false",  # a path with a colon: the last one splits
+        "--shots", "2", "sst2=4",
+    )  # fmt: skip
+    assert config.seeds == (3, 1)
+    assert config.task_options == {
+        "sst2": {"calibration": "contextual", "cloze_normalization": "char"},
+        "data/x:y.jsonl": {"prepend_bos": False},  # VALUE read as JSON when it parses
+    }
+    assert config.shots == {"sst2": 4, "data/x:y.jsonl": 2}  # a bare K for every task, TASK=K wins
+    assert config_of("--seed", "5").seeds == (5,)  # the old flag still works
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [(["--task-option", "sst2=contextual"], "TASK:KEY=VALUE"), (["--shots", "sst2=many"], "whole number"),
+     (["--seeds", "0", "0"], "repeats"), (["--shots", "mnli=2"], "does not run")],
+)  # fmt: skip
+def test_bad_flags_are_refused_with_how_to_fix(flags, message, capsys):
+    assert main(["compare", "--model", "tiny-random", "--tasks", "sst2", "topics-mini", *flags]) == 2
+    assert message in capsys.readouterr().err

@@ -1,0 +1,98 @@
+"""Who beats whom: paired by split seed and example, and a win only when the CI of the difference excludes 0."""
+
+import numpy as np
+import pytest
+
+from neuronllm_tl.comparison.config import CompareConfig
+from neuronllm_tl.comparison.intervals import compare_seeds
+from neuronllm_tl.comparison.ranking import pairwise, standings
+from neuronllm_tl.comparison.report import ComparisonResult
+from neuronllm_tl.evaluation.statistics import paired_difference
+
+N = 12
+BEFORE = {s: list(np.linspace(0.4, 0.9, N) - 0.01 * s) for s in (0, 1)}
+
+
+def cell(variant, seed, deltas, mode="degrade", task="t"):
+    before = BEFORE[seed]
+    after = [b + d for b, d in zip(before, deltas, strict=True)]
+    return {
+        "key": f"{variant}{seed}{mode}", "kind": "steer", "task": task, "group": "main", "variant": variant,
+        "method": variant, "mode": mode, "neurons": "identified", "seed": None, "split_seed": seed, "eval": "target",
+        "eval_task": f"{task}:evaluate", "n_good": 3, "n_bad": 3, "n_steered": 3,
+        "accuracy_before": 1.0, "accuracy_after": 1.0, "p_before": float(np.mean(before)),
+        "p_after": float(np.mean(after)),
+        "per_example": {"accuracy_before": [1] * N, "accuracy_after": [1] * N, "p_before": before, "p_after": after},
+    }  # fmt: skip
+
+
+def noise(seed, sd=0.01):
+    return np.random.default_rng(seed).normal(0, sd, N)
+
+
+def three_methods(mode="degrade"):
+    """strong: Δp about -0.3 on every example; weak: about -0.02; same: exactly weak's deltas."""
+    cells = []
+    for s in (0, 1):
+        weak = -0.02 + noise(10 + s)
+        cells += [cell("strong", s, -0.3 + noise(s), mode), cell("weak", s, weak, mode), cell("same", s, weak, mode)]
+    return cells
+
+
+def test_one_clearly_better_beats_and_equal_ones_tie():
+    pairs = {(p.a, p.b): p for p in pairwise(three_methods())}
+    assert set(pairs) == {("strong", "weak"), ("strong", "same"), ("weak", "same")}
+    assert pairs["strong", "weak"].winner == "strong" and pairs["strong", "weak"].verdict == "strong beats weak"
+    assert pairs["strong", "same"].winner == "strong"
+    assert pairs["weak", "same"].winner is None and pairs["weak", "same"].verdict == "tie"
+    assert pairs["weak", "same"].difference.interval.estimate == 0.0
+    (s,) = standings(pairs.values())
+    assert s.best == "strong" and [p.b for p in s.beats] == ["weak", "same"] and not s.ties
+    assert s.best_delta_p == pytest.approx(pairs["strong", "weak"].a_delta_p)
+
+
+def test_the_expected_direction_decides_who_wins():
+    """Enhance should raise p(correct): the method that lowers it most loses to the one that lowers it least."""
+    pairs = {(p.a, p.b): p for p in pairwise(three_methods("enhance"))}
+    assert pairs["strong", "weak"].winner == "weak" and pairs["strong", "weak"].verdict == "weak beats strong"
+    (s,) = standings(pairs.values())
+    assert s.best in ("weak", "same") and {p.b for p in s.beats} == {"strong"} and len(s.ties) == 1
+    assert all(p.a == s.best for p in (*s.beats, *s.ties))  # seen from the best
+    flipped = pairs["strong", "weak"].flipped()
+    assert flipped.difference.interval.low == -pairs["strong", "weak"].difference.interval.high
+
+
+def test_pairs_are_matched_by_seed_and_example():
+    cells = three_methods()
+    a = {c["split_seed"]: c for c in cells if c["variant"] == "strong"}
+    b = {c["split_seed"]: c for c in cells if c["variant"] == "weak"}
+    da = np.concatenate([np.subtract(a[s]["per_example"]["p_after"], BEFORE[s]) for s in (0, 1)])
+    db = np.concatenate([np.subtract(b[s]["per_example"]["p_after"], BEFORE[s]) for s in (0, 1)])
+    assert compare_seeds(a, b) == paired_difference(da, db)
+    assert compare_seeds(a, {0: b[0]}).interval.n == N  # only the seeds both have
+    with pytest.raises(ValueError, match="different splits"):
+        compare_seeds(a, {0: b[1]})  # seed 1's cell under seed 0: not the same examples
+    with pytest.raises(ValueError, match="no split seed in common"):
+        compare_seeds({0: a[0]}, {1: b[1]})
+
+
+def test_a_small_noisy_difference_is_a_tie_even_with_the_larger_mean():
+    cells = []
+    for s in (0, 1):
+        base = np.random.default_rng(s).normal(-0.1, 0.2, N)
+        cells += [cell("x", s, base - 0.01 + noise(20 + s, 0.1)), cell("y", s, base + noise(30 + s, 0.1))]
+    (pair,) = pairwise(cells)
+    (s,) = standings([pair])
+    assert pair.a_delta_p < pair.b_delta_p  # x lowers p(correct) more: the better degrade on average ...
+    assert s.best == "x" and pair.winner is None and not s.beats and [p.b for p in s.ties] == ["y"]  # ... not surely
+
+
+def test_report_has_the_compact_table_and_every_pair(tmp_path):
+    result = ComparisonResult.from_cells(three_methods(), CompareConfig(tasks=("t",), seeds=(0, 1)))
+    assert "## Who beats whom" in result.markdown
+    line = next(ln for ln in result.standings_table().splitlines() if ln.startswith("| t |"))
+    assert "| strong (" in line and "weak -" in line and line.endswith("| – |")
+    result.write_pairs_csv(tmp_path / "pairwise.csv")
+    lines = (tmp_path / "pairwise.csv").read_text().splitlines()
+    assert lines[0].startswith("task,group,mode,a,b,seeds,n") and len(lines) == 4
+    assert any(ln.endswith(",tie") and ",weak,same,0;1,24," in ln for ln in lines)
