@@ -30,7 +30,7 @@ DEMO_DEFAULTS: dict[str, str | int] = {
     "format": "cloze",
     "k": 50,
     "n_identify": 64,
-    "n_eval": 48,
+    "n_eval": 100,
     "controls": 3,
 }
 

@@ -4,6 +4,7 @@ Every registered method (stage 7) identifies neurons on one split of each task, 
 (stage 9) steers with them on another, once per split seed; ``config`` describes the grid, ``splits`` makes
 each seed's splits (with per-task load options and k-shot demonstrations), ``run`` runs it, ``store`` keys
 every artefact by the content that produced it (so a rerun recomputes only what changed), ``rows`` computes
-the metrics (mean ± sd across seeds), ``intervals`` and ``ranking`` the paired intervals and who beats whom,
+the metrics (mean ± sd across seeds), ``intervals`` and ``ranking`` the paired intervals (resampling
+distinct held-out examples, each averaged over the seeds that held it out) and who beats whom,
 and ``report``, ``tables`` and ``plots`` write the tables and figures. The CLI's ``compare`` command calls it.
 """

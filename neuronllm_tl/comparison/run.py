@@ -1,4 +1,4 @@
-"""The comparison protocol: every method identifies neurons on one split and is steered on another.
+"""The comparison protocol: per split seed, every method identifies neurons on one split and is steered on another.
 
 For each task and each split seed (``CompareConfig.seeds``; :mod:`neuronllm_tl.comparison.splits`), each
 method (a :class:`~neuronllm_tl.comparison.config.Variant`) identifies its neurons on that seed's

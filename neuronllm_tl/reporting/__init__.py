@@ -1,10 +1,11 @@
 """Stage 11 of the pipeline: one self-contained HTML report of a run folder (after comparison, before cli).
 
 ``render_report(run_dir)`` reads what a run wrote there (``read_run``: the neuron set, ``report.json``,
-``explanations.json``, ``top_activating.json``, a comparison's ``results.csv`` and plots) and writes
+``explanations.json``, ``top_activating.json``, a comparison's ``results.csv``, ``pairwise.csv`` and plots) and writes
 ``run_dir/report.html`` from the Jinja2 templates in ``templates/`` (package data): the header, the
 per-layer plot, sortable good and bad neuron tables, a card per explained neuron, the steering table
-with its intervals, and for a comparison its method tables and plots. ``neuronllm-tl report RUN_DIR``
+with its intervals, and for a comparison its split seeds and task settings, who beats whom, its method
+tables (mean ± sd across seeds and each seed's value) and plots. ``neuronllm-tl report RUN_DIR``
 calls it; ``demo``, ``identify`` and ``compare`` call it at their end.
 
 Example:

@@ -8,7 +8,7 @@ library versions, model and task fingerprints, identification statistics); for a
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,16 +102,43 @@ def _stored_metadata(folder: Path) -> dict[str, Any]:
     return {}
 
 
+def _seeds_item(cfg: Mapping[str, Any]) -> Item:
+    """The split seeds (``seeds``; a config of an earlier version has one ``seed``)."""
+    seeds = cfg.get("seeds")
+    if seeds is None:
+        seeds = [] if cfg.get("seed") is None else [cfg["seed"]]
+    if not isinstance(seeds, list | tuple):
+        seeds = [seeds]
+    text = ", ".join(map(str, seeds)) or "?"
+    if len(seeds) > 1:
+        text += " (every cell once per seed; Δ: mean ± sd across seeds)"
+    return Item("split seeds", text)
+
+
+def _options(value: Any) -> str:
+    return _pairs(value) if isinstance(value, Mapping) else str(value)
+
+
+def _per_task(values: Any, show: Callable[[Any], str] = str) -> str:
+    """``{task: value}`` as ``a.jsonl: value; b.jsonl: ...``, or "none"."""
+    if not isinstance(values, Mapping) or not values:
+        return "none"
+    return "; ".join(f"{Path(str(t)).name}: {show(v)}" for t, v in sorted(values.items()))
+
+
 def _comparison_items(files: RunFiles) -> list[Item | None]:
     cfg = files.compare_config or {}
     meta = _stored_metadata(files.folder)
-    settings = ("k", "n_identify", "n_eval", "controls", "ig_steps", "answer_format", "n_permutations", "seed")
+    settings = ("k", "n_identify", "n_eval", "controls", "ig_steps", "answer_format", "n_permutations")
     return [
         _model_item(meta) if meta else None,
         Item("tasks", ", ".join(Path(t).name for t in cfg.get("tasks") or [])) if cfg else None,
         Item("methods", ", ".join(cfg.get("variants") or [])) if cfg else None,
         Item("ablations", ", ".join(cfg.get("ablations") or []) or "none") if cfg else None,
         Item("settings", _pairs({k: cfg.get(k) for k in settings}), code=True) if cfg else None,
+        _seeds_item(cfg) if cfg else None,
+        Item("shots", _per_task(cfg.get("shots"))) if cfg else None,
+        Item("task options", _per_task(cfg.get("task_options"), _options), code=True) if cfg else None,
         Item("versions", _pairs(meta.get("versions") or {}), code=True) if meta else None,
         _fingerprint("model fingerprint", meta.get("model_fingerprint")),
     ]

@@ -18,6 +18,7 @@ import jinja2
 from neuronllm_tl.reporting.cards import build_cards
 from neuronllm_tl.reporting.comparison_tables import comparison_tables
 from neuronllm_tl.reporting.header import header_items, title
+from neuronllm_tl.reporting.ranking_tables import ranking_tables
 from neuronllm_tl.reporting.run_files import COMPARE_PLOTS, LAYER_PLOT, RunFiles, read_run
 from neuronllm_tl.reporting.tables import fmt, neuron_table, steering_table
 from neuronllm_tl.version import __version__
@@ -93,7 +94,12 @@ def _comparison_context(files: RunFiles) -> dict[str, Any]:
     notes = dict(files.notes)
     if missing:
         notes["compare_plots"] = f"Missing plot(s): {', '.join(missing)} (written by neuronllm-tl compare)."
-    return {"tables": comparison_tables(files.results or []), "plots": plots, "notes": notes}
+    return {
+        "tables": comparison_tables(files.results or []),
+        "ranking": ranking_tables(files.pairs or []),
+        "plots": plots,
+        "notes": notes,
+    }
 
 
 def build_context(files: RunFiles) -> dict[str, Any]:

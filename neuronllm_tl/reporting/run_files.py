@@ -7,7 +7,8 @@ A run folder is what ``neuronllm-tl demo``, ``identify`` or ``compare`` (or your
 * ``report.json``: the steering evaluation (:meth:`EvaluationReport.to_dict`, with paired intervals);
 * ``explanations.json``: :meth:`Explanations.to_dict` of ``nl.explain``; ``top_activating.json``:
   :meth:`TopActivations.to_dict` of ``nl.top_activating``;
-* ``results.csv`` and ``config.json`` of ``compare``, with its plots ``delta_p.png`` and ``ablation_k.png``;
+* ``results.csv``, ``pairwise.csv`` (who beats whom) and ``config.json`` of ``compare``, with its plots
+  ``delta_p.png`` and ``ablation_k.png``;
 * ``layers.png``: the per-layer plot (drawn from the neuron set when the folder has none).
 
 Nothing here needs a model: a report can be rendered anywhere the folder is copied to.
@@ -29,10 +30,12 @@ REPORT_JSON = "report.json"
 EXPLANATIONS_JSON = "explanations.json"
 TOP_ACTIVATING_JSON = "top_activating.json"
 RESULTS_CSV = "results.csv"
+PAIRWISE_CSV = "pairwise.csv"
 COMPARE_CONFIG = "config.json"
 LAYER_PLOT = "layers.png"
 COMPARE_PLOTS = {
-    "delta_p.png": "Δ p(correct) per task and method, one panel per mode (black: random controls, mean ± sd)",
+    "delta_p.png": "Δ p(correct) per task and method, one panel per mode (error bars: sd across split seeds, when "
+    "there are several; black: random controls, mean ± sd)",
     "ablation_k.png": "Δ p(correct) against the number of steered neurons K",
 }
 
@@ -48,6 +51,8 @@ class RunFiles:
     explanations: dict[str, Any] | None = None
     top_activating: dict[str, Any] | None = None
     results: list[dict[str, str]] | None = None
+    pairs: list[dict[str, str]] | None = None
+    """The lines of a comparison's ``pairwise.csv`` (None: the folder has none)."""
     compare_config: dict[str, Any] | None = None
     plots: dict[str, bytes] = field(default_factory=dict)
     """File name -> PNG bytes, in display order."""
@@ -101,6 +106,9 @@ def _read_results(files: RunFiles) -> None:
     with open(path, newline="") as f:
         files.results = list(csv.DictReader(f))
     files.compare_config = _read_json(files, COMPARE_CONFIG, "compare")
+    if (files.folder / PAIRWISE_CSV).is_file():
+        with open(files.folder / PAIRWISE_CSV, newline="") as f:
+            files.pairs = list(csv.DictReader(f))
 
 
 def _layer_plot(files: RunFiles) -> bytes | None:
@@ -137,4 +145,4 @@ def read_run(run_dir: str | Path) -> RunFiles:
     return files
 
 
-__all__ = ["COMPARE_PLOTS", "LAYER_PLOT", "RunFiles", "find_neuron_set", "read_run"]
+__all__ = ["COMPARE_PLOTS", "LAYER_PLOT", "PAIRWISE_CSV", "RunFiles", "find_neuron_set", "read_run"]

@@ -12,7 +12,7 @@
 task                      source     what
 ========================= ========== ===============================================================
 ``sentiment-mini``        built-in   the sentiment of short made-up reviews (2 options)
-``capitals-mini``         built-in   the capital of a country (4 options, distractors are capitals)
+``capitals-mini``         built-in   a country's capital, or a capital's country (4 options)
 ``topics-mini``           built-in   the topic of made-up headlines (world/sports/business/science)
 ``mmlu`` ... ``ag_news``  dataset    see :mod:`neuronllm_tl.tasks.datasets`
 ========================= ========== ===============================================================
@@ -99,7 +99,7 @@ _TASKS: dict[str, TaskEntry] = {
         TaskEntry(
             "capitals-mini",
             _shipped("capitals-mini", "You are a geography expert. Answer the question about capital cities."),
-            "capital city of a country, 4 options",
+            "capital of a country (2/3) or country of a capital (1/3), 4 options",
             "built-in",
             (),
         ),

@@ -155,16 +155,42 @@ def test_rows_carry_paired_intervals_from_the_cells_per_example_values(grid):
     out, config, result = grid
     main = [r for r in result.rows if r.group == "main"]
     assert main and all(r.delta_p_ci is not None and r.delta_accuracy_ci is not None for r in main)
+    distinct = _held_out(out, config)
+    assert config.n_eval < distinct < len(config.seeds) * config.n_eval  # the seeds' held-out splits overlap
     for r in main:
-        # pooled over the held-out examples of both seeds; equal split sizes: the estimate is the seeds' mean
-        assert r.delta_p_ci.n == len(config.seeds) * config.n_eval and r.delta_p_ci.low <= r.delta_p_ci.high
-        assert abs(r.delta_p_ci.estimate - r.delta_p) < 1e-6  # same examples, each permutation counted once
+        # over the distinct held-out examples of both seeds, each counted once (averaged over its seeds)
+        assert r.delta_p_ci.n == distinct and r.delta_p_ci.low <= r.delta_p_ci.high
     assert "| Δ p (mean ± sd) | Δ p per seed | Δ p 95% CI | RCC |" in result.markdown
     assert f"| {main[0].delta_p_ci.bounds('+.4f')} |" in result.markdown
     header = (out / "results.csv").read_text().splitlines()[0]
     assert "pcr,delta_accuracy_ci_low,delta_accuracy_ci_high,delta_p_ci_low,delta_p_ci_high" in header
     first = next(csv.DictReader(open(out / "results.csv")))
     assert first["delta_p_ci_high"] != "" and first["seeds"] == "0;1"
+
+
+def _held_out(out, config):
+    """The distinct held-out examples of the first task over every seed, by the names its cells store."""
+    steer = [c for c in _read_jsonl(out / "cells.jsonl") if c.get("kind") == "steer"]
+    names = [c["per_example"]["example"] for c in steer if c.get("per_example")]
+    assert names and all(len(n) == config.n_eval for n in names)
+    first = config.tasks[0].rsplit("/", 1)[-1].removesuffix(".jsonl")
+    unsteered = [c for c in _read_jsonl(out / "cells.jsonl") if c.get("kind") == "unsteered"]
+    return len({n for c in unsteered if c["eval_task"] == f"{first}:evaluate" for n in c["per_example"]["example"]})
+
+
+def test_cells_without_example_names_get_them_from_the_split_and_are_not_recomputed(grid, model, tmp_path, monkeypatch):
+    out, config, before = grid
+    old = tmp_path / "unnamed"
+    shutil.copytree(out, old)
+    cells = _read_jsonl(old / "cells.jsonl")
+    for c in cells:
+        c.get("per_example", {}).pop("example", None)
+    (old / "cells.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cells))
+    for name in ("score_task", "collect_attributions", "identify"):
+        monkeypatch.setattr(run_module, name, _fail)
+    after = run_comparison(model, config, out=old, **QUIET)
+    assert [(r.variant, r.mode, r.delta_p_ci) for r in after.rows] == [(r.variant, r.mode, r.delta_p_ci) for r in before.rows]
+    assert [p.row() for p in after.pairs] == [p.row() for p in before.pairs]
 
 
 def test_cells_from_an_earlier_version_load_without_intervals(grid, model, tmp_path, monkeypatch):
@@ -206,7 +232,9 @@ def test_every_seed_has_its_own_split_neurons_and_cells(grid):
     assert len({c["key"] for c in steer}) == len(steer)
     pairs = {(p.task, p.mode, p.a, p.b) for p in result.pairs}
     assert (config.tasks[0], "silence_good", "neuronllm", "neuronllm_gxa") in pairs
-    assert all(p.seeds == (0, 1) and p.difference.interval.n == 2 * config.n_eval for p in result.pairs)
+    distinct = _held_out(out, config)
+    first = [p for p in result.pairs if p.task == config.tasks[0]]
+    assert first and all(p.seeds == (0, 1) and p.difference.interval.n == distinct for p in first)
 
 
 def test_task_settings_change_the_cells_and_are_said(model, tmp_path):

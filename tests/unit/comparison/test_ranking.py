@@ -11,6 +11,8 @@ from neuronllm_tl.evaluation.statistics import paired_difference
 
 N = 12
 BEFORE = {s: list(np.linspace(0.4, 0.9, N) - 0.01 * s) for s in (0, 1)}
+NAMES = {s: [f"e{i + N // 2 * s}" for i in range(N)] for s in (0, 1)}  # e6 ... e11 are held out under both seeds
+DISTINCT = N + N // 2
 
 
 def cell(variant, seed, deltas, mode="degrade", task="t"):
@@ -22,7 +24,8 @@ def cell(variant, seed, deltas, mode="degrade", task="t"):
         "eval_task": f"{task}:evaluate", "n_good": 3, "n_bad": 3, "n_steered": 3,
         "accuracy_before": 1.0, "accuracy_after": 1.0, "p_before": float(np.mean(before)),
         "p_after": float(np.mean(after)),
-        "per_example": {"accuracy_before": [1] * N, "accuracy_after": [1] * N, "p_before": before, "p_after": after},
+        "per_example": {"accuracy_before": [1] * N, "accuracy_after": [1] * N, "p_before": before, "p_after": after,
+                        "example": NAMES[seed]},
     }  # fmt: skip
 
 
@@ -62,18 +65,49 @@ def test_the_expected_direction_decides_who_wins():
     assert flipped.difference.interval.low == -pairs["strong", "weak"].difference.interval.high
 
 
-def test_pairs_are_matched_by_seed_and_example():
+def by_example(cells_by_seed):
+    """Independently of the package: each distinct example's Δp averaged over the seeds that held it out."""
+    deltas = {}
+    for s, c in sorted(cells_by_seed.items()):
+        for name, d in zip(NAMES[s], np.subtract(c["per_example"]["p_after"], BEFORE[s]), strict=True):
+            deltas.setdefault(name, []).append(d)
+    return np.array([np.mean(v) for v in deltas.values()])
+
+
+def test_pairs_are_matched_by_seed_and_example_and_resample_distinct_examples():
     cells = three_methods()
     a = {c["split_seed"]: c for c in cells if c["variant"] == "strong"}
     b = {c["split_seed"]: c for c in cells if c["variant"] == "weak"}
+    diff = compare_seeds(a, b)
+    assert diff == paired_difference(by_example(a), by_example(b)) and diff.interval.n == DISTINCT
     da = np.concatenate([np.subtract(a[s]["per_example"]["p_after"], BEFORE[s]) for s in (0, 1)])
     db = np.concatenate([np.subtract(b[s]["per_example"]["p_after"], BEFORE[s]) for s in (0, 1)])
-    assert compare_seeds(a, b) == paired_difference(da, db)
+    assert diff.interval != paired_difference(da, db).interval  # not the 2 N (seed, example) pairs
     assert compare_seeds(a, {0: b[0]}).interval.n == N  # only the seeds both have
     with pytest.raises(ValueError, match="different splits"):
         compare_seeds(a, {0: b[1]})  # seed 1's cell under seed 0: not the same examples
     with pytest.raises(ValueError, match="no split seed in common"):
         compare_seeds({0: a[0]}, {1: b[1]})
+    def unnamed(cells):
+        return {s: {**c, "per_example": {k: v for k, v in c["per_example"].items() if k != "example"}} for s, c in cells.items()}
+
+    with pytest.raises(ValueError, match="do not name their examples"):
+        compare_seeds(unnamed(a), unnamed(b))
+    assert not pairwise([c for by_seed in (unnamed(a), unnamed(b)) for c in by_seed.values()])  # left out, not raised
+    with pytest.raises(ValueError, match="hold different examples"):
+        compare_seeds({0: a[0]}, {0: {**b[0], "per_example": {**b[0]["per_example"], "example": NAMES[1]}}})
+
+
+def test_an_example_under_both_seeds_counts_once_in_the_pair():
+    """e6 ... e11 are held out under both seeds: each is one unit, its difference averaged over the two seeds;
+    the pair's means are over the same distinct examples, so that difference = a_delta_p - b_delta_p."""
+    pair = next(p for p in pairwise(three_methods()) if (p.a, p.b) == ("strong", "weak"))
+    cells = three_methods()
+    strong = by_example({c["split_seed"]: c for c in cells if c["variant"] == "strong"})
+    weak = by_example({c["split_seed"]: c for c in cells if c["variant"] == "weak"})
+    assert pair.a_delta_p == pytest.approx(strong.mean()) and pair.b_delta_p == pytest.approx(weak.mean())
+    assert pair.difference.interval.estimate == pytest.approx(pair.a_delta_p - pair.b_delta_p)
+    assert pair.row()["n"] == DISTINCT
 
 
 def test_a_small_noisy_difference_is_a_tie_even_with_the_larger_mean():
@@ -95,4 +129,4 @@ def test_report_has_the_compact_table_and_every_pair(tmp_path):
     result.write_pairs_csv(tmp_path / "pairwise.csv")
     lines = (tmp_path / "pairwise.csv").read_text().splitlines()
     assert lines[0].startswith("task,group,mode,a,b,seeds,n") and len(lines) == 4
-    assert any(ln.endswith(",tie") and ",weak,same,0;1,24," in ln for ln in lines)
+    assert any(ln.endswith(",tie") and f",weak,same,0;1,{DISTINCT}," in ln for ln in lines)

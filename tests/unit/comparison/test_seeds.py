@@ -18,12 +18,24 @@ PER_SEED = {
     1: ([1, 0, 1, 1], [1, 0, 0, 1], [0.9, 0.3, 0.6, 0.8], [0.8, 0.3, 0.2, 0.5]),
     2: ([0, 1, 1, 1], [0, 0, 0, 1], [0.4, 0.7, 0.8, 0.6], [0.35, 0.1, 0.3, 0.55]),
 }
+# the held-out examples of each seed, by content name: the seeds split the same examples, so they overlap
+NAMES = {0: ["e0", "e1", "e2", "e3"], 1: ["e2", "e3", "e4", "e5"], 2: ["e0", "e3", "e5", "e6"]}
+
+
+def by_example_means(seeds, metric_index):
+    """Independently of the package: each distinct example's mean over the seeds that held it out, in the order
+    of first appearance over the seeds."""
+    values = {}
+    for s in seeds:
+        for name, x in zip(NAMES[s], PER_SEED[s][metric_index], strict=True):
+            values.setdefault(name, []).append(x)
+    return [float(np.mean(v)) for v in values.values()]
 
 
 def seed_cell(seed, neurons="identified", eval="target", variant="v", mode="degrade", control=None, shift=0.0):
     ab, aa, pb, pa = PER_SEED[seed]
     pa = [p + shift for p in pa]
-    per = {"accuracy_before": ab, "accuracy_after": aa, "p_before": pb, "p_after": pa}
+    per = {"accuracy_before": ab, "accuracy_after": aa, "p_before": pb, "p_after": pa, "example": NAMES[seed]}
     return {
         "key": f"{variant}{mode}{neurons}{eval}{seed}{control}", "kind": "steer", "task": "t", "group": "main",
         "variant": variant, "method": variant, "mode": mode, "neurons": neurons, "seed": control, "split_seed": seed,
@@ -45,9 +57,11 @@ def test_mean_and_sd_across_seeds_are_numpys():
     assert row.delta_accuracy_sd == pytest.approx(np.std(da, ddof=1))
     assert row.p_before == pytest.approx(np.mean([np.mean(PER_SEED[s][2]) for s in (0, 1, 2)]))
     assert row.n_steered == 4 and row.n_steered_per_seed == (6, 5, 4)
-    pooled = [np.concatenate([PER_SEED[s][i] for s in (0, 1, 2)]) for i in (2, 3)]
-    assert row.delta_p_ci == paired_ci(*pooled) and row.delta_p_ci.n == 12
-    assert row.delta_p_ci.estimate == pytest.approx(row.delta_p)  # equal split sizes: pooled mean = seeds' mean
+    clustered = [by_example_means((0, 1, 2), i) for i in (2, 3)]
+    assert row.delta_p_ci == paired_ci(*clustered) and row.delta_p_ci.n == 7  # 7 distinct examples, not 12
+    assert row.delta_accuracy_ci == paired_ci(*[by_example_means((0, 1, 2), i) for i in (0, 1)])
+    naive = [np.concatenate([PER_SEED[s][i] for s in (0, 1, 2)]) for i in (2, 3)]
+    assert row.delta_p_ci != paired_ci(*naive)  # (seed, example) pairs are not the unit
 
 
 def test_one_seed_has_no_sd_and_its_own_interval():
@@ -76,6 +90,33 @@ def test_controls_and_unrelated_cells_pool_over_seeds():
 def test_pooled_intervals_need_every_seeds_examples():
     old = {k: v for k, v in seed_cell(1).items() if k != "per_example"}
     assert pooled_intervals([seed_cell(0), old]) == (None, None)
+    unnamed = [seed_cell(s) for s in (0, 1)]
+    for c in unnamed:
+        del c["per_example"]["example"]
+    assert pooled_intervals(unnamed) == (None, None)  # several seeds, examples not named: cannot be clustered
+    assert pooled_intervals(unnamed[:1]) == pooled_intervals([seed_cell(0)])  # one seed: by position
+
+
+def named_cell(seed, names, p_before, p_after):
+    per = {"accuracy_before": [1] * len(names), "accuracy_after": [1, 0] * (len(names) // 2),
+           "p_before": p_before, "p_after": p_after, "example": names}  # fmt: skip
+    return {**seed_cell(seed), "per_example": per}
+
+
+def test_an_example_held_out_under_three_seeds_counts_once_with_its_mean():
+    """Example x is held out under seeds 0, 1 and 2: the interval is that of x counted once, with its before and
+    after averaged over the three seeds, next to the other examples; not that of the 12 (seed, example) pairs."""
+    before = {0: [0.9, 0.5, 0.6, 0.7], 1: [0.8, 0.4, 0.3, 0.6], 2: [0.7, 0.5, 0.8, 0.2]}
+    after = {0: [0.1, 0.45, 0.5, 0.65], 1: [0.2, 0.35, 0.3, 0.5], 2: [0.15, 0.5, 0.6, 0.25]}
+    names = {s: ["x", *(f"s{s}e{i}" for i in range(3))] for s in (0, 1, 2)}
+    cells = [named_cell(s, names[s], before[s], after[s]) for s in (2, 0, 1)]  # any order: rows sort the seeds
+    (row,) = rows_from_cells(cells)
+    once_before = [np.mean([before[s][0] for s in (0, 1, 2)])] + [b for s in (0, 1, 2) for b in before[s][1:]]
+    once_after = [np.mean([after[s][0] for s in (0, 1, 2)])] + [a for s in (0, 1, 2) for a in after[s][1:]]
+    assert row.delta_p_ci == paired_ci(once_before, once_after) and row.delta_p_ci.n == 10
+    naive = paired_ci(np.concatenate(list(before.values())), np.concatenate(list(after.values())))
+    assert naive.n == 12 and (row.delta_p_ci.low, row.delta_p_ci.high) != (naive.low, naive.high)
+    assert row.delta_accuracy_ci.n == 10
 
 
 def test_markdown_and_csv_show_each_seed_and_mean_sd(tmp_path):
@@ -127,3 +168,14 @@ def test_task_settings_are_checked():
         CompareConfig(tasks=("a", "b"), task_options={"a": {"seed": 3}})
     ok = CompareConfig(tasks=("a",), ablation_tasks=("c",), unrelated={"a": "d"}, shots={"c": 1, "d": 0})
     assert ok.shots == {"c": 1, "d": 0}
+
+
+def test_the_same_examples_under_every_seed_are_no_more_evidence_than_one_seed():
+    """Three seeds that held out the same examples and measured the same values: the interval is that of one
+    seed; pooling the (seed, example) pairs would have claimed a narrower one."""
+    cells = [{**seed_cell(s), "per_example": seed_cell(0)["per_example"]} for s in (0, 1, 2)]
+    (row,) = rows_from_cells(cells)
+    one = paired_ci(PER_SEED[0][2], PER_SEED[0][3])
+    assert (row.delta_p_ci.low, row.delta_p_ci.high, row.delta_p_ci.n) == (pytest.approx(one.low), pytest.approx(one.high), 4)
+    naive = paired_ci(PER_SEED[0][2] * 3, PER_SEED[0][3] * 3)
+    assert naive.high - naive.low < row.delta_p_ci.high - row.delta_p_ci.low
