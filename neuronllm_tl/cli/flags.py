@@ -97,14 +97,14 @@ def add_task_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--normalization",
         choices=CLOZE_NORMALIZATIONS,
-        default="sum",
-        help="cloze option score: summed log-likelihood, per token, or per character (default sum)",
+        help="cloze option score: summed log-likelihood, per token, or per character (default: the task's, "
+        "see `neuronllm-tl tasks`; else sum)",
     )
     p.add_argument(
         "--calibration",
         choices=CALIBRATIONS,
-        default="none",
-        help="pmi: minus log p(option | answer prefix alone); contextual: Zhao et al. 2021 (default none)",
+        help="pmi: minus log p(option | answer prefix alone); contextual: Zhao et al. 2021 (default: the "
+        "task's; else none)",
     )
     p.add_argument(
         "--shots",

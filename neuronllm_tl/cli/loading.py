@@ -32,13 +32,10 @@ def task_from_args(
 
     ``draw_shots``: take ``--shots`` demonstrations from the task's own examples here (False: the caller
     splits the task and draws them from its identification part)."""
-    options: dict[str, Any] = dict(
-        answer_format=args.format,
-        n_permutations=args.permutations,
-        seed=args.seed,
-        cloze_normalization=args.normalization,
-        calibration=args.calibration,
-    )
+    options: dict[str, Any] = dict(answer_format=args.format, n_permutations=args.permutations, seed=args.seed)
+    for option, value in (("cloze_normalization", args.normalization), ("calibration", args.calibration)):
+        if value is not None:  # None: the task's default read-out
+            options[option] = value
     if args.subjects:
         options["subjects"] = args.subjects
     source = source or args.task or default

@@ -126,8 +126,8 @@ class CompareConfig:
     """Tasks the ablations run on (default: the first task)."""
     k: int = 50
     z: float = 0.05
-    n_identify: int = 24
-    n_eval: int = 24
+    n_identify: int = 64
+    n_eval: int = 100
     controls: int = 3
     ig_steps: int = 16
     answer_format: str = "cloze"

@@ -7,15 +7,15 @@ passed by name (a registered one) or as the callable itself, wherever ``objectiv
 Sign convention: every objective grows when the model favours the correct option, so a positive
 attribution always means the neuron helps the task. A custom objective should keep to it.
 
-==================== ================================================================ ===============
+==================== ================================================================ =============================
 name                 F for a question with correct option c                           used by
-==================== ================================================================ ===============
+==================== ================================================================ =============================
 ``contrastive``      log softmax_j(s_j)[c] over the option scores only                 NeuronLLM (CNI)
 ``vocab_prob``       p(c) over the whole vocabulary (letter: the letter token;          QRNCA, Knowledge
                      cloze: the option text's likelihood)                               Neurons
 ``vocab_logprob``    log p(c) over the whole vocabulary (minus the LM loss)             TN (Taylor)
-``margin``           s_c - max_{j != c} s_j (logit margin; cloze: log-likelihood)       ablation
-==================== ================================================================ ===============
+``margin``           s_c - max_{j != c} s_j (logit margin; cloze: log-likelihood)       compare --ablations objective
+==================== ================================================================ =============================
 
 ``s_j`` is :attr:`OptionScores.raw` (:func:`~neuronllm_tl.scoring.encoded.option_scores`): the
 task's read-out, i.e. the letter's logit (letter format) or the option's log-likelihood (cloze format),

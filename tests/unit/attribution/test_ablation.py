@@ -145,3 +145,17 @@ def test_bad_arguments_are_refused(model):
         with pytest.raises(ValueError, match="candidates"):
             as_candidates(bad)
     assert as_candidates("1:2,0:3,1:2") == ((0, 3), (1, 2))
+
+
+def test_collected_ablation_says_which_neurons_were_measured(model, tmp_path):
+    from neuronllm_tl.attribution.collect import TaskAttributions, collect_attributions
+    from neuronllm_tl.attribution.stream import AttributionRequest
+    from neuronllm_tl.testing import tiny_task
+
+    task = tiny_task("cloze").subset(range(3))
+    attr = collect_attributions(model, task, AttributionRequest(method="ablation", ablation_candidates=CANDIDATES))
+    expected = torch.zeros_like(attr.measured)
+    expected[tuple(torch.tensor(CANDIDATES).T)] = True
+    assert torch.equal(attr.measured, expected)
+    assert torch.equal(TaskAttributions.load(attr.save(tmp_path / "a.safetensors")).measured, expected)
+    assert collect_attributions(model, task).measured is None, "grad x act attributes every neuron"

@@ -86,3 +86,15 @@ def test_register_task_round_trip():
     finally:
         unregister_task("tiny-registered")
     assert "tiny-registered" not in list_tasks()
+
+
+def test_a_tasks_default_read_out_applies_unless_the_caller_sets_one(monkeypatch):
+    from dataclasses import replace
+
+    from neuronllm_tl.tasks import registry
+
+    entry = registry._TASKS["sentiment-mini"]
+    monkeypatch.setitem(registry._TASKS, "sentiment-mini", replace(entry, readout={"calibration": "contextual"}))
+    assert load_task("sentiment-mini").calibration == "contextual"
+    assert load_task("sentiment-mini", calibration="none").calibration == "none"
+    assert load_task("sentiment-mini", answer_format="letter").calibration == "none", "cloze read-outs only"

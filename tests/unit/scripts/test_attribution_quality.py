@@ -1,0 +1,115 @@
+"""scripts/attribution_quality.py: its metrics on hand-made tensors, and one run end to end on the tiny model."""
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from scipy.stats import spearmanr
+
+from neuronllm_tl.methods.ranking import rank_neurons
+
+SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "attribution_quality.py"
+
+
+@pytest.fixture(scope="module")
+def aq():
+    spec = importlib.util.spec_from_file_location("attribution_quality", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["attribution_quality"] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop("attribution_quality", None)
+
+
+def test_recall_counts_the_exact_extremes_found(aq):
+    truth = torch.tensor([[5.0, 4.0, 3.0, -1.0, -2.0, -6.0]])
+    estimate = torch.tensor([[5.0, -1.0, 3.0, 0.5, -2.0, -6.0]])
+    assert aq.recall_at_k(estimate, truth, 2, "good") == 0.5  # exact top-2 {0, 1}; estimate's {0, 2}
+    assert aq.recall_at_k(estimate, truth, 2, "bad") == 1.0  # exact bottom-2 {5, 4}
+    assert aq.recall_at_k(truth, truth, 3, "bad") == 1.0
+    # only positive scores count as good: an estimate with one positive neuron finds at most one
+    assert aq.recall_at_k(-truth.abs(), truth, 2, "good") == 0.0
+    assert aq.recall_at_k(estimate, -truth.abs(), 2, "good") is None  # no exact good neuron at all
+
+
+def test_spearman_is_scipys_and_undefined_on_constants(aq):
+    a, b = torch.randn(3, 7), torch.randn(3, 7)
+    assert aq.spearman(a, b) == pytest.approx(spearmanr(a.flatten(), b.flatten()).statistic)
+    assert aq.spearman(torch.zeros(5), torch.randn(5)) is None
+    per_q = aq.per_question_spearman(torch.stack([a[0], a[0], -a[0]]), torch.stack([a[0], a[0], a[0]]))
+    assert per_q["median"] == pytest.approx(1.0) and per_q["q25"] == pytest.approx(0.0) and per_q["n"] == 3
+
+
+def test_order_score_ranks_as_the_baselines_sets(aq):
+    primary = torch.tensor([[0.5, 0.0, 0.5, 0.25], [0.0, 1.0, 0.25, 0.0]])
+    secondary = torch.tensor([[1.0, 9.0, 2.0, 0.0], [3.0, 0.0, 1.0, 2.0]])
+    score = aq.order_score(primary, secondary)
+    assert score.flatten().argsort(descending=True)[:5].tolist() == rank_neurons(primary, secondary).tolist()
+    assert torch.equal(score > 0, primary > 0)  # a set never holds a neuron its method scored 0
+
+
+def _run(aq, out, doc, *extra):
+    argv = ["--model", "tiny", "--tasks", "tiny", "--n-questions", "4", "--ks", "5", "10"]
+    aq.main([*argv, "--out", str(out), "--doc", str(doc), *extra])
+
+
+def test_end_to_end_on_the_tiny_model(aq, tmp_path, capsys):
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"# Doc\n\nintro\n\n{aq.BEGIN}\nold table\n{aq.END}\n\nafter\n")
+    out = tmp_path / "results"
+    _run(aq, out, doc)
+    row = json.loads((out / "tiny.json").read_text())
+    est = row["estimates"]
+    assert row["n_questions"] == 12 and row["n_neurons"] == 3 * 48 and list(est) == [e.name for e in aq.ESTIMATES]
+    # the truth against itself: rho 1 and every exact extreme found
+    assert est["ablation"]["spearman_task"] == pytest.approx(1.0)
+    assert est["ablation"]["spearman_question"]["median"] == pytest.approx(1.0)
+    assert all(r == 1.0 for r in est["ablation"]["recall"].values())
+    # grad x act: computed from the run's tensors, an estimate (not E itself), of the right sign
+    tensors = _load(out / "tiny.safetensors")
+    rho = spearmanr(tensors["grad_x_act"].flatten(), tensors["truth_effect"].flatten()).statistic
+    assert est["grad_x_act"]["spearman_task"] == pytest.approx(rho, abs=1e-6)
+    assert 0.5 < rho < 1.0 and not torch.equal(tensors["grad_x_act"], tensors["truth_effect"])
+    assert math.isfinite(est["grad_x_act"]["spearman_question"]["median"])
+    # unsigned and set-only scores have no bad set; every estimate is timed
+    assert est["tn"]["recall"]["bad@5"] is None and est["qrnca"]["spearman_question"] is None
+    assert all(m["seconds_per_question"] > 0 for m in est.values())
+    text = doc.read_text()
+    assert "old table" not in text and "| `grad_x_act` | E |" in text and text.endswith(f"{aq.END}\n\nafter\n")
+    assert (out / "tables.md").read_text().strip() in text
+    # resumable: a finished task is not measured again; --render alone rewrites the doc from the JSON
+    _run(aq, out, doc)
+    assert "tiny: done already" in capsys.readouterr().out
+    doc.write_text(f"{aq.BEGIN}\n{aq.END}\n")
+    _run(aq, out, doc, "--render")
+    assert "| `ablation` | E |" in doc.read_text()
+
+
+def _load(path):
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+def test_a_neuron_sample_limits_the_ablation_and_the_metrics(aq, tmp_path):
+    sample = aq.neuron_sample(3, 48, 40)
+    assert torch.equal(sample, aq.neuron_sample(3, 48, 40)) and aq.neuron_sample(3, 48, 144) is None
+    flat = sample[:, 0] * 48 + sample[:, 1]
+    assert len(set(flat.tolist())) == 40 and flat.tolist() == sorted(flat.tolist()) and int(sample[:, 0].max()) < 3
+    out, doc = tmp_path / "results", tmp_path / "doc.md"
+    doc.write_text(f"{aq.BEGIN}\n{aq.END}\n")
+    _run(aq, out, doc, "--sample-neurons", "40")
+    row, tensors = json.loads((out / "tiny.json").read_text()), _load(out / "tiny.safetensors")
+    assert row["n_neurons_measured"] == 40 and torch.equal(tensors["sample"], flat)
+    outside = torch.ones(144, dtype=torch.bool).index_fill_(0, flat, False)
+    assert not tensors["truth_effect"].flatten()[outside].any()  # neurons outside the sample were not ablated
+    assert row["estimates"]["ablation"]["spearman_task"] == pytest.approx(1.0)
+    rho = spearmanr(tensors["grad_x_act"].flatten()[flat], tensors["truth_effect"].flatten()[flat]).statistic
+    assert row["estimates"]["grad_x_act"]["spearman_task"] == pytest.approx(rho, abs=1e-6)
+    exact = row["seconds_per_question"]["ablation"] * 144 / 40
+    assert row["exact_seconds_per_question_all_neurons"] == pytest.approx(exact)
+    assert "| `ablation` | E | ≈" in doc.read_text() and "random sample of 40 neurons" in doc.read_text()
