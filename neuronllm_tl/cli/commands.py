@@ -126,10 +126,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     print(f"Loading {args.model} (offline; the first run converts the GGUF once and caches it)...")
     model = model_from_args(args.model)
-    task = task_from_args(args, default=DEFAULT_TASK, draw_shots=False)
+    task = task_from_args(args, default=DEFAULT_TASK)
     n_total = min(len(task), args.n_identify + args.n_eval)
     task = task.subset(range(n_total))
-    ident, held_out = task.split(args.n_identify / n_total, seed=args.seed, shots=args.shots)
+    ident, held_out = task.split(args.n_identify / n_total, seed=args.seed)
     hidden = task.effective_permutations < task.n_permutations
     print(
         f"Task {task.name} ({args.format}): {len(ident)} examples to identify, {len(held_out)} held out; "

@@ -109,9 +109,8 @@ def add_task_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--shots",
         type=int,
-        default=0,
-        help="label-balanced demonstrations shown before each question (demo: drawn from the identification "
-        "split; identify/evaluate: from the task's own examples, which are then not asked)",
+        help="label-balanced demonstrations shown before each question, drawn from the task's examples, which "
+        "are then not asked (default: the task's, see `neuronllm-tl tasks`; else 0)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model", default="smollm2-135m", help="model name or folder (default: offline smollm2-135m)")

@@ -25,15 +25,11 @@ def model_from_args(name: str) -> HookedModel:
     return load_model(name)
 
 
-def task_from_args(
-    args: argparse.Namespace, *, default: str | None = None, source: str | None = None, draw_shots: bool = True
-) -> Task:
-    """``load_task`` with the task flags; prints how many invalid rows were skipped, and which.
-
-    ``draw_shots``: take ``--shots`` demonstrations from the task's own examples here (False: the caller
-    splits the task and draws them from its identification part)."""
+def task_from_args(args: argparse.Namespace, *, default: str | None = None, source: str | None = None) -> Task:
+    """``load_task`` with the task flags; prints how many invalid rows were skipped, and which."""
     options: dict[str, Any] = dict(answer_format=args.format, n_permutations=args.permutations, seed=args.seed)
-    for option, value in (("cloze_normalization", args.normalization), ("calibration", args.calibration)):
+    flags = (("cloze_normalization", args.normalization), ("calibration", args.calibration), ("shots", args.shots))
+    for option, value in flags:
         if value is not None:  # None: the task's default read-out
             options[option] = value
     if args.subjects:
@@ -51,8 +47,6 @@ def task_from_args(
         **options,
     )
     report_skipped(task)
-    if draw_shots and args.shots:
-        task = task.with_shots(args.shots, seed=args.seed)
     return task
 
 

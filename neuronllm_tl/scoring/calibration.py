@@ -27,7 +27,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 from jaxtyping import Float
@@ -35,11 +35,8 @@ from torch import Tensor
 
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import model_device
-from neuronllm_tl.scoring.encoded import forward_logits, option_scores
+from neuronllm_tl.scoring.encoded import EncodedQuestions, forward_logits, option_scores
 from neuronllm_tl.tasks.task import Question, Task
-
-if TYPE_CHECKING:
-    from neuronllm_tl.scoring.encoding import QuestionEncoder
 
 CONTENT_FREE: tuple[str, ...] = ("N/A", "", "[MASK]")
 """The content-free inputs of contextual calibration (Zhao et al. 2021, section 5)."""
@@ -66,10 +63,18 @@ def baseline_prompts(task: Task, question: Question) -> list[str]:
     ]
 
 
+class Encoder(Protocol):
+    """What the calibrator needs of :class:`~neuronllm_tl.scoring.encoding.QuestionEncoder` (which owns it)."""
+
+    task: Task
+
+    def encode(self, questions: Sequence[Question], *, calibrate: bool = True) -> EncodedQuestions: ...
+
+
 class Calibrator:
     """Computes (and caches) the calibration offsets of a task's questions for one model."""
 
-    def __init__(self, model: HookedModel, encoder: QuestionEncoder) -> None:
+    def __init__(self, model: HookedModel, encoder: Encoder) -> None:
         self.model = model
         self.encoder = encoder
         self.task = encoder.task

@@ -65,7 +65,7 @@ class TaskEntry:
     """Options the loader takes beyond :data:`TASK_OPTIONS` and ``invalid_rows``; None: any (not checked)."""
     readout: Mapping[str, Any] = field(default_factory=dict)
     """The cloze read-out options this task gets unless the caller sets them (``calibration=``,
-    ``cloze_normalization=``): chosen from measurements, see :data:`READOUT_DEFAULTS`."""
+    ``cloze_normalization=``, ``shots=``): chosen from measurements, see :data:`READOUT_DEFAULTS`."""
 
 
 class UnknownTaskError(KeyError):
@@ -73,10 +73,16 @@ class UnknownTaskError(KeyError):
         return str(self.args[0])
 
 
-READOUT_DEFAULTS: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
-"""Task -> its default cloze read-out, where one beat the plain summed log-likelihood on SmolLM2-135M on
-fresh held-out examples (exact McNemar test, p < 0.05; ``scripts/measure_readouts.py``, docs/tasks.md).
-A task not listed reads ``sum``, uncalibrated. The caller's options always win."""
+READOUT_DEFAULTS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {
+        "sentiment-mini": MappingProxyType({"calibration": "pmi"}),
+        "ag_news": MappingProxyType({"calibration": "contextual", "shots": 1}),
+    }
+)
+"""Task -> its default cloze read-out (and demonstrations), where one beat the plain summed log-likelihood
+with no demonstrations on SmolLM2-135M on fresh held-out examples (exact McNemar test, p < 0.05;
+``scripts/measure_readouts.py``, docs/tasks.md). A task not listed reads ``sum``, uncalibrated, 0 shots.
+The caller's options always win (``calibration="none", shots=0`` restores the plain read-out)."""
 
 
 def _shipped(name: str, header: str) -> TaskLoader:
@@ -180,12 +186,18 @@ def load_task(
         invalid_rows: ``"error"`` stops at the first invalid row, naming it; ``"skip"`` drops invalid rows
             (empty text, unknown label, invalid example) and records them in ``task.skipped_rows``.
         limit: Keep the first ``limit`` examples (dataset tasks are shuffled with ``shuffle_seed`` first).
+        shots (in ``task_options``): that many label-balanced demonstrations drawn from the (limited) task's
+            examples and removed from them (:meth:`Task.with_shots`); ``Task.split(..., shots=k)`` draws
+            them from the identification split instead.
         task_options: :data:`TASK_OPTIONS` (answer_format, template, n_permutations, seed, ...), and for a
             dataset task :data:`DATASET_OPTIONS` (subjects, columns, label_column, labels, split, shuffle_seed).
     """
     check_invalid_rows(invalid_rows)
     entry = _resolve(source)
     options = dict(task_options)
+    if entry is not None and options.get("answer_format", "cloze") == "cloze":
+        options = {**entry.readout, **options}
+    shots = options.pop("shots", 0)
     if data_files is not None:
         options["data_files"] = data_files
     if entry is None:
@@ -194,14 +206,13 @@ def load_task(
     else:
         if invalid_rows != "error":
             options["invalid_rows"] = invalid_rows
-        if options.get("answer_format", "cloze") == "cloze":
-            options = {**entry.readout, **options}
         if entry.options is not None:
             _check_options(f"the {entry.source} task {entry.name!r}", options, entry.options)
         task = entry.loader(**options)
         if not isinstance(task, Task):
             raise TypeError(f"the loader of task {entry.name!r} returned a {type(task).__name__}, not a Task.")
-    return finish_task(task, name=name, limit=limit)
+    task = finish_task(task, name=name, limit=limit)
+    return task.with_shots(shots, seed=task.seed) if shots else task
 
 
 def load_task_file(path: str | Path, *, name: str | None = None, limit: int | None = None, **options: Any) -> Task:

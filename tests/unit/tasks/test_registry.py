@@ -98,3 +98,18 @@ def test_a_tasks_default_read_out_applies_unless_the_caller_sets_one(monkeypatch
     assert load_task("sentiment-mini").calibration == "contextual"
     assert load_task("sentiment-mini", calibration="none").calibration == "none"
     assert load_task("sentiment-mini", answer_format="letter").calibration == "none", "cloze read-outs only"
+
+
+def test_shots_are_drawn_at_load_time_and_never_asked():
+    plain = load_task("topics-mini", limit=40)
+    shown = load_task("topics-mini", limit=40, shots=3)
+    assert len(shown.demonstrations) == 3 and len(shown) == 37
+    assert not {d.question for d in shown.demonstrations} & {e.question for e in shown.examples}
+    assert {d.question for d in shown.demonstrations} <= {e.question for e in plain.examples}
+
+
+def test_measured_default_read_outs():
+    """docs/tasks.md chose these on fresh held-out examples; the caller's options win."""
+    assert load_task("sentiment-mini").calibration == "pmi"
+    assert load_task("capitals-mini").calibration == "none"
+    assert load_task("sentiment-mini", calibration="none").readout == "sum"
