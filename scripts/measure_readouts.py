@@ -69,7 +69,7 @@ def measure(model, task, batch_size: int) -> dict:
         with torch.no_grad():
             logits = forward_logits(model, plain)
         for r, encoder in encoders.items():
-            enc = encoder.encode(batch)
+            enc = plain if r == "sum" else encoder.encode(batch)
             probs = option_scores(logits, enc).double().softmax(-1)
             right[r] += (probs.argmax(-1) == enc.correct).tolist()
             p_correct[r] += probs.gather(-1, enc.correct[:, None]).squeeze(-1).tolist()

@@ -49,8 +49,7 @@ def make_splits(config: CompareConfig, task: str, answer_format: str, n_permutat
     n = min(len(full), config.n_identify + config.n_eval)
     fraction = config.n_identify / (config.n_identify + config.n_eval)
     shots = (config.shots or {}).get(task, 0)
-    more: dict[str, Any] = {"shots": shots} if shots else {}  # only when asked: a split without shots is unchanged
-    identify, evaluate = full.subset(range(n)).split(fraction, seed=seed, **more)
+    identify, evaluate = full.subset(range(n)).split(fraction, seed=seed, shots=shots)
     return Splits(identify, evaluate, seed)
 
 

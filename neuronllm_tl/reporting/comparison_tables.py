@@ -112,7 +112,8 @@ def _n_cell(row: Row) -> Cell:
     return number_cell(row.get("n_steered"), ".0f", signed=False)
 
 
-def _main_cells(row: Row, several: bool) -> list[Cell]:
+def _steering_cells(row: Row, several: bool) -> list[Cell]:
+    """Variant, mode, neurons steered, and the steering's effect: the columns both tables share."""
     return [
         Cell(row.get("variant", "")),
         Cell(row.get("mode", "")),
@@ -122,6 +123,12 @@ def _main_cells(row: Row, several: bool) -> list[Cell]:
         _before_after(row, "p_before", "p_after"),
         *_delta(row, "delta_p", "+.4f", several),
         _ci_cell(row, "delta_p", "+.4f"),
+    ]
+
+
+def _main_cells(row: Row, several: bool) -> list[Cell]:
+    return [
+        *_steering_cells(row, several),
         number_cell(row.get("rcc"), "+.2f"),
         _random_cell(row),
         _beyond_cell(row),
@@ -131,17 +138,7 @@ def _main_cells(row: Row, several: bool) -> list[Cell]:
 
 
 def _ablation_cells(row: Row, several: bool) -> list[Cell]:
-    return [
-        Cell(task_name(row.get("task", ""))),
-        Cell(row.get("variant", "")),
-        Cell(row.get("mode", "")),
-        _n_cell(row),
-        _before_after(row, "accuracy_before", "accuracy_after"),
-        *_delta(row, "delta_accuracy", "+.3f", several),
-        _before_after(row, "p_before", "p_after"),
-        *_delta(row, "delta_p", "+.4f", several),
-        _ci_cell(row, "delta_p", "+.4f"),
-    ]
+    return [Cell(task_name(row.get("task", ""))), *_steering_cells(row, several)]
 
 
 def _header(header: Sequence[str], several: bool) -> list[str]:

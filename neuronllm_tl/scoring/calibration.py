@@ -110,8 +110,8 @@ class Calibrator:
             enc = self.encoder.encode(questions, calibrate=False).to(device)
             with torch.no_grad():
                 scores = option_scores(forward_logits(self.model, enc), enc).float().cpu()
-            for i, (unit, row) in enumerate(zip(chunk, scores, strict=True)):
-                self._scores[unit] = row[: len(chunk[i][1])]
+            for unit, row in zip(chunk, scores, strict=True):
+                self._scores[unit] = row[: len(unit[1])]
 
 
 __all__ = ["CONTENT_FREE", "Calibrator", "baseline_prompts"]

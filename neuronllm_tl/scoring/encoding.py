@@ -94,8 +94,8 @@ class QuestionEncoder:
         option_mask = torch.zeros(len(questions), n_opt, dtype=torch.bool)
         for qi, q in enumerate(questions):
             option_mask[qi, : len(q.options)] = True
-            if self.task.answer_format == "letter":
-                prompt_ids = self._ids(q.prompt)
+            if self.task.answer_format == "letter":  # one row per question: its tokens are the prompt's
+                prompt_ids = rows[qi][0][len(self.prefix) :]
                 letter_ids[qi, : len(q.options)] = torch.tensor(self.letter_ids(q, prompt_ids))
         tokens, mask, cont_ids, cont_mask = self._pad([r[0] for r in rows], [r[1] for r in rows])
         offsets = self.calibrator.offsets(questions, n_opt) if calibrate else torch.zeros(len(questions), n_opt)

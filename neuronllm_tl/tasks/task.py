@@ -201,20 +201,16 @@ class Task:
         idx = list(range(len(self.examples)))
         random.Random(seed).shuffle(idx)
         cut = min(max(1, round(fraction * len(idx))), len(idx) - 1)
-        ident, held_out = sorted(idx[:cut]), sorted(idx[cut:])
-        shown = [ident[i] for i in pick_demonstrations([self.examples[i] for i in ident], shots, seed=seed)]
-        demos = self.demonstrations + tuple(self.examples[i] for i in shown)
-        ident = [i for i in ident if i not in set(shown)]
-        return (
-            replace(self.subset(ident, name=f"{self.name}:identify"), demonstrations=demos),
-            replace(self.subset(held_out, name=f"{self.name}:evaluate"), demonstrations=demos),
-        )
+        identify = self.subset(sorted(idx[:cut]), name=f"{self.name}:identify").with_shots(shots, seed=seed)
+        held_out = self.subset(sorted(idx[cut:]), name=f"{self.name}:evaluate")
+        return identify, replace(held_out, demonstrations=identify.demonstrations)
 
     def with_shots(self, shots: int, *, seed: int = 0) -> Task:
         """This task with ``shots`` label-balanced demonstrations drawn from (and removed from) its examples."""
-        shown = pick_demonstrations(self.examples, shots, seed=seed)
-        rest = [i for i in range(len(self.examples)) if i not in set(shown)]
-        demos = self.demonstrations + tuple(self.examples[i] for i in shown)
+        picked = pick_demonstrations(self.examples, shots, seed=seed)
+        shown = set(picked)
+        rest = [i for i in range(len(self.examples)) if i not in shown]
+        demos = self.demonstrations + tuple(self.examples[i] for i in picked)
         return replace(self.subset(rest), demonstrations=demos)
 
     @property

@@ -56,9 +56,9 @@ def test_task_options_and_shots_reach_load_task_and_split(fake_load):
                                          calibration="contextual", cloze_normalization="char"))  # fmt: skip
     assert subset == ("subset", list(range(8))) and split == ("split", 0.75, {"seed": 2, "shots": 4})
     fake_load.clear()
-    make_splits(config, "b", "letter", 1, seed=0)  # no options, no shots: split as before (no shots= at all)
+    make_splits(config, "b", "letter", 1, seed=0)  # no options, no shots
     assert fake_load[0][2] == dict(data_files=None, answer_format="letter", n_permutations=1, seed=0)
-    assert fake_load[2] == ("split", 0.75, {"seed": 0})
+    assert fake_load[2] == ("split", 0.75, {"seed": 0, "shots": 0})
 
 
 def write_task(folder):
