@@ -35,11 +35,11 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from neuronllm_tl.attribution.probes import BatchAttribution, first_rows, probed_objective
-from neuronllm_tl.attribution.replay import Replay, check_replay, use_prefix, variant_passes
+from neuronllm_tl.attribution.replay import Replay, check_replay, replay_mode, variant_passes
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import ModelSpec, check_width
 from neuronllm_tl.scoring.encoding import EncodedQuestions, forward_logits
-from neuronllm_tl.scoring.objectives import Objective, get_objective
+from neuronllm_tl.scoring.objectives import Objective, get_objective, reads_only_option_scores
 
 AblationBaseline = Literal["zero", "mean"]
 ABLATION_BASELINES: tuple[str, ...] = ("zero", "mean")
@@ -64,20 +64,31 @@ def exact_ablation(
             attribution stream passes the mean over the whole task instead); or a ``[layer, d_mlp]`` tensor.
         candidates: ``None`` (every neuron) or ``(layer, index)`` pairs (a ``[n, 2]`` tensor, a list of
             pairs, or ``"layer:index,..."``); the others get 0 and ``mask`` marks the candidates.
-        replay: ``"prefix"``, ``"full"`` or ``"auto"``, as for integrated gradients; the result does not
-            depend on it nor on ``max_rows``.
+        replay: ``"layer"``, ``"prefix"``, ``"full"`` or ``"auto"``, as for integrated gradients; the result
+            does not depend on it nor on ``max_rows``.
     """
     fn = get_objective(objective)
     check_replay(replay, max_rows)
     neurons = candidate_neurons(spec, as_candidates(candidates)).to(enc.tokens.device)
     values = baseline_values(model, spec, enc, baseline)
-    prefix = use_prefix(model, replay)
+    mode = replay_mode(model, replay)
+    # variant 0 is the clean question (no hook: its replay starts at the last layer), variant 1 + n ablates neuron n
+    variant_layer = torch.cat([torch.tensor([spec.n_layers - 1]), neurons[:, 0].cpu()])
     with torch.no_grad():
         f, scores = probed_objective(forward_logits(model, enc), enc, fn)
         table = torch.zeros(enc.n_questions, 1 + len(neurons), dtype=torch.float64, device=f.device)
-        for p in variant_passes(model, enc, 1 + len(neurons), max_rows=max_rows, prefix=prefix):
+        passes = variant_passes(
+            model,
+            enc,
+            1 + len(neurons),
+            max_rows=max_rows,
+            mode=mode,
+            variant_layer=variant_layer,
+            letter_columns=reads_only_option_scores(fn),
+        )
+        for p in passes:
             hooks = _ablation_hooks(spec, p.sub.answer_pos, neurons, p.variant[p.sub.row_question] - 1, values)
-            f_variant, _ = probed_objective(p.logits(model, hooks), p.sub, fn)
+            f_variant, _ = probed_objective(p.logits(model, hooks), p.sub, fn, vocab=p.columns is None)
             table[p.question.to(f.device), p.variant.to(f.device)] = f_variant.double()
     effects = torch.zeros(enc.n_questions, spec.n_layers, spec.d_mlp, dtype=torch.float64, device=f.device)
     layer, index = neurons[:, 0].to(f.device), neurons[:, 1].to(f.device)

@@ -32,15 +32,15 @@ from neuronllm_tl.attribution.replay import (
     Replay,
     VariantPass,
     check_replay,
+    replay_mode,
     supports_prefix_cache,
-    use_prefix,
     variant_passes,
 )
 from neuronllm_tl.checks import check_positive_int
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import ModelSpec
 from neuronllm_tl.scoring.encoding import EncodedQuestions, forward_logits
-from neuronllm_tl.scoring.objectives import Objective, get_objective
+from neuronllm_tl.scoring.objectives import Objective, get_objective, reads_only_option_scores
 
 __all__ = ["Replay", "integrated_gradients", "supports_prefix_cache"]
 
@@ -58,10 +58,10 @@ def integrated_gradients(
 ) -> BatchAttribution:
     """Exact per-layer integrated gradients of ``objective``, at most ``max_rows`` rows a pass.
 
-    ``replay="prefix"`` replays only the answer position after each question's cached prompt (see the
-    module docstring); ``"full"`` reruns whole sequences; ``"auto"`` uses the prefix cache when the model
-    provides one (Hugging Face-backed ``TransformerBridge``s do; native bridges and ``HookedTransformer``
-    fall back to ``"full"``). The result does not depend on ``max_rows`` or ``replay``.
+    ``replay="layer"`` starts each variant at its own layer after the question's cached prompt,
+    ``"prefix"`` replays every layer of the answer position after it, ``"full"`` reruns whole sequences;
+    ``"auto"`` takes the fastest the model supports (:func:`~neuronllm_tl.attribution.replay.replay_mode`).
+    The result does not depend on ``max_rows`` or ``replay``.
     """
     fn = get_objective(objective)
     layer_list = _checked_layers(spec, steps=steps, layers=layers, max_rows=max_rows, replay=replay)
@@ -69,8 +69,17 @@ def integrated_gradients(
         f, scores = probed_objective(forward_logits(model, enc), enc, fn)
     acc = _IGAccumulator(enc.n_questions, spec, enc.tokens.device)
     variants = _Variants(torch.tensor(layer_list, device=enc.tokens.device), steps)
-    prefix = use_prefix(model, replay)
-    for p in variant_passes(model, enc, len(variants), max_rows=max_rows, prefix=prefix):
+    mode = replay_mode(model, replay)
+    variant_layer = variants.layer(torch.arange(len(variants), device=variants.layers.device))
+    for p in variant_passes(
+        model,
+        enc,
+        len(variants),
+        max_rows=max_rows,
+        mode=mode,
+        variant_layer=variant_layer,
+        letter_columns=reads_only_option_scores(fn),
+    ):
         probe, grads = _probe_variants(model, spec, p, variants, fn)
         acc.add(probe, grads, p.sub.row_question, p.question)
     return BatchAttribution(acc.result(steps), f, scores)
@@ -137,6 +146,6 @@ def _probe_variants(
     probe_mask = torch.nn.functional.one_hot(variants.layer(row_v), spec.n_layers).bool()
     probe = AnswerProbe(spec, p.sub.answer_pos, probe_mask, alpha=variants.alpha(row_v))
     with torch.enable_grad():
-        f, _ = probed_objective(p.logits(model, probe.hooks()), p.sub, objective)
+        f, _ = probed_objective(p.logits(model, probe.hooks()), p.sub, objective, vocab=p.columns is None)
         grads = probe.gradients(f.sum())
     return probe, grads

@@ -58,10 +58,11 @@ def first_rows(enc: EncodedQuestions) -> Int[Tensor, " question"]:
 
 
 def probed_objective(
-    logits: Float[Tensor, "row pos vocab"], enc: EncodedQuestions, objective: str | Objective
+    logits: Float[Tensor, "row pos vocab"], enc: EncodedQuestions, objective: str | Objective, *, vocab: bool = True
 ) -> tuple[Float[Tensor, " question"], Float[Tensor, "question option"]]:
-    """(F per question, option scores) of a pass, refusing an F with NaN or inf."""
-    f, scores = objective_and_scores(logits, enc, objective)
+    """(F per question, option scores) of a pass, refusing an F with NaN or inf (``vocab``: False when the
+    logits cover only the option letters' columns)."""
+    f, scores = objective_and_scores(logits, enc, objective, vocab=vocab)
     check_finite(f, f"the objective F ({objective_name(objective)})")
     return f, scores
 

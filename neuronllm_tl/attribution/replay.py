@@ -4,7 +4,7 @@ Both methods run many *variants* of each question: copies that differ only in wh
 answer position (IG: one layer's activation scaled by alpha; ablation: one neuron set to its baseline).
 A variant has the rows of its question (one in letter format, one per option in cloze format), and
 :func:`variant_passes` groups (question, variant) pairs into passes of at most ``max_rows`` rows, by
-one of two replays:
+one of three replays (``replay="auto"`` takes the fastest the model supports, :func:`replay_mode`):
 
 * ``full``: every pair reruns its whole sequences (any model);
 * ``prefix``: a variant changes nothing before the answer position, which causal attention hides
@@ -12,18 +12,19 @@ one of two replays:
   its Hugging Face key/value cache serves every variant. Only the answer position (and, in cloze
   format, the option tokens) is replayed. This needs a model that returns such a cache
   (:func:`supports_prefix_cache`: Hugging Face-backed ``TransformerBridge``s do; native bridges and
-  ``HookedTransformer`` do not, and ``replay="auto"`` falls back to ``full`` for them).
+  ``HookedTransformer`` do not);
+* ``layer``: prefix replay that also starts each variant at the layer it changes, from the clean
+  residual, attending to one shared copy of the prompt's cache
+  (:mod:`~neuronllm_tl.attribution.layer_replay`: Llama-family Hugging Face bridges).
 
 Example:
-    >>> for p in variant_passes(model, enc, n_variants, max_rows=64, prefix=use_prefix(model, "auto")):
+    >>> mode = replay_mode(model, "auto")
+    >>> for p in variant_passes(model, enc, n_variants, max_rows=64, mode=mode, variant_layer=layer_of_variant):
     ...     logits = p.logits(model, hooks_for(p.sub, p.variant))   # question i of p.sub is variant p.variant[i]
 """
 
 from __future__ import annotations
 
-import copy
-import inspect
-import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -32,29 +33,42 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from neuronllm_tl.attribution.kv_cache import expand_cache, split_at_answer, supports_prefix_cache
+from neuronllm_tl.attribution.layer_replay import QuestionState, capture_question, layer_replay_problem, run_from
 from neuronllm_tl.checks import check_positive_int
 from neuronllm_tl.models.protocol import HookedModel
-from neuronllm_tl.models.validation import model_device
 from neuronllm_tl.scoring.encoding import EncodedQuestions, forward_logits
 
-Replay = Literal["auto", "prefix", "full"]
+Replay = Literal["auto", "layer", "prefix", "full"]
+REPLAYS: tuple[str, ...] = ("auto", "layer", "prefix", "full")
+ReplayMode = Literal["layer", "prefix", "full"]
 
 
 def check_replay(replay: str, max_rows: int) -> None:
     check_positive_int(max_rows, "max_rows")
-    if replay not in ("auto", "prefix", "full"):
-        raise ValueError(f"replay must be 'auto', 'prefix' or 'full', got {replay!r}.")
+    if replay not in REPLAYS:
+        raise ValueError(f"replay must be one of {REPLAYS}, got {replay!r}.")
 
 
-def use_prefix(model: HookedModel, replay: str) -> bool:
-    """Whether ``replay`` runs by prefix replay on ``model`` (``"prefix"`` without a cache is refused)."""
-    use = replay != "full" and supports_prefix_cache(model)
-    if replay == "prefix" and not use:
+def replay_mode(model: HookedModel, replay: str) -> ReplayMode:
+    """The replay that ``replay`` runs on ``model``: ``"auto"`` takes the fastest the model supports;
+    asking for one it does not support is refused, with the reason."""
+    if replay == "full":
+        return "full"
+    if replay in ("auto", "layer"):
+        problem = layer_replay_problem(model)
+        if problem is None:
+            return "layer"
+        if replay == "layer":
+            raise ValueError(f"replay='layer' cannot run on {type(model).__name__}: {problem}. Use 'prefix' or 'auto'.")
+    if supports_prefix_cache(model):
+        return "prefix"
+    if replay == "prefix":
         raise ValueError(
             f"replay='prefix' needs a model that returns a Hugging Face key/value cache; "
             f"{type(model).__name__} here does not (native bridges, HookedTransformer). Use replay='full' or 'auto'."
         )
-    return use
+    return "full"
 
 
 @dataclass
@@ -62,15 +76,25 @@ class VariantPass:
     """One pass: question i of ``sub`` is variant ``variant[i]`` of the batch's question ``question[i]``.
 
     With prefix replay, ``sub`` holds only the tokens from the answer position on (``answer_pos`` is 0)
-    and ``past`` is the prompt's key/value cache, one copy per row.
+    and ``past`` is the prompt's key/value cache, one copy per row. With layer replay, ``sub`` is the
+    same suffix, variant i of the pass starts at block ``start[i]`` (the layer it changes; the variants are
+    ordered by it) from ``state`` (:mod:`~neuronllm_tl.attribution.layer_replay`); with ``columns``, the
+    logits are those unembedding columns only and ``sub.letter_ids`` index into them.
     """
 
     sub: EncodedQuestions
     variant: Int[Tensor, " sub_question"]
     question: Int[Tensor, " sub_question"]
     past: Any = None
+    state: QuestionState | None = None
+    start: Tensor | None = None
+    columns: Tensor | None = None
 
     def logits(self, model: HookedModel, hooks: Sequence = ()) -> Float[Tensor, "row pos vocab"]:
+        if self.state is not None and self.start is not None:
+            n = self.state.residuals[0].shape[0]
+            rows = torch.arange(n).repeat(self.sub.n_questions)
+            return run_from(model, self.state, self.start.repeat_interleave(n), rows, hooks, self.columns)
         if self.past is None:
             return forward_logits(model, self.sub, hooks)
         # suffix rows after a shared prefix: right-padded and causal, so no attention mask is needed
@@ -80,46 +104,66 @@ class VariantPass:
 
 
 def variant_passes(
-    model: HookedModel, enc: EncodedQuestions, n_variants: int, *, max_rows: int, prefix: bool
+    model: HookedModel,
+    enc: EncodedQuestions,
+    n_variants: int,
+    *,
+    max_rows: int,
+    mode: ReplayMode,
+    variant_layer: Int[Tensor, " variant"] | None = None,
+    letter_columns: bool = False,
 ) -> Iterator[VariantPass]:
-    """Every (question, variant) pair of ``enc`` once, at most ``max_rows`` rows a pass (at least one pair)."""
-    device = enc.tokens.device
-    if not prefix:
-        rows_per_q = torch.bincount(enc.row_question, minlength=enc.n_questions)
-        for chunk in chunks_by_rows(rows_per_q.repeat(n_variants), max_rows):
-            chunk = chunk.to(device)
-            question = chunk % enc.n_questions
-            yield VariantPass(enc.take_questions(question), chunk // enc.n_questions, question)
+    """Every (question, variant) pair of ``enc`` once, at most ``max_rows`` rows a pass (at least one pair).
+
+    Layer replay needs ``variant_layer`` (the layer each variant changes: its pass starts there) and,
+    with ``letter_columns`` (letter format, an objective of option scores only), unembeds only the letters.
+    """
+    if mode == "full":
+        yield from _full_passes(enc, n_variants, max_rows)
         return
     for q in range(enc.n_questions):
-        suffix, prefix_cache = split_at_answer(model, enc.take_questions(torch.tensor([q])))
-        for chunk in chunks_by_rows(torch.full((n_variants,), suffix.n_rows), max_rows):
-            sub = suffix.take_questions(torch.zeros(len(chunk), dtype=torch.long))
-            question = torch.full((len(chunk),), q, device=device)
-            yield VariantPass(sub, chunk.to(device), question, expand_cache(prefix_cache, sub.n_rows))
+        question = enc.take_questions(torch.tensor([q]))
+        if mode == "prefix":
+            yield from _prefix_passes(model, question, q, n_variants, max_rows)
+        else:
+            if variant_layer is None:
+                raise ValueError("layer replay needs variant_layer, the layer each variant changes.")
+            yield from _layer_passes(model, question, q, variant_layer, max_rows, letter_columns)
 
 
-def split_at_answer(model: HookedModel, question: EncodedQuestions) -> tuple[EncodedQuestions, Any]:
-    """(the question from its answer position on, the key/value cache of the tokens before it)."""
-    a = int(question.answer_pos[0])
-    if a < 1 or not bool((question.answer_pos == a).all()):
-        raise ValueError("prefix replay needs at least one token before the answer position, shared by all rows.")
-    with torch.no_grad():
-        _, cache = model(question.tokens[:1, :a], return_type="logits_and_cache")
-    suffix = replace(
-        question,
-        tokens=question.tokens[:, a:],
-        attention_mask=question.attention_mask[:, a:],
-        answer_pos=torch.zeros_like(question.answer_pos),
-    )
-    return suffix, cache
+def _full_passes(enc: EncodedQuestions, n_variants: int, max_rows: int) -> Iterator[VariantPass]:
+    rows_per_q = torch.bincount(enc.row_question, minlength=enc.n_questions)
+    for chunk in chunks_by_rows(rows_per_q.repeat(n_variants), max_rows):
+        chunk = chunk.to(enc.tokens.device)
+        question = chunk % enc.n_questions
+        yield VariantPass(enc.take_questions(question), chunk // enc.n_questions, question)
 
 
-def expand_cache(cache: Any, n_rows: int) -> Any:
-    """A copy of a one-row key/value cache repeated to ``n_rows`` rows (the forward pass appends to it)."""
-    out = copy.deepcopy(cache)
-    out.batch_repeat_interleave(n_rows)
-    return out
+def _prefix_passes(
+    model: HookedModel, question: EncodedQuestions, q: int, n_variants: int, max_rows: int
+) -> Iterator[VariantPass]:
+    suffix, prefix_cache = split_at_answer(model, question)
+    for chunk in chunks_by_rows(torch.full((n_variants,), suffix.n_rows), max_rows):
+        sub = suffix.take_questions(torch.zeros(len(chunk), dtype=torch.long))
+        qs = torch.full((len(chunk),), q, device=question.tokens.device)
+        yield VariantPass(sub, chunk.to(qs.device), qs, expand_cache(prefix_cache, sub.n_rows))
+
+
+def _layer_passes(
+    model: HookedModel, question: EncodedQuestions, q: int, variant_layer: Tensor, max_rows: int, letters: bool
+) -> Iterator[VariantPass]:
+    suffix, state = capture_question(model, question)
+    columns = None
+    if letters and suffix.answer_format == "letter":
+        columns = suffix.letter_ids[0]
+        suffix = replace(suffix, letter_ids=torch.arange(len(columns), device=columns.device)[None])
+    variant_layer = variant_layer.cpu()
+    order = torch.sort(variant_layer, stable=True).indices
+    for chunk in chunks_by_rows(torch.full((len(order),), suffix.n_rows), max_rows):
+        sub = suffix.take_questions(torch.zeros(len(chunk), dtype=torch.long))
+        qs = torch.full((len(chunk),), q, device=question.tokens.device)
+        variants = order[chunk]
+        yield VariantPass(sub, variants.to(qs.device), qs, state=state, start=variant_layer[variants], columns=columns)
 
 
 def chunks_by_rows(rows_per_item: Int[Tensor, " item"], max_rows: int) -> list[Tensor]:
@@ -133,46 +177,3 @@ def chunks_by_rows(rows_per_item: Int[Tensor, " item"], max_rows: int) -> list[T
         total += c
     chunks.append(torch.arange(start, len(counts)))
     return chunks
-
-
-_PREFIX_CACHE_SUPPORT: weakref.WeakKeyDictionary[HookedModel, bool] = weakref.WeakKeyDictionary()
-"""supports_prefix_cache's answer per model object, forgotten when the model is (never stored on it)."""
-
-
-def supports_prefix_cache(model: HookedModel) -> bool:
-    """Whether ``model`` returns a Hugging Face key/value cache that can be replayed (HF-backed bridges).
-
-    Asked once per model object with a two-token forward pass, and remembered beside the model (in a
-    weak-keyed table), not on it.
-    """
-    try:
-        return _PREFIX_CACHE_SUPPORT[model]
-    except KeyError:
-        ok = _probe_prefix_cache(model)
-    except TypeError:  # not weak-referenceable: ask every time
-        return _probe_prefix_cache(model)
-    _PREFIX_CACHE_SUPPORT[model] = ok
-    return ok
-
-
-def _probe_prefix_cache(model: HookedModel) -> bool:
-    if not _takes_past_key_values(model):
-        return False
-    tokens = torch.zeros(1, 2, dtype=torch.long, device=model_device(model))
-    try:
-        with torch.no_grad():
-            out = model(tokens, return_type="logits_and_cache")
-    except ValueError:  # TransformerBridge before TL 4: "Invalid return_type: logits_and_cache"
-        return False
-    # native TL 4 bridges return (logits, None): no Hugging Face cache to replay
-    return isinstance(out, tuple) and len(out) == 2 and hasattr(out[1], "batch_repeat_interleave")
-
-
-def _takes_past_key_values(model: HookedModel) -> bool:
-    """Whether ``forward`` accepts ``past_key_values`` (by name or ``**kwargs``). HookedTransformer's does
-    not: asked for ``"logits_and_cache"`` it would only log "Invalid return_type" and return None."""
-    try:
-        params = inspect.signature(getattr(model, "forward", model)).parameters.values()
-    except (TypeError, ValueError):  # no readable signature: let a forward pass answer
-        return True
-    return any(p.name == "past_key_values" or p.kind is p.VAR_KEYWORD for p in params)

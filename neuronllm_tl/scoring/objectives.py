@@ -74,16 +74,24 @@ class OptionScores:
         self._vocab_logprobs = vocab_logprobs
 
     @classmethod
-    def from_logits(cls, logits: Float[Tensor, "row pos vocab"], enc: EncodedQuestions) -> OptionScores:
-        """The scores of a batch's logits; the vocabulary log-probabilities wait until one reads them."""
+    def from_logits(
+        cls, logits: Float[Tensor, "row pos vocab"], enc: EncodedQuestions, *, vocab: bool = True
+    ) -> OptionScores:
+        """The scores of a batch's logits; the vocabulary log-probabilities wait until one reads them.
+
+        ``vocab=False``: the logits are not over the whole vocabulary (only the option letters' columns were
+        unembedded), so reading ``vocab_logprobs`` raises instead of normalising over the wrong tokens.
+        """
         raw = option_scores(logits, enc)
+        if not vocab:
+            return cls(raw, enc.correct, logits=logits, enc=enc)
         if _raw_is_vocab_logprob(enc):  # summed, uncalibrated cloze scores are vocabulary log-likelihoods
             return cls(raw, enc.correct, vocab_logprobs=raw, logits=logits, enc=enc)
 
-        def vocab() -> Tensor:
+        def whole_vocabulary() -> Tensor:
             return option_scores(logits, enc, vocab_normalized=True)
 
-        return cls(raw, enc.correct, vocab_logprobs=vocab, logits=logits, enc=enc)
+        return cls(raw, enc.correct, vocab_logprobs=whole_vocabulary, logits=logits, enc=enc)
 
     @property
     def vocab_logprobs(self) -> Float[Tensor, "question option"]:
@@ -112,6 +120,15 @@ def _of_correct(values: Float[Tensor, "question option"], correct: Int[Tensor, "
     return values.gather(-1, correct[:, None]).squeeze(-1)
 
 
+def reads_only_option_scores(objective: Objective) -> bool:
+    """Whether an objective reads only ``OptionScores.raw`` (so the whole vocabulary need not be unembedded).
+
+    Declared by the attribute ``reads_only_option_scores = True`` on the callable (set on ``contrastive``
+    and ``margin``; set it on yours to let letter-format replays unembed only the option letters).
+    """
+    return bool(getattr(objective, "reads_only_option_scores", False))
+
+
 def contrastive(scores: OptionScores) -> Float[Tensor, " question"]:
     """F = log softmax(option scores)[correct]: rewards the correct option, penalises the distractors.
 
@@ -135,6 +152,9 @@ def margin(scores: OptionScores) -> Float[Tensor, " question"]:
     others = scores.raw.scatter(-1, scores.correct[:, None], float("-inf"))
     return _of_correct(scores.raw, scores.correct) - others.max(-1).values
 
+
+contrastive.reads_only_option_scores = True  # type: ignore[attr-defined]
+margin.reads_only_option_scores = True  # type: ignore[attr-defined]
 
 _REGISTRY: dict[str, Objective] = {
     "contrastive": contrastive,
@@ -189,11 +209,15 @@ def objective_name(objective: str | Objective) -> str:
 
 
 def objective_and_scores(
-    logits: Float[Tensor, "row pos vocab"], enc: EncodedQuestions, objective: str | Objective = "contrastive"
+    logits: Float[Tensor, "row pos vocab"],
+    enc: EncodedQuestions,
+    objective: str | Objective = "contrastive",
+    *,
+    vocab: bool = True,
 ) -> tuple[Float[Tensor, " question"], Float[Tensor, "question option"]]:
-    """(F per question, raw option scores) of a batch's logits."""
+    """(F per question, raw option scores) of a batch's logits (``vocab``: see :meth:`OptionScores.from_logits`)."""
     fn = get_objective(objective)
-    scores = OptionScores.from_logits(logits, enc)
+    scores = OptionScores.from_logits(logits, enc, vocab=vocab)
     f = fn(scores)
     if not isinstance(f, Tensor) or tuple(f.shape) != (enc.n_questions,):
         got = tuple(f.shape) if isinstance(f, Tensor) else type(f).__name__
@@ -214,6 +238,7 @@ __all__ = [
     "margin",
     "objective_and_scores",
     "objective_name",
+    "reads_only_option_scores",
     "register_objective",
     "vocab_logprob",
     "vocab_prob",

@@ -87,8 +87,9 @@ def tiny_hooked_transformer(*, dtype: torch.dtype = torch.float32, **overrides: 
     return model.eval()
 
 
-def tiny_hf_llama(folder: str | None = None) -> Any:
-    """A random 2-layer Hugging Face Llama (d_mlp 40) with the tiny tokenizer, wrapped by ``boot_transformers``.
+def tiny_hf_llama(folder: str | None = None, *, n_layers: int = 2) -> Any:
+    """A random Hugging Face Llama (2 layers by default, d_mlp 40) with the tiny tokenizer, wrapped by
+    ``boot_transformers``.
 
     Saved to ``folder`` (a fresh temporary folder by default) and loaded from there, as a user's local model is.
     """
@@ -100,7 +101,7 @@ def tiny_hf_llama(folder: str | None = None) -> Any:
         vocab_size=64,
         hidden_size=32,
         intermediate_size=40,
-        num_hidden_layers=2,
+        num_hidden_layers=n_layers,
         num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=128,

@@ -6,7 +6,8 @@ import math
 import pytest
 import torch
 
-from neuronllm_tl.attribution import replay as replay_module
+from neuronllm_tl.attribution import kv_cache as cache_module
+from neuronllm_tl.attribution import layer_replay as layer_module
 from neuronllm_tl.attribution.methods import grad_x_act, integrated_gradients, supports_prefix_cache
 from neuronllm_tl.models.validation import model_spec
 from neuronllm_tl.scoring import objectives
@@ -159,13 +160,15 @@ def test_supports_prefix_cache_writes_nothing_onto_the_model_and_forgets_it_with
     before = dict(vars(model))
     assert supports_prefix_cache(model) is False  # a native bridge returns (logits, None)
     assert supports_prefix_cache(model) is False
+    assert "key/value cache" in layer_module.layer_replay_problem(model)
     assert vars(model).keys() == before.keys()
     assert all(vars(model)[k] is v for k, v in before.items())
-    assert model in replay_module._PREFIX_CACHE_SUPPORT
-    n = len(replay_module._PREFIX_CACHE_SUPPORT)
+    tables = (cache_module._PREFIX_CACHE_SUPPORT, layer_module._SUPPORT)
+    assert all(model in table for table in tables)
+    sizes = [len(table) for table in tables]
     del model
     gc.collect()
-    assert len(replay_module._PREFIX_CACHE_SUPPORT) == n - 1
+    assert [len(table) for table in tables] == [n - 1 for n in sizes]
 
 
 class _Toy(torch.nn.Module):

@@ -1,0 +1,95 @@
+"""Hugging Face key/value caches: whether a model returns one, and copies of one per row.
+
+Prefix replay and layer replay (:mod:`neuronllm_tl.attribution.replay`,
+:mod:`neuronllm_tl.attribution.layer_replay`) both start from the cache of a question's prompt.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import weakref
+from dataclasses import replace
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from neuronllm_tl.models.protocol import HookedModel
+from neuronllm_tl.models.validation import model_device
+from neuronllm_tl.scoring.encoding import EncodedQuestions
+
+
+def split_at_answer(model: HookedModel, question: EncodedQuestions) -> tuple[EncodedQuestions, Any]:
+    """(the question from its answer position on, the key/value cache of the tokens before it)."""
+    a = int(question.answer_pos[0])
+    if a < 1 or not bool((question.answer_pos == a).all()):
+        raise ValueError(
+            "replay from the answer position needs at least one token before the answer position, shared by all rows."
+        )
+    with torch.no_grad():
+        _, cache = model(question.tokens[:1, :a], return_type="logits_and_cache")
+    suffix = replace(
+        question,
+        tokens=question.tokens[:, a:],
+        attention_mask=question.attention_mask[:, a:],
+        answer_pos=torch.zeros_like(question.answer_pos),
+    )
+    return suffix, cache
+
+
+def expand_cache(cache: Any, n_rows: int) -> Any:
+    """A copy of a one-row key/value cache repeated to ``n_rows`` rows (the forward pass appends to it)."""
+    out = copy.deepcopy(cache)
+    out.batch_repeat_interleave(n_rows)
+    return out
+
+
+def layer_kv(cache: Any, layer: int) -> tuple[Tensor, Tensor]:
+    """One layer's cached (keys, values), ``[batch, kv_head, pos, d_head]``."""
+    if hasattr(cache, "layers"):  # transformers >= 4.56
+        return cache.layers[layer].keys, cache.layers[layer].values
+    return cache.key_cache[layer], cache.value_cache[layer]
+
+
+_PREFIX_CACHE_SUPPORT: weakref.WeakKeyDictionary[HookedModel, bool] = weakref.WeakKeyDictionary()
+"""supports_prefix_cache's answer per model object, forgotten when the model is (never stored on it)."""
+
+
+def supports_prefix_cache(model: HookedModel) -> bool:
+    """Whether ``model`` returns a Hugging Face key/value cache that can be replayed (HF-backed bridges).
+
+    Asked once per model object with a two-token forward pass, and remembered beside the model (in a
+    weak-keyed table), not on it.
+    """
+    try:
+        return _PREFIX_CACHE_SUPPORT[model]
+    except KeyError:
+        ok = _probe_prefix_cache(model)
+    except TypeError:  # not weak-referenceable: ask every time
+        return _probe_prefix_cache(model)
+    _PREFIX_CACHE_SUPPORT[model] = ok
+    return ok
+
+
+def _probe_prefix_cache(model: HookedModel) -> bool:
+    if not _takes_past_key_values(model):
+        return False
+    tokens = torch.zeros(1, 2, dtype=torch.long, device=model_device(model))
+    try:
+        with torch.no_grad():
+            out = model(tokens, return_type="logits_and_cache")
+    except ValueError:  # TransformerBridge before TL 4: "Invalid return_type: logits_and_cache"
+        return False
+    # native TL 4 bridges return (logits, None): no Hugging Face cache to replay
+    return isinstance(out, tuple) and len(out) == 2 and hasattr(out[1], "batch_repeat_interleave")
+
+
+def _takes_past_key_values(model: HookedModel) -> bool:
+    """Whether ``forward`` accepts ``past_key_values`` (by name or ``**kwargs``). HookedTransformer's does
+    not: asked for ``"logits_and_cache"`` it would only log "Invalid return_type" and return None."""
+    try:
+        params = inspect.signature(getattr(model, "forward", model)).parameters.values()
+    except (TypeError, ValueError):  # no readable signature: let a forward pass answer
+        return True
+    return any(p.name == "past_key_values" or p.kind is p.VAR_KEYWORD for p in params)

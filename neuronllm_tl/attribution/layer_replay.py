@@ -1,0 +1,263 @@
+"""Replay from the variant's layer: the fastest exact replay, for Llama-family Hugging Face bridges.
+
+A variant that changes layer l's answer-position activation (an IG step scaling layer l, an ablation of a
+neuron of layer l) changes nothing below layer l, at any position, and nothing before the answer position,
+at any layer. So one clean pass per question records
+
+* the key/value cache of the prompt before the answer position (one copy, batch 1), and
+* the residual stream entering every block at the answer suffix (the answer position, plus the option
+  tokens in cloze format),
+
+and a variant of layer l runs only blocks l..L-1 on its suffix rows, starting from the clean residual.
+Its attention reads the prompt's keys and values *shared* by every row (an einsum over the one cached
+copy, never a per-row copy), so memory is that of the bare pass plus the variant rows. Where only the
+option letters' logits are read (letter format, an objective of option scores only), only those columns
+of ``W_U`` are unembedded.
+
+The blocks are run here, not by the model's forward: pre-norm residual blocks (``ln1``, ``attn``,
+``ln2``, ``mlp`` children of the bridge's blocks) whose attention is a Hugging Face module with
+``q_proj``/``k_proj``/``v_proj``/``o_proj`` and rotary position embeddings (Llama, Mistral, Qwen2,
+SmolLM). The MLP components are the bridge's own, so hooks on ``blocks.{l}.mlp.*`` fire as usual; hooks
+on attention and residual hook points do not fire in a replay (variants only hook MLP neurons).
+:func:`supports_layer_replay` checks the structure and then that a replay from layer 0 reproduces the
+model's own logits; a model that fails either uses prefix replay (:mod:`neuronllm_tl.attribution.replay`).
+
+Example:
+    >>> suffix, state = capture_question(model, enc.take_questions(torch.tensor([0])))
+    >>> rows = torch.arange(suffix.n_rows)
+    >>> logits = run_from(model, state, start=torch.full_like(rows, 3), rows=rows, hooks=my_hooks)  # from block 3
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from neuronllm_tl.attribution.kv_cache import expand_cache, layer_kv, supports_prefix_cache
+from neuronllm_tl.models.protocol import HookedModel
+from neuronllm_tl.models.validation import model_device
+from neuronllm_tl.scoring.encoding import EncodedQuestions
+
+_ATTENTION_PARTS = ("q_proj", "k_proj", "v_proj", "o_proj")
+_BLOCK_PARTS = ("ln1", "attn", "ln2", "mlp")
+
+
+@dataclass
+class QuestionState:
+    """One question's clean state: what every variant of it starts from."""
+
+    prefix_kv: list[tuple[Tensor, Tensor]]
+    """Per layer, the prompt's keys and values before the answer position, ``[1, kv_head, prefix, d_head]``."""
+    residuals: list[Float[Tensor, "row suffix d_model"]]
+    """Per layer l, the clean residual entering block l at the suffix positions, one row per suffix row."""
+    rotary: tuple[Tensor, Tensor]
+    """The rotary cos and sin of the suffix positions, ``[1, suffix, d_head]``."""
+
+
+def capture_question(model: Any, question: EncodedQuestions) -> tuple[EncodedQuestions, QuestionState]:
+    """(the question's rows from the answer position on, its clean state). One question only.
+
+    Both clean runs go through the Hugging Face base model, which stops before the unembedding: no logits
+    are computed for the prompt's positions.
+    """
+    a = int(question.answer_pos[0])
+    if a < 1 or not bool((question.answer_pos == a).all()):
+        raise ValueError("layer replay needs at least one token before the answer position, shared by all rows.")
+    suffix = replace(
+        question,
+        tokens=question.tokens[:, a:],
+        attention_mask=question.attention_mask[:, a:],
+        answer_pos=torch.zeros_like(question.answer_pos),
+    )
+    base = model.original_model.base_model
+    with torch.no_grad():
+        cache = base(input_ids=question.tokens[:1, :a], use_cache=True).past_key_values
+        prefix_kv = [layer_kv(cache, j) for j in range(len(model.blocks))]
+        residuals, rotary = _clean_suffix_run(model, suffix.tokens, expand_cache(cache, suffix.n_rows))
+    return suffix, QuestionState(prefix_kv, residuals, rotary)
+
+
+def _clean_suffix_run(model: Any, tokens: Tensor, cache: Any) -> tuple[list[Tensor], tuple[Tensor, Tensor]]:
+    """The base model's forward over the suffix rows, recording each block's input and the rotary tables."""
+    seen: dict[int, tuple[tuple, dict]] = {}
+
+    def recorder(j: int) -> Any:
+        def pre_hook(module: Any, args: tuple, kwargs: dict) -> None:
+            seen[j] = (args, kwargs)
+
+        return pre_hook
+
+    handles = [b.register_forward_pre_hook(recorder(j), with_kwargs=True) for j, b in enumerate(model.blocks)]
+    try:
+        model.original_model.base_model(input_ids=tokens, past_key_values=cache, use_cache=True)
+    finally:
+        for h in handles:
+            h.remove()
+    residuals = [_hidden_states(*seen[j]).detach() for j in range(len(model.blocks))]
+    rotary = seen[0][1].get("position_embeddings")
+    if rotary is None:
+        raise ValueError("layer replay needs rotary position embeddings passed to the blocks (Llama-family models).")
+    return residuals, (rotary[0].detach(), rotary[1].detach())
+
+
+def _hidden_states(args: tuple, kwargs: dict) -> Tensor:
+    return args[0] if args and isinstance(args[0], Tensor) else kwargs["hidden_states"]
+
+
+def run_from(
+    model: Any,
+    state: QuestionState,
+    start: Int[Tensor, " row"],
+    rows: Int[Tensor, " row"],
+    hooks: Any = (),
+    columns: Int[Tensor, " column"] | None = None,
+) -> Float[Tensor, "row suffix vocab"]:
+    """Logits of the captured suffix rows ``rows`` (repeats allowed), row r replayed from block ``start[r]``.
+
+    ``start`` must not decrease: the batch grows as it goes up, row r joining it at block ``start[r]`` with
+    its clean residual, so a hook on block j sees exactly the rows started at or below j, in order.
+    ``hooks`` are attached for the replay only; with ``columns``, only those unembedding columns are read.
+    """
+    start = start.cpu()
+    if bool((start[1:] < start[:-1]).any()):
+        raise ValueError("run_from needs the rows ordered by their start layer.")
+    x: Tensor | None = None
+    with model.hooks(fwd_hooks=list(hooks)):
+        for j in range(int(start[0]), len(model.blocks)):
+            joining = rows[start == j]
+            if len(joining):
+                clean = state.residuals[j][joining.to(state.residuals[j].device)]
+                x = clean if x is None else torch.cat([x, clean])
+            assert x is not None  # the first block is start[0], where row 0 joins
+            x = _block(model.blocks[j], x, state.prefix_kv[j], state.rotary)
+        x = model.ln_final(x)
+        if columns is None:
+            return model.unembed(x)
+    b_u = model.b_U[columns] if getattr(model, "b_U", None) is not None else 0.0
+    return x @ model.W_U[:, columns] + b_u
+
+
+def _block(block: Any, x: Tensor, kv: tuple[Tensor, Tensor], rotary: tuple[Tensor, Tensor]) -> Tensor:
+    x = x + shared_prefix_attention(block.attn.original_component, block.ln1(x), kv, rotary)
+    return x + block.mlp(block.ln2(x))
+
+
+def shared_prefix_attention(
+    attn: Any, x: Float[Tensor, "row suffix d_model"], kv: tuple[Tensor, Tensor], rotary: tuple[Tensor, Tensor]
+) -> Float[Tensor, "row suffix d_model"]:
+    """Causal attention of every row's suffix over the one shared prefix cache plus its own suffix.
+
+    The scores against the prefix are an einsum with the ``[kv_head, prefix, d_head]`` cache, so the
+    cache is read once for all rows; grouped-query heads are grouped, not repeated.
+    """
+    from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+
+    n, s, _ = x.shape
+    d = attn.head_dim
+    q, k, v = (getattr(attn, p)(x).view(n, s, -1, d).transpose(1, 2) for p in _ATTENTION_PARTS[:3])
+    q, k = apply_rotary_pos_emb(q, k, *rotary)
+    kv_heads = k.shape[1]
+    q = q.reshape(n, kv_heads, -1, s, d)
+    keys, values = kv[0][0], kv[1][0]
+    prefix_scores = torch.einsum("nkgsd,kpd->nkgsp", q, keys) * attn.scaling
+    own = torch.einsum("nkgsd,nktd->nkgst", q, k) * attn.scaling
+    own = own.masked_fill(~torch.ones(s, s, dtype=torch.bool, device=x.device).tril(), float("-inf"))
+    weights = torch.cat([prefix_scores, own], -1).softmax(-1, dtype=torch.float32).to(q.dtype)
+    p = keys.shape[1]
+    out = torch.einsum("nkgsp,kpd->nkgsd", weights[..., :p], values)
+    out = out + torch.einsum("nkgst,nktd->nkgsd", weights[..., p:], v)
+    return attn.o_proj(out.reshape(n, -1, s, d).transpose(1, 2).reshape(n, s, -1))
+
+
+_SUPPORT: weakref.WeakKeyDictionary[HookedModel, str | None] = weakref.WeakKeyDictionary()
+
+
+def layer_replay_problem(model: HookedModel) -> str | None:
+    """Why layer replay cannot run on ``model`` (None when it can). Asked once per model object."""
+    try:
+        return _SUPPORT[model]
+    except KeyError:
+        problem = _find_problem(model)
+    except TypeError:  # not weak-referenceable
+        return _find_problem(model)
+    _SUPPORT[model] = problem
+    return problem
+
+
+def supports_layer_replay(model: HookedModel) -> bool:
+    return layer_replay_problem(model) is None
+
+
+def _find_problem(model: HookedModel) -> str | None:
+    problem = _structure_problem(model)
+    if problem is None:
+        problem = _self_check(model)
+    return problem
+
+
+def _structure_problem(model: Any) -> str | None:
+    if not supports_prefix_cache(model):
+        return "the model returns no Hugging Face key/value cache"
+    if getattr(getattr(model, "original_model", None), "base_model", None) is None:
+        return "it does not wrap a Hugging Face model with a base model"
+    blocks = getattr(model, "blocks", None)
+    if blocks is None or not all(hasattr(model, n) for n in ("ln_final", "unembed", "W_U", "hooks")):
+        return "the model has no blocks / ln_final / unembed / W_U to run block by block"
+    for block in blocks:
+        if not all(hasattr(block, n) for n in _BLOCK_PARTS):
+            return f"its blocks are not pre-norm ln1/attn/ln2/mlp blocks ({type(block).__name__})"
+        attn = getattr(block.attn, "original_component", None)
+        if attn is None or not all(hasattr(attn, n) for n in (*_ATTENTION_PARTS, "head_dim", "scaling")):
+            return "its attention is not a q/k/v/o-projection module with rotary embeddings"
+        if any(getattr(attn, n, None) is not None for n in ("q_norm", "k_norm", "sliding_window")):
+            return "its attention uses query/key norms or a sliding window"
+    return None
+
+
+def _self_check(model: Any) -> str | None:
+    """Whether replays from the first and the last layer reproduce the model's own logits."""
+    torch.manual_seed(0)
+    vocab = int(model.W_U.shape[-1])
+    tokens = torch.randint(1, min(vocab, 50), (2, 6), device=model_device(model))
+    tokens[1, :3] = tokens[0, :3]
+    question = _probe_question(tokens)
+    with torch.no_grad():
+        want = model(tokens, return_type="logits")[:, 2:]
+        suffix, state = capture_question(model, question)
+        rows = torch.arange(2).repeat(2)
+        start = torch.tensor([0, 0, len(model.blocks) - 1, len(model.blocks) - 1])
+        got = run_from(model, state, start, rows).view(2, 2, *want.shape[1:])
+        cols = run_from(model, state, start[:2], rows[:2], columns=torch.tensor([1, 3]))
+    tol = 1e-3 if want.dtype == torch.float32 else 3e-2
+    scale = float(want.abs().max()) + 1.0
+    worst = float((got - want).abs().max())
+    worst = max(worst, float((cols - want[..., [1, 3]]).abs().max()))
+    if worst > tol * scale:
+        return f"a replay differs from the model's own logits by {worst:.2e} (tolerance {tol * scale:.2e})"
+    return None
+
+
+def _probe_question(tokens: Tensor) -> EncodedQuestions:
+    """Two rows sharing a 2-token prompt (answer position 2), as :func:`capture_question` takes them."""
+    n = tokens.shape[0]
+    zeros = torch.zeros(n, dtype=torch.long, device=tokens.device)
+    return EncodedQuestions(
+        tokens=tokens,
+        attention_mask=torch.ones_like(tokens),
+        answer_pos=zeros + 2,
+        row_question=zeros,
+        row_option=torch.arange(n, device=tokens.device),
+        cont_ids=tokens[:, 3:],
+        cont_mask=torch.ones_like(tokens[:, 3:], dtype=torch.bool),
+        cont_chars=zeros,
+        letter_ids=tokens[:1, :n],
+        option_mask=torch.ones(1, n, dtype=torch.bool, device=tokens.device),
+        correct=zeros[:1],
+        score_offset=torch.zeros(1, n, device=tokens.device),
+        answer_format="cloze",
+    )

@@ -1,0 +1,135 @@
+"""Layer replay (start each variant at its own layer, shared prompt cache, letter columns only) against the
+one-layer-one-step and one-neuron-at-a-time loops, in both formats, on padded batches and any max_rows."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from neuronllm_tl.attribution.ablation import exact_ablation
+from neuronllm_tl.attribution.integrated_gradients import integrated_gradients
+from neuronllm_tl.attribution.layer_replay import capture_question, layer_replay_problem, run_from
+from neuronllm_tl.attribution.replay import replay_mode, variant_passes
+from neuronllm_tl.models.validation import model_spec
+from neuronllm_tl.scoring.encoding import QuestionEncoder
+from neuronllm_tl.scoring.objectives import OptionScores, objective_and_scores
+from neuronllm_tl.testing import tiny_hf_llama, tiny_task
+from neuronllm_tl.testing.reference import ablation_reference, integrated_gradients_reference
+from tests.conftest import hook_count
+
+
+@pytest.fixture(scope="module")
+def llama3(tmp_path_factory):
+    return tiny_hf_llama(str(tmp_path_factory.mktemp("llama3")), n_layers=3)
+
+
+def _padded(model, task, examples=(0, 2, 5)):
+    questions = [next(q for q in task.questions() if q.example_index == e) for e in examples]
+    return QuestionEncoder(model, task).encode(questions)
+
+
+def test_auto_picks_layer_replay_on_a_llama_and_not_on_a_native_bridge(llama3, model):
+    assert layer_replay_problem(llama3) is None
+    assert replay_mode(llama3, "auto") == "layer"
+    assert layer_replay_problem(model) is not None
+    assert replay_mode(model, "auto") == "full"
+    enc = QuestionEncoder(model, tiny_task("letter")).encode(tiny_task("letter").questions()[:1])
+    with pytest.raises(ValueError, match="replay='layer' cannot run on .*key/value cache"):
+        integrated_gradients(model, model_spec(model), enc, steps=2, replay="layer")
+
+
+def test_a_replay_from_any_layer_reproduces_the_model(llama3, answer_format):
+    task = tiny_task(answer_format)
+    question = QuestionEncoder(llama3, task).encode(task.questions()[:1])
+    with torch.no_grad():
+        want = llama3(question.tokens, return_type="logits")[:, int(question.answer_pos[0]) :]
+        suffix, state = capture_question(llama3, question)
+        rows = torch.arange(suffix.n_rows)
+        for layer in range(3):
+            start = torch.full_like(rows, layer)
+            torch.testing.assert_close(run_from(llama3, state, start, rows), want, rtol=1e-4, atol=1e-5)
+        last = suffix.n_rows - 1
+        mixed = run_from(llama3, state, torch.tensor([0, 1, 1, 2]), torch.tensor([0, 0, last, 0]))
+        torch.testing.assert_close(mixed, want[[0, 0, last, 0]], rtol=1e-4, atol=1e-5)
+        with pytest.raises(ValueError, match="ordered by their start layer"):
+            run_from(llama3, state, torch.tensor([1, 0]), torch.tensor([0, 0]))
+    assert all(k.shape[0] == 1 and v.shape[0] == 1 for k, v in state.prefix_kv)  # one copy, not one per row
+
+
+@pytest.mark.parametrize("objective", ["contrastive", "vocab_prob"])
+def test_layer_replay_ig_equals_the_loop(llama3, answer_format, objective):
+    task = tiny_task(answer_format)
+    spec = model_spec(llama3)
+    enc = _padded(llama3, task)
+    ref = torch.stack(
+        [
+            torch.stack(
+                [
+                    integrated_gradients_reference(
+                        llama3, spec, enc, question=q, layer=layer, steps=4, objective=objective
+                    )
+                    for layer in range(spec.n_layers)
+                ]
+            )
+            for q in range(enc.n_questions)
+        ]
+    )
+    for max_rows in (1, 7, 1000):
+        fast = integrated_gradients(llama3, spec, enc, steps=4, replay="layer", max_rows=max_rows, objective=objective)
+        torch.testing.assert_close(fast.attributions, ref, rtol=1e-3, atol=1e-7)
+    assert ref.abs().max() > 1e-5
+
+
+@pytest.mark.parametrize("objective", ["contrastive", "vocab_logprob"])
+def test_layer_replay_ablation_equals_the_loop(llama3, answer_format, objective):
+    task = tiny_task(answer_format)
+    spec = model_spec(llama3)
+    enc = _padded(llama3, task)
+    ref = torch.stack(
+        [
+            torch.stack(
+                [
+                    ablation_reference(llama3, spec, enc, question=q, layer=layer, objective=objective)
+                    for layer in range(spec.n_layers)
+                ]
+            )
+            for q in range(enc.n_questions)
+        ]
+    )
+    for max_rows in (5, 10_000):
+        fast = exact_ablation(llama3, spec, enc, replay="layer", max_rows=max_rows, objective=objective)
+        torch.testing.assert_close(fast.attributions, ref, rtol=1e-3, atol=2e-6)
+    assert ref.abs().max() > 1e-4
+
+
+def test_letter_passes_unembed_only_the_letters_and_refuse_vocabulary_reads(llama3):
+    task = tiny_task("letter")
+    enc = QuestionEncoder(llama3, task).encode(task.questions()[:2])
+    layers = torch.tensor([0, 2])
+    passes = list(variant_passes(llama3, enc, 2, max_rows=4, mode="layer", variant_layer=layers, letter_columns=True))
+    assert [p.start.tolist() for p in passes] == [[0, 2], [0, 2]]
+    p = passes[0]
+    logits = p.logits(llama3)
+    assert logits.shape[-1] == enc.letter_ids.shape[1]
+    scores = OptionScores.from_logits(logits, p.sub, vocab=False)
+    with pytest.raises(ValueError, match="without vocabulary log-probabilities"):
+        _ = scores.vocab_logprobs
+    full = list(variant_passes(llama3, enc, 2, max_rows=4, mode="layer", variant_layer=layers))[0].logits(llama3)
+    f_cols, _ = objective_and_scores(logits, p.sub, "contrastive", vocab=False)
+    f_full, _ = objective_and_scores(full, replace(p.sub, letter_ids=enc.letter_ids[p.question]), "contrastive")
+    torch.testing.assert_close(f_cols, f_full, rtol=1e-5, atol=1e-6)
+
+
+def test_a_failing_hook_leaves_no_hook_behind(llama3):
+    task = tiny_task("letter")
+    question = QuestionEncoder(llama3, task).encode(task.questions()[:1])
+    suffix, state = capture_question(llama3, question)
+    before = hook_count(llama3)
+
+    def boom(act, hook):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        rows = torch.arange(suffix.n_rows)
+        run_from(llama3, state, torch.ones_like(rows), rows, [("blocks.2.mlp.hook_post", boom)])
+    assert hook_count(llama3) == before
