@@ -87,7 +87,8 @@ def exact_ablation(
             letter_columns=reads_only_option_scores(fn),
         )
         for p in passes:
-            hooks = _ablation_hooks(spec, p.sub.answer_pos, neurons, p.variant[p.sub.row_question] - 1, values)
+            answer_pos, row_sub_question = p.hook_rows()
+            hooks = _ablation_hooks(spec, answer_pos, neurons, p.variant[row_sub_question] - 1, values)
             f_variant, _ = probed_objective(p.logits(model, hooks), p.sub, fn, vocab=p.columns is None)
             table[p.question.to(f.device), p.variant.to(f.device)] = f_variant.double()
     effects = torch.zeros(enc.n_questions, spec.n_layers, spec.d_mlp, dtype=torch.float64, device=f.device)

@@ -81,7 +81,7 @@ def integrated_gradients(
         letter_columns=reads_only_option_scores(fn),
     ):
         probe, grads = _probe_variants(model, spec, p, variants, fn)
-        acc.add(probe, grads, p.sub.row_question, p.question)
+        acc.add(probe, grads, p.hook_rows()[1], p.question)
     return BatchAttribution(acc.result(steps), f, scores)
 
 
@@ -142,9 +142,10 @@ def _probe_variants(
     model: HookedModel, spec: ModelSpec, p: VariantPass, variants: _Variants, objective: Objective
 ) -> tuple[AnswerProbe, dict[int, Tensor]]:
     """One forward + backward over the pass, whose question i is variant ``p.variant[i]``."""
-    row_v = p.variant[p.sub.row_question]
+    answer_pos, row_sub_question = p.hook_rows()
+    row_v = p.variant[row_sub_question]
     probe_mask = torch.nn.functional.one_hot(variants.layer(row_v), spec.n_layers).bool()
-    probe = AnswerProbe(spec, p.sub.answer_pos, probe_mask, alpha=variants.alpha(row_v))
+    probe = AnswerProbe(spec, answer_pos, probe_mask, alpha=variants.alpha(row_v))
     with torch.enable_grad():
         f, _ = probed_objective(p.logits(model, probe.hooks()), p.sub, objective, vocab=p.columns is None)
         grads = probe.gradients(f.sum())

@@ -53,33 +53,46 @@ class QuestionState:
 
     prefix_kv: list[tuple[Tensor, Tensor]]
     """Per layer, the prompt's keys and values before the answer position, ``[1, kv_head, prefix, d_head]``."""
-    residuals: list[Float[Tensor, "row suffix d_model"]]
-    """Per layer l, the clean residual entering block l at the suffix positions, one row per suffix row."""
+    residuals: list[Float[Tensor, "replayed suffix d_model"]]
+    """Per layer l, the clean residual entering block l at the suffix positions, one row per replayed row."""
     rotary: tuple[Tensor, Tensor]
     """The rotary cos and sin of the suffix positions, ``[1, suffix, d_head]``."""
+    replayed_row: Int[Tensor, " row"]
+    """For each row of the question, the replayed row whose logits it reads (rows that read the same
+    positions of the same tokens share one)."""
+
+    @property
+    def n_replayed(self) -> int:
+        return int(self.residuals[0].shape[0])
 
 
 def capture_question(model: Any, question: EncodedQuestions) -> tuple[EncodedQuestions, QuestionState]:
     """(the question's rows from the answer position on, its clean state). One question only.
 
-    Both clean runs go through the Hugging Face base model, which stops before the unembedding: no logits
-    are computed for the prompt's positions.
+    The suffix keeps only the positions whose logits are read: the answer position and every continuation
+    token but the last (cloze). Rows that read the same tokens there (one-token options all read only the
+    answer position) are replayed once. Both clean runs go through the Hugging Face base model, which stops
+    before the unembedding: no logits are computed for the prompt's positions.
     """
     a = int(question.answer_pos[0])
     if a < 1 or not bool((question.answer_pos == a).all()):
         raise ValueError("layer replay needs at least one token before the answer position, shared by all rows.")
+    read = question.cont_mask.sum(1).clamp(min=1)
+    width = int(read.max())
     suffix = replace(
         question,
-        tokens=question.tokens[:, a:],
-        attention_mask=question.attention_mask[:, a:],
+        tokens=question.tokens[:, a : a + width],
+        attention_mask=question.attention_mask[:, a : a + width],
         answer_pos=torch.zeros_like(question.answer_pos),
     )
+    unread = torch.arange(width, device=read.device)[None] >= read[:, None]
+    replayed, replayed_row = torch.unique(suffix.tokens.masked_fill(unread, 0), dim=0, return_inverse=True)
     base = model.original_model.base_model
     with torch.no_grad():
         cache = base(input_ids=question.tokens[:1, :a], use_cache=True).past_key_values
         prefix_kv = [layer_kv(cache, j) for j in range(len(model.blocks))]
-        residuals, rotary = _clean_suffix_run(model, suffix.tokens, expand_cache(cache, suffix.n_rows))
-    return suffix, QuestionState(prefix_kv, residuals, rotary)
+        residuals, rotary = _clean_suffix_run(model, replayed, expand_cache(cache, len(replayed)))
+    return suffix, QuestionState(prefix_kv, residuals, rotary, replayed_row)
 
 
 def _clean_suffix_run(model: Any, tokens: Tensor, cache: Any) -> tuple[list[Tensor], tuple[Tensor, Tensor]]:
@@ -227,7 +240,7 @@ def _self_check(model: Any) -> str | None:
     tokens[1, :3] = tokens[0, :3]
     question = _probe_question(tokens)
     with torch.no_grad():
-        want = model(tokens, return_type="logits")[:, 2:]
+        want = model(tokens, return_type="logits")[:, 2:-1]  # the last token's logits are not read
         suffix, state = capture_question(model, question)
         rows = torch.arange(2).repeat(2)
         start = torch.tensor([0, 0, len(model.blocks) - 1, len(model.blocks) - 1])

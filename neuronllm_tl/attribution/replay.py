@@ -90,11 +90,22 @@ class VariantPass:
     start: Tensor | None = None
     columns: Tensor | None = None
 
+    def hook_rows(self) -> tuple[Int[Tensor, " replayed"], Int[Tensor, " replayed"]]:
+        """(answer position, sub-question) of each row the model runs: hooks index these rows. They are
+        ``sub``'s rows, except in layer replay, where rows reading the same tokens are run once."""
+        if self.state is None:
+            return self.sub.answer_pos, self.sub.row_question
+        n, k = self.state.n_replayed, self.sub.n_questions
+        sub_question = torch.arange(k, device=self.sub.answer_pos.device).repeat_interleave(n)
+        return torch.zeros_like(sub_question), sub_question
+
     def logits(self, model: HookedModel, hooks: Sequence = ()) -> Float[Tensor, "row pos vocab"]:
+        """The logits of ``sub``'s rows, with ``hooks`` (built for :meth:`hook_rows`) attached."""
         if self.state is not None and self.start is not None:
-            n = self.state.residuals[0].shape[0]
-            rows = torch.arange(n).repeat(self.sub.n_questions)
-            return run_from(model, self.state, self.start.repeat_interleave(n), rows, hooks, self.columns)
+            n, k = self.state.n_replayed, self.sub.n_questions
+            rows = torch.arange(n).repeat(k)
+            out = run_from(model, self.state, self.start.repeat_interleave(n), rows, hooks, self.columns)
+            return out.view(k, n, *out.shape[1:])[:, self.state.replayed_row.to(out.device)].flatten(0, 1)
         if self.past is None:
             return forward_logits(model, self.sub, hooks)
         # suffix rows after a shared prefix: right-padded and causal, so no attention mask is needed
@@ -159,7 +170,7 @@ def _layer_passes(
         suffix = replace(suffix, letter_ids=torch.arange(len(columns), device=columns.device)[None])
     variant_layer = variant_layer.cpu()
     order = torch.sort(variant_layer, stable=True).indices
-    for chunk in chunks_by_rows(torch.full((len(order),), suffix.n_rows), max_rows):
+    for chunk in chunks_by_rows(torch.full((len(order),), state.n_replayed), max_rows):
         sub = suffix.take_questions(torch.zeros(len(chunk), dtype=torch.long))
         qs = torch.full((len(chunk),), q, device=question.tokens.device)
         variants = order[chunk]

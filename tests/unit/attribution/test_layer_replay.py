@@ -41,19 +41,31 @@ def test_auto_picks_layer_replay_on_a_llama_and_not_on_a_native_bridge(llama3, m
 def test_a_replay_from_any_layer_reproduces_the_model(llama3, answer_format):
     task = tiny_task(answer_format)
     question = QuestionEncoder(llama3, task).encode(task.questions()[:1])
+    read = question.cont_mask.sum(1).clamp(min=1).tolist()  # positions whose logits a row reads
     with torch.no_grad():
         want = llama3(question.tokens, return_type="logits")[:, int(question.answer_pos[0]) :]
         suffix, state = capture_question(llama3, question)
-        rows = torch.arange(suffix.n_rows)
+        rows = state.replayed_row
         for layer in range(3):
-            start = torch.full_like(rows, layer)
-            torch.testing.assert_close(run_from(llama3, state, start, rows), want, rtol=1e-4, atol=1e-5)
+            got = run_from(llama3, state, torch.full_like(rows, layer), rows)
+            for r, n in enumerate(read):
+                torch.testing.assert_close(got[r, :n], want[r, :n], rtol=1e-4, atol=1e-5)
         last = suffix.n_rows - 1
-        mixed = run_from(llama3, state, torch.tensor([0, 1, 1, 2]), torch.tensor([0, 0, last, 0]))
-        torch.testing.assert_close(mixed, want[[0, 0, last, 0]], rtol=1e-4, atol=1e-5)
+        mixed = run_from(llama3, state, torch.tensor([0, 1, 1, 2]), rows[[0, 0, last, 0]])
+        for got, r in zip(mixed, [0, 0, last, 0], strict=True):
+            torch.testing.assert_close(got[: read[r]], want[r, : read[r]], rtol=1e-4, atol=1e-5)
         with pytest.raises(ValueError, match="ordered by their start layer"):
             run_from(llama3, state, torch.tensor([1, 0]), torch.tensor([0, 0]))
     assert all(k.shape[0] == 1 and v.shape[0] == 1 for k, v in state.prefix_kv)  # one copy, not one per row
+    assert state.n_replayed <= suffix.n_rows
+
+
+def test_one_token_options_are_replayed_once(llama3):
+    task = tiny_task("cloze")
+    enc = QuestionEncoder(llama3, task).encode(task.questions())
+    q = next(q for q in range(enc.n_questions) if bool((enc.cont_mask[enc.row_question == q].sum(1) == 1).all()))
+    suffix, state = capture_question(llama3, enc.take_questions(torch.tensor([q])))
+    assert suffix.n_rows > 1 and state.n_replayed == 1 and suffix.tokens.shape[1] == 1
 
 
 @pytest.mark.parametrize("objective", ["contrastive", "vocab_prob"])
@@ -130,6 +142,6 @@ def test_a_failing_hook_leaves_no_hook_behind(llama3):
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
-        rows = torch.arange(suffix.n_rows)
+        rows = state.replayed_row
         run_from(llama3, state, torch.ones_like(rows), rows, [("blocks.2.mlp.hook_post", boom)])
     assert hook_count(llama3) == before
