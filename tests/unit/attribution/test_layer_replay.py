@@ -28,6 +28,15 @@ def _padded(model, task, examples=(0, 2, 5)):
     return QuestionEncoder(model, task).encode(questions)
 
 
+def _loop(reference, model, spec, enc, **kwargs):
+    """``reference`` (one question and one layer at a time) over every question and layer: [question, layer, d_mlp]."""
+    per_question = [
+        torch.stack([reference(model, spec, enc, question=q, layer=layer, **kwargs) for layer in range(spec.n_layers)])
+        for q in range(enc.n_questions)
+    ]
+    return torch.stack(per_question)
+
+
 def test_auto_picks_layer_replay_on_a_llama_and_not_on_a_native_bridge(llama3, model):
     assert layer_replay_problem(llama3) is None
     assert replay_mode(llama3, "auto") == "layer"
@@ -73,19 +82,7 @@ def test_layer_replay_ig_equals_the_loop(llama3, answer_format, objective):
     task = tiny_task(answer_format)
     spec = model_spec(llama3)
     enc = _padded(llama3, task)
-    ref = torch.stack(
-        [
-            torch.stack(
-                [
-                    integrated_gradients_reference(
-                        llama3, spec, enc, question=q, layer=layer, steps=4, objective=objective
-                    )
-                    for layer in range(spec.n_layers)
-                ]
-            )
-            for q in range(enc.n_questions)
-        ]
-    )
+    ref = _loop(integrated_gradients_reference, llama3, spec, enc, steps=4, objective=objective)
     for max_rows in (1, 7, 1000):
         fast = integrated_gradients(llama3, spec, enc, steps=4, replay="layer", max_rows=max_rows, objective=objective)
         torch.testing.assert_close(fast.attributions, ref, rtol=1e-3, atol=1e-7)
@@ -97,17 +94,7 @@ def test_layer_replay_ablation_equals_the_loop(llama3, answer_format, objective)
     task = tiny_task(answer_format)
     spec = model_spec(llama3)
     enc = _padded(llama3, task)
-    ref = torch.stack(
-        [
-            torch.stack(
-                [
-                    ablation_reference(llama3, spec, enc, question=q, layer=layer, objective=objective)
-                    for layer in range(spec.n_layers)
-                ]
-            )
-            for q in range(enc.n_questions)
-        ]
-    )
+    ref = _loop(ablation_reference, llama3, spec, enc, objective=objective)
     for max_rows in (5, 10_000):
         fast = exact_ablation(llama3, spec, enc, replay="layer", max_rows=max_rows, objective=objective)
         torch.testing.assert_close(fast.attributions, ref, rtol=1e-3, atol=2e-6)
