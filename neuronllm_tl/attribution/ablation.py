@@ -91,7 +91,12 @@ def exact_ablation(
             hooks = _ablation_hooks(spec, answer_pos, neurons, p.variant[row_sub_question] - 1, values)
             f_variant, _ = probed_objective(p.logits(model, hooks), p.sub, fn, vocab=p.columns is None)
             table[p.question.to(f.device), p.variant.to(f.device)] = f_variant.double()
-    effects = torch.zeros(enc.n_questions, spec.n_layers, spec.d_mlp, dtype=torch.float64, device=f.device)
+    return _effects(spec, neurons, table, f, scores)
+
+
+def _effects(spec: ModelSpec, neurons: Tensor, table: Tensor, f: Tensor, scores: Tensor) -> BatchAttribution:
+    """E = F(clean) - F(ablated) per question and neuron from the table of F per (question, variant)."""
+    effects = torch.zeros(table.shape[0], spec.n_layers, spec.d_mlp, dtype=torch.float64, device=f.device)
     layer, index = neurons[:, 0].to(f.device), neurons[:, 1].to(f.device)
     effects[:, layer, index] = table[:, :1] - table[:, 1:]
     mask = torch.zeros(spec.n_layers, spec.d_mlp, dtype=torch.bool)
