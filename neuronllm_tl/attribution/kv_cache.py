@@ -9,8 +9,9 @@ from __future__ import annotations
 import copy
 import inspect
 import weakref
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor
@@ -19,22 +20,31 @@ from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import model_device
 from neuronllm_tl.scoring.encoding import EncodedQuestions
 
+T = TypeVar("T")
 
-def split_at_answer(model: HookedModel, question: EncodedQuestions) -> tuple[EncodedQuestions, Any]:
-    """(the question from its answer position on, the key/value cache of the tokens before it)."""
+
+def answer_suffix(question: EncodedQuestions, width: int | None = None) -> EncodedQuestions:
+    """One question's rows from the answer position on (``width`` positions of it, or all), its answer
+    position now 0; refused unless every row has the same answer position, after at least one token."""
     a = int(question.answer_pos[0])
     if a < 1 or not bool((question.answer_pos == a).all()):
         raise ValueError(
             "replay from the answer position needs at least one token before the answer position, shared by all rows."
         )
-    with torch.no_grad():
-        _, cache = model(question.tokens[:1, :a], return_type="logits_and_cache")
-    suffix = replace(
+    end = None if width is None else a + width
+    return replace(
         question,
-        tokens=question.tokens[:, a:],
-        attention_mask=question.attention_mask[:, a:],
+        tokens=question.tokens[:, a:end],
+        attention_mask=question.attention_mask[:, a:end],
         answer_pos=torch.zeros_like(question.answer_pos),
     )
+
+
+def split_at_answer(model: HookedModel, question: EncodedQuestions) -> tuple[EncodedQuestions, Any]:
+    """(the question from its answer position on, the key/value cache of the tokens before it)."""
+    suffix = answer_suffix(question)
+    with torch.no_grad():
+        _, cache = model(question.tokens[:1, : int(question.answer_pos[0])], return_type="logits_and_cache")
     return suffix, cache
 
 
@@ -56,20 +66,27 @@ _PREFIX_CACHE_SUPPORT: weakref.WeakKeyDictionary[HookedModel, bool] = weakref.We
 """supports_prefix_cache's answer per model object, forgotten when the model is (never stored on it)."""
 
 
+def remembered(
+    table: weakref.WeakKeyDictionary[HookedModel, T], model: HookedModel, ask: Callable[[HookedModel], T]
+) -> T:
+    """``ask(model)``, asked once per model object and remembered beside it in ``table`` (a weak-keyed
+    table, so the answer is forgotten with the model and nothing is stored on it)."""
+    try:
+        return table[model]
+    except KeyError:
+        answer = ask(model)
+    except TypeError:  # not weak-referenceable: ask every time
+        return ask(model)
+    table[model] = answer
+    return answer
+
+
 def supports_prefix_cache(model: HookedModel) -> bool:
     """Whether ``model`` returns a Hugging Face key/value cache that can be replayed (HF-backed bridges).
 
-    Asked once per model object with a two-token forward pass, and remembered beside the model (in a
-    weak-keyed table), not on it.
+    Asked once per model object with a two-token forward pass (:func:`remembered`).
     """
-    try:
-        return _PREFIX_CACHE_SUPPORT[model]
-    except KeyError:
-        ok = _probe_prefix_cache(model)
-    except TypeError:  # not weak-referenceable: ask every time
-        return _probe_prefix_cache(model)
-    _PREFIX_CACHE_SUPPORT[model] = ok
-    return ok
+    return remembered(_PREFIX_CACHE_SUPPORT, model, _probe_prefix_cache)
 
 
 def _probe_prefix_cache(model: HookedModel) -> bool:

@@ -31,14 +31,14 @@ Example:
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from neuronllm_tl.attribution.kv_cache import expand_cache, layer_kv, supports_prefix_cache
+from neuronllm_tl.attribution.kv_cache import answer_suffix, expand_cache, layer_kv, remembered, supports_prefix_cache
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import model_device
 from neuronllm_tl.scoring.encoding import EncodedQuestions
@@ -74,17 +74,10 @@ def capture_question(model: Any, question: EncodedQuestions) -> tuple[EncodedQue
     answer position) are replayed once. Both clean runs go through the Hugging Face base model, which stops
     before the unembedding: no logits are computed for the prompt's positions.
     """
-    a = int(question.answer_pos[0])
-    if a < 1 or not bool((question.answer_pos == a).all()):
-        raise ValueError("layer replay needs at least one token before the answer position, shared by all rows.")
     read = question.cont_mask.sum(1).clamp(min=1)
     width = int(read.max())
-    suffix = replace(
-        question,
-        tokens=question.tokens[:, a : a + width],
-        attention_mask=question.attention_mask[:, a : a + width],
-        answer_pos=torch.zeros_like(question.answer_pos),
-    )
+    suffix = answer_suffix(question, width)
+    a = int(question.answer_pos[0])
     unread = torch.arange(width, device=read.device)[None] >= read[:, None]
     replayed, replayed_row = torch.unique(suffix.tokens.masked_fill(unread, 0), dim=0, return_inverse=True)
     base = model.original_model.base_model
@@ -192,14 +185,7 @@ _SUPPORT: weakref.WeakKeyDictionary[HookedModel, str | None] = weakref.WeakKeyDi
 
 def layer_replay_problem(model: HookedModel) -> str | None:
     """Why layer replay cannot run on ``model`` (None when it can). Asked once per model object."""
-    try:
-        return _SUPPORT[model]
-    except KeyError:
-        problem = _find_problem(model)
-    except TypeError:  # not weak-referenceable
-        return _find_problem(model)
-    _SUPPORT[model] = problem
-    return problem
+    return remembered(_SUPPORT, model, _find_problem)
 
 
 def supports_layer_replay(model: HookedModel) -> bool:
@@ -234,9 +220,9 @@ def _structure_problem(model: Any) -> str | None:
 
 def _self_check(model: Any) -> str | None:
     """Whether replays from the first and the last layer reproduce the model's own logits."""
-    torch.manual_seed(0)
     vocab = int(model.W_U.shape[-1])
-    tokens = torch.randint(1, min(vocab, 50), (2, 6), device=model_device(model))
+    generator = torch.Generator().manual_seed(0)  # the caller's global random state is left alone
+    tokens = torch.randint(1, min(vocab, 50), (2, 6), generator=generator).to(model_device(model))
     tokens[1, :3] = tokens[0, :3]
     question = _probe_question(tokens)
     with torch.no_grad():

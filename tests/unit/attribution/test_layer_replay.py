@@ -132,3 +132,10 @@ def test_a_failing_hook_leaves_no_hook_behind(llama3):
         rows = state.replayed_row
         run_from(llama3, state, torch.ones_like(rows), rows, [("blocks.2.mlp.hook_post", boom)])
     assert hook_count(llama3) == before
+
+
+def test_the_support_check_leaves_the_global_random_state_alone(tmp_path):
+    model = tiny_hf_llama(str(tmp_path / "llama"))
+    state = torch.get_rng_state()
+    assert layer_replay_problem(model) is None
+    assert torch.equal(torch.get_rng_state(), state)
