@@ -40,6 +40,7 @@ from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import ModelSpec, check_width
 from neuronllm_tl.scoring.encoding import EncodedQuestions, forward_logits
 from neuronllm_tl.scoring.objectives import Objective, get_objective, reads_only_option_scores
+from neuronllm_tl.scoring.shared_prompt import read_logits
 
 AblationBaseline = Literal["zero", "mean"]
 ABLATION_BASELINES: tuple[str, ...] = ("zero", "mean")
@@ -75,7 +76,7 @@ def exact_ablation(
     # variant 0 is the clean question (no hook: its replay starts at the last layer), variant 1 + n ablates neuron n
     variant_layer = torch.cat([torch.tensor([spec.n_layers - 1]), neurons[:, 0].cpu()])
     with torch.no_grad():
-        f, scores = probed_objective(forward_logits(model, enc), enc, fn)
+        f, scores = probed_objective(*read_logits(model, enc), fn)
         table = torch.zeros(enc.n_questions, 1 + len(neurons), dtype=torch.float64, device=f.device)
         passes = variant_passes(
             model,

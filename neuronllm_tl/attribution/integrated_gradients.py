@@ -39,8 +39,9 @@ from neuronllm_tl.attribution.replay import (
 from neuronllm_tl.checks import check_positive_int
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import ModelSpec
-from neuronllm_tl.scoring.encoding import EncodedQuestions, forward_logits
+from neuronllm_tl.scoring.encoding import EncodedQuestions
 from neuronllm_tl.scoring.objectives import Objective, get_objective, reads_only_option_scores
+from neuronllm_tl.scoring.shared_prompt import read_logits
 
 __all__ = ["Replay", "integrated_gradients", "supports_prefix_cache"]
 
@@ -66,7 +67,7 @@ def integrated_gradients(
     fn = get_objective(objective)
     layer_list = _checked_layers(spec, steps=steps, layers=layers, max_rows=max_rows, replay=replay)
     with torch.no_grad():
-        f, scores = probed_objective(forward_logits(model, enc), enc, fn)
+        f, scores = probed_objective(*read_logits(model, enc), fn)
     acc = _IGAccumulator(enc.n_questions, spec, enc.tokens.device)
     variants = _Variants(torch.tensor(layer_list, device=enc.tokens.device), steps)
     mode = replay_mode(model, replay)

@@ -38,10 +38,10 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from neuronllm_tl.attribution.kv_cache import answer_suffix, expand_cache, layer_kv, remembered, supports_prefix_cache
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import model_device
 from neuronllm_tl.scoring.encoding import EncodedQuestions
+from neuronllm_tl.scoring.kv_cache import answer_suffix, expand_cache, layer_kv, remembered, supports_prefix_cache
 
 _ATTENTION_PARTS = ("q_proj", "k_proj", "v_proj", "o_proj")
 _BLOCK_PARTS = ("ln1", "attn", "ln2", "mlp")

@@ -43,21 +43,35 @@ from neuronllm_tl.attribution.probes import AnswerProbe, BatchAttribution, first
 from neuronllm_tl.attribution.replay import Replay, supports_prefix_cache
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import ModelSpec
-from neuronllm_tl.scoring.encoding import EncodedQuestions, forward_logits
+from neuronllm_tl.scoring.encoding import EncodedQuestions
 from neuronllm_tl.scoring.objectives import Objective, get_objective
+from neuronllm_tl.scoring.shared_prompt import read_logits
 
 Method = Literal["grad_x_act", "integrated_gradients", "ablation"]
 METHODS: tuple[str, ...] = ("grad_x_act", "integrated_gradients", "ablation")
 
 
 def grad_x_act(
-    model: HookedModel, spec: ModelSpec, enc: EncodedQuestions, *, objective: str | Objective = "contrastive"
+    model: HookedModel,
+    spec: ModelSpec,
+    enc: EncodedQuestions,
+    *,
+    objective: str | Objective = "contrastive",
+    share_prompt: bool = True,
 ) -> BatchAttribution:
-    """``a * dF/da`` for every neuron of every layer: one forward and one backward pass."""
+    """``a * dF/da`` for every neuron of every layer: one forward and one backward pass (cloze options
+    share their prompt's pass where they can: :func:`~neuronllm_tl.scoring.shared_prompt.read_logits`)."""
     fn = get_objective(objective)
-    probe = AnswerProbe(spec, enc.answer_pos, torch.ones(enc.n_rows, spec.n_layers, dtype=torch.bool))
+    probes: list[AnswerProbe] = []
+
+    def probe_at(answer_pos: Tensor) -> list:
+        probes.append(AnswerProbe(spec, answer_pos, torch.ones(enc.n_rows, spec.n_layers, dtype=torch.bool)))
+        return probes[-1].hooks()
+
     with torch.enable_grad():
-        f, scores = probed_objective(forward_logits(model, enc, probe.hooks()), enc, fn)
+        logits, read = read_logits(model, enc, probe_at, share_prompt=share_prompt)
+        f, scores = probed_objective(logits, read, fn)
+        probe = probes[-1]
         grads = probe.gradients(f.sum())
     grad_rows = torch.stack([grads[layer] for layer in range(spec.n_layers)], dim=1).float()
     grad_q = torch.zeros(enc.n_questions, *grad_rows.shape[1:], device=grad_rows.device)

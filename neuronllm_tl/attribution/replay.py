@@ -33,11 +33,11 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from neuronllm_tl.attribution.kv_cache import expand_cache, split_at_answer, supports_prefix_cache
 from neuronllm_tl.attribution.layer_replay import QuestionState, capture_question, layer_replay_problem, run_from
 from neuronllm_tl.checks import check_positive_int
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.scoring.encoding import EncodedQuestions, forward_logits
+from neuronllm_tl.scoring.kv_cache import expand_cache, split_at_answer, supports_prefix_cache
 
 Replay = Literal["auto", "layer", "prefix", "full"]
 REPLAYS: tuple[str, ...] = ("auto", "layer", "prefix", "full")

@@ -10,6 +10,10 @@ A steering given as ``steering=`` acts at each question row's exact answer posit
 (``positions="answer"``) or at every position (``"all"``); its hooks are built by
 :meth:`Steering.hooks` for every batch and removed after it.
 
+In cloze format on a model that returns a Hugging Face cache, a question's options share one pass over
+its prompt (:mod:`neuronllm_tl.scoring.shared_prompt`): the same scores, without reading the prompt once
+per option. ``share_prompt=False`` runs one full row per option instead.
+
 Example:
     >>> base = nl.score_task(model, task)
     >>> steered = nl.score_task(model, task, steering=nl.Steering.from_mode(neurons, "degrade"))
@@ -28,7 +32,8 @@ from torch import Tensor
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import check_finite, model_device, model_spec
 from neuronllm_tl.scoring.batches import example_batches, progress_bar
-from neuronllm_tl.scoring.encoding import EncodedQuestions, QuestionEncoder, forward_logits, option_scores
+from neuronllm_tl.scoring.encoding import EncodedQuestions, QuestionEncoder, option_scores
+from neuronllm_tl.scoring.shared_prompt import read_logits
 from neuronllm_tl.steering.steering import Hooks, Steering, check_positions
 from neuronllm_tl.tasks.task import Task
 
@@ -106,11 +111,28 @@ def check_task_positions(positions: Any) -> Literal["answer", "all"]:
     return positions
 
 
-def _batch_hooks(model: HookedModel, steering: Steering | None, enc: EncodedQuestions) -> Hooks:
-    """The steering's hooks for one encoded batch: "answer" is each row's exact answer position."""
-    if steering is None:
+def _batch_hooks(model: HookedModel, steering: Steering | None, answer_pos: Tensor, *, prompt: bool = False) -> Hooks:
+    """The steering's hooks for one batch: at each row's ``answer_pos``, or everywhere. A prompt pass of
+    shared-prompt scoring (``prompt``, no answer position in it) is hooked only by a steering at "all"."""
+    if steering is None or (prompt and steering.positions == "answer"):
         return []
-    return steering.hooks(model, positions=enc.answer_pos if steering.positions == "answer" else "all")
+    return steering.hooks(model, positions=answer_pos if steering.positions == "answer" else "all")
+
+
+def batch_scores(
+    model: HookedModel, enc: EncodedQuestions, steering: Steering | None = None, *, share_prompt: bool = True
+) -> Float[Tensor, "question option"]:
+    """The option scores of one encoded batch under ``steering``, without gradients; a question's options
+    share its prompt's pass where they can (:func:`~neuronllm_tl.scoring.shared_prompt.read_logits`)."""
+    with torch.no_grad():
+        logits, read = read_logits(
+            model,
+            enc,
+            lambda answer_pos: _batch_hooks(model, steering, answer_pos),
+            prompt_hooks=_batch_hooks(model, steering, enc.answer_pos, prompt=True),
+            share_prompt=share_prompt,
+        )
+        return option_scores(logits, read)
 
 
 def score_task(
@@ -121,8 +143,9 @@ def score_task(
     batch_size: int = 16,
     max_tokens: int = 8192,
     progress: bool = False,
+    share_prompt: bool = True,
 ) -> TaskScores:
-    """Option probabilities of every question, optionally under ``steering``."""
+    """Option probabilities of every question, optionally under ``steering`` (``share_prompt``: see the module)."""
     if steering is not None and not isinstance(steering, Steering):
         raise TypeError(
             f"steering= takes a Steering, got {type(steering).__name__}: pass "
@@ -140,9 +163,7 @@ def score_task(
     label = f" ({steering.mode or 'custom factors'})" if steering is not None else ""
     for batch in progress_bar(batches, progress, f"score {task.name}{label}", leave=False):
         enc = encoder.encode(batch).to(device)
-        with torch.no_grad():
-            scores = option_scores(forward_logits(model, enc, _batch_hooks(model, steering, enc)), enc)
-        p = scores.softmax(-1)
+        p = batch_scores(model, enc, steering, share_prompt=share_prompt).softmax(-1)
         check_finite(p, f"option probabilities of task {task.name!r}")
         probs.append(p.cpu())
         correct.append(enc.correct.cpu())
@@ -171,4 +192,4 @@ def filter_genuine(model: HookedModel, task: Task, *, batch_size: int = 16) -> t
     return task.subset(genuine, name=f"{task.name}:genuine"), stats
 
 
-__all__ = ["TaskScores", "check_task_positions", "filter_genuine", "score_task"]
+__all__ = ["TaskScores", "batch_scores", "check_task_positions", "filter_genuine", "score_task"]

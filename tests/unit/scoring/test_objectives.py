@@ -6,10 +6,10 @@ import math
 import pytest
 import torch
 
-from neuronllm_tl.attribution import kv_cache as cache_module
 from neuronllm_tl.attribution import layer_replay as layer_module
 from neuronllm_tl.attribution.methods import grad_x_act, integrated_gradients, supports_prefix_cache
 from neuronllm_tl.models.validation import model_spec
+from neuronllm_tl.scoring import kv_cache as cache_module
 from neuronllm_tl.scoring import objectives
 from neuronllm_tl.scoring.encoding import QuestionEncoder, forward_logits
 from neuronllm_tl.scoring.objectives import (

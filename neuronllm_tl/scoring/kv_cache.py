@@ -1,7 +1,8 @@
 """Hugging Face key/value caches: whether a model returns one, and copies of one per row.
 
-Prefix replay and layer replay (:mod:`neuronllm_tl.attribution.replay`,
-:mod:`neuronllm_tl.attribution.layer_replay`) both start from the cache of a question's prompt.
+Shared-prompt scoring (:mod:`neuronllm_tl.scoring.shared_prompt`), prefix replay and layer replay
+(:mod:`neuronllm_tl.attribution.replay`, :mod:`neuronllm_tl.attribution.layer_replay`) all start from the
+cache of a question's prompt.
 """
 
 from __future__ import annotations

@@ -1,0 +1,134 @@
+"""Cloze questions whose options share one pass over their prompt.
+
+In cloze format a question is one row per option: its prompt followed by that option's tokens, so a
+14-option question reads its prompt 14 times. Causal attention makes the prompt's keys and values the
+same in every one of those rows, so they can be computed once:
+
+1. the prompts of the batch's questions, up to (not including) their answer position, run once, one
+   right-padded row per question, returning the Hugging Face key/value cache;
+2. the cache is indexed to one row per option (each option row gets its question's row);
+3. each option row runs only its *suffix* (answer position, then the option's tokens), attending to its
+   prompt through an attention mask that spans the cached prompt and the suffix. Positions continue each
+   row's own prompt: the bridge derives them from that mask (a padded prompt leaves a gap before the suffix).
+
+The answer position, where neurons are read and steered, is the suffix's first position, so a steering at
+``positions="answer"`` hooks the suffix pass only; one at every position hooks both passes. The scores
+equal those of the one-row-per-option pass up to floating-point summation order
+(``tests/unit/scoring/test_shared_prompt.py``).
+
+It needs a model that returns a Hugging Face cache (:func:`~neuronllm_tl.scoring.kv_cache.supports_prefix_cache`:
+Hugging Face-backed ``TransformerBridge``s); :func:`can_share_prompt` says whether a batch can.
+
+Example:
+    >>> if can_share_prompt(model, enc):
+    ...     logits, suffix = shared_prompt_logits(model, enc)
+    ...     scores = option_scores(logits, suffix)   # = option_scores(forward_logits(model, enc), enc)
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from neuronllm_tl.models.protocol import HookedModel
+from neuronllm_tl.scoring.encoded import EncodedQuestions, forward_logits
+from neuronllm_tl.scoring.kv_cache import supports_prefix_cache
+
+
+def can_share_prompt(model: HookedModel, enc: EncodedQuestions) -> bool:
+    """Whether ``enc``'s options can share their prompt on ``model``: cloze rows, more rows than questions,
+    at least one token before every answer position, and a model that returns a Hugging Face cache."""
+    return (
+        enc.answer_format == "cloze"
+        and enc.n_rows > enc.n_questions
+        and bool((enc.answer_pos >= 1).all())
+        and supports_prefix_cache(model)
+    )
+
+
+def split_prompts(
+    enc: EncodedQuestions,
+) -> tuple[Int[Tensor, "question prompt_pos"], Int[Tensor, "question prompt_pos"], EncodedQuestions]:
+    """(each question's prompt before its answer position, right-padded; its attention mask; ``enc``'s rows
+    from their answer position on, with ``answer_pos`` 0)."""
+    rows = torch.arange(enc.n_rows, device=enc.tokens.device)
+    first = torch.full((enc.n_questions,), enc.n_rows, device=rows.device)
+    first = first.scatter_reduce(0, enc.row_question, rows, reduce="amin")
+    prompt_len = enc.answer_pos[first]
+    width = torch.arange(int(prompt_len.max()), device=rows.device)
+    prompt_mask = (width < prompt_len[:, None]).long()
+    prompt = enc.tokens[first, : len(width)] * prompt_mask
+
+    row_len = enc.attention_mask.sum(1)
+    offsets = torch.arange(int((row_len - enc.answer_pos).max()), device=rows.device)
+    index = (enc.answer_pos[:, None] + offsets).clamp(max=enc.tokens.shape[1] - 1)
+    suffix_mask = (enc.answer_pos[:, None] + offsets < row_len[:, None]).long()
+    suffix = replace(
+        enc,
+        tokens=enc.tokens.gather(1, index) * suffix_mask,
+        attention_mask=suffix_mask,
+        answer_pos=torch.zeros_like(enc.answer_pos),
+    )
+    return prompt, prompt_mask, suffix
+
+
+def shared_prompt_logits(
+    model: HookedModel, enc: EncodedQuestions, *, prompt_hooks: Sequence = (), suffix_hooks: Sequence = ()
+) -> tuple[Float[Tensor, "row suffix_pos vocab"], EncodedQuestions]:
+    """(the logits of ``enc``'s rows from their answer position on, those rows as a batch to read them with).
+
+    ``prompt_hooks`` run on the prompt pass, ``suffix_hooks`` on the suffix pass (they index its rows;
+    the answer position is 0); both are removed afterwards, always. The prompt pass runs without gradients:
+    gradients reach the answer position and what follows it, never the prompt. Check :func:`can_share_prompt` first.
+    """
+    prompt, prompt_mask, suffix = split_prompts(enc)
+    keep = {"logits_to_keep": 1} if _can_skip_prompt_logits(model) else {}  # the prompt's logits are never read
+    with torch.no_grad():
+        _, cache = model.run_with_hooks(
+            prompt, attention_mask=prompt_mask, fwd_hooks=list(prompt_hooks), return_type="logits_and_cache", **keep
+        )
+    cache.batch_select_indices(enc.row_question)
+    mask = torch.cat([prompt_mask[enc.row_question], suffix.attention_mask], dim=1)
+    logits = model.run_with_hooks(
+        suffix.tokens, attention_mask=mask, past_key_values=cache, fwd_hooks=list(suffix_hooks), return_type="logits"
+    )
+    return logits, suffix
+
+
+def read_logits(
+    model: HookedModel,
+    enc: EncodedQuestions,
+    hooks_at: Callable[[Int[Tensor, " row"]], Sequence] = lambda answer_pos: (),
+    *,
+    prompt_hooks: Sequence = (),
+    share_prompt: bool = True,
+) -> tuple[Float[Tensor, "row pos vocab"], EncodedQuestions]:
+    """(logits of ``enc``'s rows, the batch whose positions index them), by a shared prompt where it can
+    (``share_prompt`` and :func:`can_share_prompt`), else by one full pass.
+
+    ``hooks_at(answer_pos)`` builds the hooks for the rows' answer positions in the pass that reads them
+    (0 in a shared-prompt suffix); ``prompt_hooks`` run on a shared prompt's pass only (a hook for every
+    position: in a full pass, ``hooks_at`` already covers the prompt).
+    """
+    if share_prompt and can_share_prompt(model, enc):
+        return shared_prompt_logits(
+            model, enc, prompt_hooks=prompt_hooks, suffix_hooks=hooks_at(torch.zeros_like(enc.answer_pos))
+        )
+    return forward_logits(model, enc, hooks_at(enc.answer_pos)), enc
+
+
+def _can_skip_prompt_logits(model: HookedModel) -> bool:
+    """Whether the wrapped Hugging Face model takes ``logits_to_keep`` (transformers >= 4.45 causal LMs)."""
+    forward = getattr(getattr(model, "original_model", None), "forward", None)
+    try:
+        return forward is not None and "logits_to_keep" in inspect.signature(forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+__all__ = ["can_share_prompt", "read_logits", "shared_prompt_logits", "split_prompts"]
