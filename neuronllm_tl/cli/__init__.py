@@ -62,7 +62,13 @@ def _compare_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = sub.add_parser("compare", help="NeuronLLM against its baselines and ablations: a resumable grid")
     d = CompareConfig()
     p.add_argument("--tasks", nargs="+", default=list(d.tasks), help="task names or .jsonl question files")
-    p.add_argument("--variants", nargs="+", default=list(d.variants), choices=list(VARIANTS))
+    p.add_argument(
+        "--variants",
+        nargs="+",
+        default=list(d.variants),
+        choices=list(VARIANTS),
+        help="default: all but the exact-ablation oracle (name 'ablation' to add it: ~100-250 passes per question)",
+    )
     p.add_argument("--ablations", nargs="*", default=[], choices=list(ABLATIONS))
     p.add_argument("--ablation-tasks", nargs="+", help="tasks the ablations run on (default: the first task)")
     p.add_argument("--k", type=int, default=d.k, help="neurons per set, the same for every method")

@@ -6,6 +6,7 @@ too) is compared by the same code: nothing here branches on a method's name.
 
 Example:
     >>> from neuronllm_tl.methods.registry import method_config
+from neuronllm_tl.neurons.selection import AGGREGATIONS
     >>> mine = Variant("neuronllm_margin", method_config("neuronllm", objective="margin"), modes=("enhance", "degrade"))
     >>> cfg = CompareConfig(tasks=("capitals-mini", "topics-mini"), variants=("neuronllm_gxa", "tn", "random"))
     >>> CompareConfig(tasks=("sst2",), seeds=(0, 1, 2), shots={"sst2": 4},
@@ -21,6 +22,7 @@ from typing import Any
 from neuronllm_tl.checks import check_positive_int
 from neuronllm_tl.methods.base import MethodConfig
 from neuronllm_tl.methods.registry import method_config
+from neuronllm_tl.neurons.selection import AGGREGATIONS
 from neuronllm_tl.steering.modes import MODES
 
 GOOD_ONLY_MODES = ("excite_good", "silence_good")
@@ -87,13 +89,32 @@ VARIANTS: dict[str, Variant] = {
         ),
         *(Variant(name, method_config(name)) for name in ("qrnca", "knowledge_neurons", "tn", "lape")),
         Variant("random", method_config("random"), controls=False),
+        Variant("ablation", method_config("ablation"), modes=ALL_MODES),
     ]
 }
-"""The main comparison: NeuronLLM (IG, the paper's; and grad x act) and the baselines."""
+"""The main comparison: NeuronLLM (IG, the paper's; and grad x act), the baselines, and the exact-ablation
+oracle (the neurons whose single silencing changes F most; opt-in, see :data:`DEFAULT_VARIANTS`)."""
+
+ORACLE_VARIANTS: tuple[str, ...] = ("ablation",)
+"""Variants a comparison runs only when named: exact ablation of every neuron costs ~100-250 forward+backward
+passes per question (docs/performance.md), far more than every other method together."""
+DEFAULT_VARIANTS: tuple[str, ...] = tuple(v for v in VARIANTS if v not in ORACLE_VARIANTS)
+
+SELECTION_MODES = ("enhance", "degrade", *GOOD_ONLY_MODES)
+"""The modes of issue #14's grid: good-only modes compare with the positive-only baselines at equal K."""
+
+
+def _selection(name: str, group: str, **options: Any) -> Variant:
+    """A setting of NeuronLLM's selection (issue #14), grad x act unless it sets ``attribution``."""
+    options.setdefault("attribution", "grad_x_act")
+    config = method_config("neuronllm", **options)
+    return Variant(name, config, modes=SELECTION_MODES, controls=False, group=group)
+
 
 ABLATIONS: dict[str, list[Variant]] = {
     "objective": [
-        _ablation(f"objective={o}", "objective", objective=o) for o in ("contrastive", "vocab_prob", "margin")
+        _ablation(f"objective={o}", "objective", objective=o)
+        for o in ("contrastive", "vocab_prob", "margin", "vocab_logprob")
     ],
     "permutations": [
         _ablation(f"permutations={n}", "permutations", answer_format="letter", n_permutations=n) for n in (1, 3, 6)
@@ -102,8 +123,17 @@ ABLATIONS: dict[str, list[Variant]] = {
     # the same numbers at hook_pre_linear as at hook_post; hook_pre (the gate) is the point that differs.
     "hook": [_ablation(f"hook={h}", "hook", hook=h) for h in ("mlp.hook_post", "mlp.hook_pre_linear", "mlp.hook_pre")],
     "k": [_ablation(f"k={k}", "k", k=k) for k in (10, 25, 50, 100, 200)],
+    # issue #14: why do Knowledge Neurons' sets move the model more? Each a setting of NeuronLLM.
+    "mask": [_selection(f"mask={m}", "mask", mask=m) for m in (True, False)],
+    "aggregation": [_selection(f"aggregation={a}", "aggregation", aggregation=a) for a in AGGREGATIONS],
+    "z": [_selection(f"z={z}", "z", z=z) for z in (0.01, 0.05, 0.2, 1.0)],
+    "attribution": [
+        _selection(f"attribution={a}", "attribution", attribution=a)
+        for a in ("grad_x_act", "integrated_gradients", "ablation")
+    ],
 }
-"""The reviewers' ablations, all on NeuronLLM with grad x act (cheap) and Enhance/Degrade only."""
+"""The reviewers' ablations (objective, permutations, hook, k: NeuronLLM with grad x act, Enhance/Degrade only)
+and issue #14's selection grid (mask, aggregation, z, attribution: also the good-only modes and specificity)."""
 
 
 def register_variant(variant: Variant, *, overwrite: bool = False) -> Variant:
@@ -120,7 +150,8 @@ class CompareConfig:
 
     tasks: tuple[str, ...] = ("capitals-mini", "topics-mini", "sentiment-mini")
     """Task names (built-in or dataset) or paths of ``.jsonl`` question files (:func:`~neuronllm_tl.load_task`)."""
-    variants: tuple[str, ...] = tuple(VARIANTS)
+    variants: tuple[str, ...] = DEFAULT_VARIANTS
+    """Variant names (:data:`VARIANTS`); the exact-ablation oracle ``"ablation"`` only when named."""
     ablations: tuple[str, ...] = ()
     ablation_tasks: tuple[str, ...] | None = None
     """Tasks the ablations run on (default: the first task)."""

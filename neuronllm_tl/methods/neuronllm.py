@@ -23,7 +23,14 @@ from neuronllm_tl.attribution.stream import AttributionMethod, AttributionReques
 from neuronllm_tl.methods.base import MethodConfig, MethodInputs
 from neuronllm_tl.methods.run_state import RunState, process_group, run_fingerprint
 from neuronllm_tl.neurons.neuron_set import NeuronSet
-from neuronllm_tl.neurons.selection import ContrastiveAccumulator, Selection, resolve_z, select_top_k
+from neuronllm_tl.neurons.selection import (
+    AGGREGATIONS,
+    Aggregation,
+    ContrastiveAccumulator,
+    Selection,
+    resolve_z,
+    select_top_k,
+)
 
 
 @dataclass(frozen=True)
@@ -43,11 +50,23 @@ class NeuronLLMConfig(MethodConfig):
     """``"global"`` ranks all layers together; ``"per_layer"`` applies z and K within each layer."""
     ig_steps: int = 16
     """Integrated-gradients steps m per layer (unused by grad_x_act)."""
+    mask: bool = True
+    """Set the ambiguous neurons (in one example's good coarse set and another's bad one) to 0: the paper's
+    CNI. ``False`` keeps them (an ablation of issue #14: does the mask remove the neurons that decide answers?)."""
+    aggregation: Aggregation = "ace"
+    """The task score: ``"ace"`` (the paper's), ``"mean"`` (plain mean attribution) or ``"share"`` (Knowledge
+    Neurons' threshold rule, signed); :mod:`neuronllm_tl.neurons.selection`. Ablations of issue #14."""
+    share_threshold: float = 0.2
+    """t of ``aggregation="share"``: a neuron passes in an example above t x that example's max attribution."""
 
     def __post_init__(self) -> None:
         self.attribution_request()  # validates attribution, objective and ig_steps
         if self.selection not in ("global", "per_layer"):
             raise ValueError(f"selection must be 'global' or 'per_layer', got {self.selection!r}.")
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {self.aggregation!r}.")
+        if not 0.0 < self.share_threshold < 1.0:
+            raise ValueError(f"share_threshold must be in (0, 1), got {self.share_threshold!r}.")
         if isinstance(self.z, bool) or not isinstance(self.z, (int, float)):
             raise ValueError(f"z must be an int >= 1 or a fraction in (0, 1], got {self.z!r}.")
 
@@ -91,7 +110,9 @@ def _checkpoint_path(checkpoint: str | Path | None, rank: int, world: int) -> Pa
 
 def _accumulator(config: NeuronLLMConfig, n_layers: int, d_mlp: int) -> ContrastiveAccumulator:
     z = resolve_z(config.z, n_layers, d_mlp, config.selection)
-    return ContrastiveAccumulator(n_layers, d_mlp, z=z, selection=config.selection)
+    return ContrastiveAccumulator(
+        n_layers, d_mlp, z=z, selection=config.selection, share_threshold=config.share_threshold
+    )
 
 
 def from_attributions(
@@ -114,21 +135,25 @@ def from_attributions(
 def select(
     acc: ContrastiveAccumulator, k: int, config: NeuronLLMConfig, metadata: dict[str, Any], stats: dict[str, Any]
 ) -> NeuronSet:
-    """Good = top-K ACE, bad = bottom-K ACE, with the run's statistics in the metadata."""
-    good, good_scores, bad, bad_scores = select_top_k(acc.ace(), k, selection=config.selection)
+    """Good = top-K task score (ACE by default), bad = bottom-K, with the run's statistics in the metadata."""
+    scores = acc.scores(config.aggregation, mask=config.mask)
+    good, good_scores, bad, bad_scores = select_top_k(scores, k, selection=config.selection)
     metadata = {**metadata, "k": k}
+    top_by_size = acc.scores("mean", mask=False).abs().flatten().topk(min(k, scores.numel())).indices
     metadata["identification"] = {
         "n_examples": acc.n_examples,
         **stats,
         "z": acc.z,
         "n_ambiguous": int(acc.ambiguous.sum()),
+        # issue #14: how many of the K neurons of largest |mean attribution| the ambiguity mask removes
+        "ambiguous_in_top_k_by_size": int(acc.ambiguous.flatten()[top_by_size].sum()),
     }
     return NeuronSet(
         good=good,
         bad=bad,
         good_scores=good_scores,
         bad_scores=bad_scores,
-        scores=acc.ace().float(),
+        scores=scores.float(),
         ambiguous=acc.ambiguous,
         metadata=metadata,
     )

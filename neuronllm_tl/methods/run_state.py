@@ -58,7 +58,7 @@ class RunState:
         acc = self.acc
         counts = torch.tensor([acc.n_examples, self.n_correct], dtype=torch.long)
         totals = torch.tensor([self.objective_sum], dtype=torch.float64)
-        for t in (acc.kept_sum, acc.raw_sum, acc.good_count, acc.bad_count, counts, totals):
+        for t in (acc.kept_sum, acc.raw_sum, acc.good_count, acc.bad_count, acc.pass_count, counts, totals):
             dist.all_reduce(t, op=dist.ReduceOp.SUM)
         acc.n_examples, self.n_correct = int(counts[0]), int(counts[1])
         self.objective_sum = float(totals[0])

@@ -8,6 +8,11 @@ For example e, ES_e(w) is the attribution of neuron w summed over e's permuted q
 3. ACE(w) = (1/|E|) * sum_e 1[w in G_e or B_e] * ES_e(w), set to 0 for ambiguous neurons;
 4. good = the top-K neurons with ACE > 0, bad = the bottom-K with ACE < 0 (global or per layer).
 
+Issue #14's ablations of step 2-3 (:meth:`ContrastiveAccumulator.scores`): the mask can be left off, and
+the task score can instead be the plain mean of ES_e (``"mean"``), or Knowledge Neurons' rule made signed
+(``"share"``): the share of examples whose ES_e(w) passes t x max_w' ES_e(w'), minus the share whose
+ES_e(w) falls below t x min_w' ES_e(w') (t = ``share_threshold``, 0.2 as in Knowledge Neurons).
+
 :class:`ContrastiveAccumulator` keeps only [layer, d_mlp] running sums and counts, so memory does not
 grow with the number of examples. The sums are float64, so a sum over shards in any order (batches,
 processes) gives the same neurons.
@@ -24,6 +29,8 @@ from torch import Tensor
 from neuronllm_tl.checks import check_positive_int, is_positive_int
 
 Selection = Literal["global", "per_layer"]
+Aggregation = Literal["ace", "mean", "share"]
+AGGREGATIONS: tuple[str, ...] = ("ace", "mean", "share")
 
 
 def resolve_z(z: int | float, n_layers: int, d_mlp: int, selection: Selection) -> int:
@@ -41,14 +48,19 @@ def resolve_z(z: int | float, n_layers: int, d_mlp: int, selection: Selection) -
 class ContrastiveAccumulator:
     """Streaming CNI over batches of per-example scores ``[example, layer, d_mlp]``."""
 
-    def __init__(self, n_layers: int, d_mlp: int, *, z: int, selection: Selection = "global") -> None:
+    def __init__(
+        self, n_layers: int, d_mlp: int, *, z: int, selection: Selection = "global", share_threshold: float = 0.2
+    ) -> None:
         if selection not in ("global", "per_layer"):
             raise ValueError(f"selection must be 'global' or 'per_layer', got {selection!r}.")
         self.n_layers, self.d_mlp, self.z, self.selection = n_layers, d_mlp, z, selection
+        self.share_threshold = share_threshold
         self.kept_sum = torch.zeros(n_layers, d_mlp, dtype=torch.float64)
         self.raw_sum = torch.zeros(n_layers, d_mlp, dtype=torch.float64)
         self.good_count = torch.zeros(n_layers, d_mlp, dtype=torch.long)
         self.bad_count = torch.zeros(n_layers, d_mlp, dtype=torch.long)
+        self.pass_count = torch.zeros(n_layers, d_mlp, dtype=torch.long)
+        """Examples in which the neuron passes share_threshold x the example's max (minus those below x min)."""
         self.n_examples = 0
 
     def coarse_sets(
@@ -74,7 +86,16 @@ class ContrastiveAccumulator:
         self.raw_sum += es.sum(0)
         self.good_count += good.sum(0)
         self.bad_count += bad.sum(0)
+        self.pass_count += self._passes(es)
         self.n_examples += es.shape[0]
+
+    def _passes(self, es: Float[Tensor, "example layer d_mlp"]) -> Int[Tensor, "layer d_mlp"]:
+        flat = es.flatten(1)
+        high = flat.amax(1).clamp(min=0) * self.share_threshold
+        low = flat.amin(1).clamp(max=0) * self.share_threshold
+        up = (flat > high[:, None]) & (flat > 0)
+        down = (flat < low[:, None]) & (flat < 0)
+        return (up.long() - down.long()).sum(0).view(self.n_layers, self.d_mlp)
 
     def state_dict(self) -> dict[str, Tensor]:
         return {
@@ -82,12 +103,14 @@ class ContrastiveAccumulator:
             "raw_sum": self.raw_sum,
             "good_count": self.good_count,
             "bad_count": self.bad_count,
+            "pass_count": self.pass_count,
             "n_examples": torch.tensor(self.n_examples),
         }
 
     def load_state_dict(self, state: dict[str, Tensor]) -> None:
         self.kept_sum, self.raw_sum = state["kept_sum"].clone(), state["raw_sum"].clone()
         self.good_count, self.bad_count = state["good_count"].clone(), state["bad_count"].clone()
+        self.pass_count = state["pass_count"].clone()
         self.n_examples = int(state["n_examples"])
 
     @property
@@ -95,9 +118,18 @@ class ContrastiveAccumulator:
         return (self.good_count > 0) & (self.bad_count > 0)
 
     def ace(self) -> Float[Tensor, "layer d_mlp"]:
+        return self.scores()
+
+    def scores(self, aggregation: Aggregation = "ace", *, mask: bool = True) -> Float[Tensor, "layer d_mlp"]:
+        """The task score of every neuron: ACE (the paper's), or an ablation of it (module docstring);
+        ``mask`` sets the ambiguous neurons to 0."""
         if self.n_examples == 0:
             raise ValueError("no examples were scored, so there is no task score; give the task examples.")
-        return (self.kept_sum / self.n_examples).masked_fill(self.ambiguous, 0.0)
+        if aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}.")
+        total = {"ace": self.kept_sum, "mean": self.raw_sum, "share": self.pass_count.double()}[aggregation]
+        score = total / self.n_examples
+        return score.masked_fill(self.ambiguous, 0.0) if mask else score
 
 
 def select_top_k(

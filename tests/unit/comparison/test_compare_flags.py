@@ -40,3 +40,13 @@ def test_seeds_task_options_and_shots():
 def test_bad_flags_are_refused_with_how_to_fix(flags, message, capsys):
     assert main(["compare", "--model", "tiny-random", "--tasks", "sst2", "topics-mini", *flags]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_exact_ablation_oracle_runs_only_when_named():
+    assert "ablation" not in config_of().variants  # hundreds of passes per question: opt-in
+    named = config_of("--variants", "neuronllm", "ablation")
+    assert named.variants == ("neuronllm", "ablation")
+    from neuronllm_tl.comparison.config import VARIANTS
+
+    oracle = VARIANTS["ablation"]
+    assert oracle.method == "ablation" and "degrade" in oracle.modes  # it finds bad neurons too

@@ -46,6 +46,47 @@ def test_contrastive_selection_matches_reference_and_streams():
     assert (one.ace()[one.ambiguous] == 0).all()
 
 
+def reference_share(es: torch.Tensor, t: float) -> torch.Tensor:
+    """Knowledge Neurons' threshold rule, signed, with Python loops: +1 per example above t x max, -1 below t x min."""
+    n_ex, n_l, d = es.shape
+    out = torch.zeros(n_l, d, dtype=torch.float64)
+    for e in range(n_ex):
+        hi, lo = float(es[e].max()), float(es[e].min())
+        for l in range(n_l):
+            for n in range(d):
+                v = float(es[e, l, n])
+                out[l, n] += (v > 0 and v > t * hi) - (v < 0 and v < t * lo)
+    return out / n_ex
+
+
+def test_the_selection_ablations_of_issue_14_match_their_formulas():
+    es = torch.randn(7, 3, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    acc = ContrastiveAccumulator(3, 8, z=5, share_threshold=0.3)
+    for chunk in es.split([3, 4]):
+        acc.update(chunk)
+    masked_mean = es.mean(0).masked_fill(acc.ambiguous, 0.0)
+    torch.testing.assert_close(acc.scores("mean"), masked_mean)
+    torch.testing.assert_close(acc.scores("mean", mask=False), es.mean(0))
+    torch.testing.assert_close(acc.scores("share", mask=False), reference_share(es, 0.3))
+    unmasked = acc.scores("ace", mask=False)
+    assert (unmasked[acc.ambiguous] != 0).any()  # the mask is what zeroes them
+    torch.testing.assert_close(unmasked.masked_fill(acc.ambiguous, 0.0), reference_ace(es, 5))
+    with pytest.raises(ValueError, match="aggregation must be one of"):
+        acc.scores("median")
+
+
+def test_identify_with_the_mask_off_keeps_the_ambiguous_neurons(model):
+    task = tiny_task("cloze")
+    paper = nl.identify(model, task, k=5, z=3)
+    unmasked = nl.identify(model, task, k=5, z=3, mask=False)
+    ambiguous = paper.ambiguous
+    assert ambiguous.any() and (paper.scores[ambiguous] == 0).all()
+    assert (unmasked.scores[ambiguous] != 0).any()
+    assert 0 <= paper.metadata["identification"]["ambiguous_in_top_k_by_size"] <= 5
+    with pytest.raises(ValueError, match="aggregation must be one of"):
+        nl.identify(model, task, k=5, aggregation="median")
+
+
 def test_per_layer_coarse_sets_take_z_in_each_layer():
     es = torch.arange(2 * 3 * 4, dtype=torch.float64).view(2, 3, 4) - 10
     acc = ContrastiveAccumulator(3, 4, z=1, selection="per_layer")
