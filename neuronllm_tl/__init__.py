@@ -28,6 +28,7 @@ from neuronllm_tl.comparison.config import CompareConfig, Variant, register_vari
 from neuronllm_tl.comparison.report import ComparisonResult
 from neuronllm_tl.comparison.run import run_comparison as compare
 from neuronllm_tl.evaluation.evaluate import EvaluationReport, evaluate
+from neuronllm_tl.evaluation.interactions import SetInteraction, set_interaction
 from neuronllm_tl.evaluation.scores import TaskScores, filter_genuine, score_task
 from neuronllm_tl.evaluation.statistics import Interval, paired_ci, paired_difference
 from neuronllm_tl.explanation import Explanations, TopActivations, explain, top_activating
@@ -62,6 +63,7 @@ __all__ = [
     "MethodInputs",
     "NeuronSet",
     "QATemplate",
+    "SetInteraction",
     "Steering",
     "Task",
     "TaskAttributions",
@@ -88,6 +90,7 @@ __all__ = [
     "render_report",
     "register_variant",
     "score_task",
+    "set_interaction",
     "steer",
     "steering_hooks",
     "top_activating",
