@@ -67,12 +67,13 @@ def main() -> None:
 
 
 def print_table(rows: list[dict]) -> None:
-    print("\n| task | variant | seed | set | n | mean single | mean joint | joint / single | joint − single [95% CI] | Pearson r |")
+    print("\n| task | variant | seed | set | n | mean single | mean joint | joint / single | "
+          "joint − single [95% CI] | Pearson r |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         ci = r["joint_minus_single_ci"]
-        print(f"| {r['task']} | {r['variant']} | {r['seed']} | {r['group']} | {r['n_neurons']} | {r['mean_single']:+.4f} | "
-              f"{r['mean_joint']:+.4f} | {r['ratio_joint_to_single']:.2f} | {ci['estimate']:+.4f} "
+        print(f"| {r['task']} | {r['variant']} | {r['seed']} | {r['group']} | {r['n_neurons']} | "
+              f"{r['mean_single']:+.4f} | {r['mean_joint']:+.4f} | {r['ratio_joint_to_single']:.2f} | {ci['estimate']:+.4f} "
               f"[{ci['low']:+.4f}, {ci['high']:+.4f}] | {r['pearson_r']:.2f} |")
 
 
