@@ -73,8 +73,8 @@ def print_table(rows: list[dict]) -> None:
     for r in rows:
         ci = r["joint_minus_single_ci"]
         print(f"| {r['task']} | {r['variant']} | {r['seed']} | {r['group']} | {r['n_neurons']} | "
-              f"{r['mean_single']:+.4f} | {r['mean_joint']:+.4f} | {r['ratio_joint_to_single']:.2f} | {ci['estimate']:+.4f} "
-              f"[{ci['low']:+.4f}, {ci['high']:+.4f}] | {r['pearson_r']:.2f} |")
+              f"{r['mean_single']:+.4f} | {r['mean_joint']:+.4f} | {r['ratio_joint_to_single']:.2f} | "
+              f"{ci['estimate']:+.4f} [{ci['low']:+.4f}, {ci['high']:+.4f}] | {r['pearson_r']:.2f} |")
 
 
 if __name__ == "__main__":
