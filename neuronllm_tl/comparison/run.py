@@ -44,12 +44,13 @@ from neuronllm_tl.comparison.config import CompareConfig, Variant
 from neuronllm_tl.comparison.report import ComparisonResult
 from neuronllm_tl.comparison.splits import Splits, example_ids, label, make_splits, with_example_ids
 from neuronllm_tl.comparison.store import ArtefactStore
-from neuronllm_tl.evaluation.scores import score_task
+from neuronllm_tl.evaluation.scores import TaskScores, score_task
 from neuronllm_tl.methods.base import MethodConfig
 from neuronllm_tl.methods.registry import identify
 from neuronllm_tl.models.fingerprint import model_fingerprint
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.neurons.neuron_set import NeuronSet
+from neuronllm_tl.scoring.shared_prompt import PromptCache
 from neuronllm_tl.steering.modes import MODES
 from neuronllm_tl.steering.steering import Steering
 from neuronllm_tl.tasks.task import Task
@@ -77,6 +78,8 @@ class ComparisonRun:
     _splits: dict[tuple[str, str, int, int], Splits] = field(default_factory=dict)
     cells: dict[str, dict[str, Any]] = field(default_factory=dict)
     """This run's cells by readable name, labelled by this run: the report is built from these alone."""
+    prompt_cache: PromptCache = field(default_factory=PromptCache)
+    """The held-out prompts' caches: every cell of a split steers at the answer position, so its prompts run once."""
 
     def __post_init__(self) -> None:
         self.model_fp = model_fingerprint(self.model)
@@ -156,13 +159,18 @@ class ComparisonRun:
         return [self.identify_task(t, v, seed) for t in self.config.tasks if t != task_name]
 
     # ----- cells
+    def score(self, task: Task, steering: Steering | None = None) -> TaskScores:
+        return score_task(
+            self.model, task, steering=steering, batch_size=self.config.batch_size * 2, prompt_cache=self.prompt_cache
+        )
+
     def unsteered(self, eval_task: Task, seed: int) -> dict[str, Any]:
         """The unsteered cell of ``eval_task`` (one written by an earlier version, without per-example values,
         is rescored: a new steered cell needs them for its intervals)."""
         key = self.store.key(f"{label(eval_task, seed)} / unsteered", self._parts(eval_task))
         if "per_example" not in self.store.cells.get(key, {}):
             start = time.time()
-            s = score_task(self.model, eval_task, batch_size=self.config.batch_size * 2)
+            s = self.score(eval_task)
             self.store.record(
                 {
                     "key": key,
@@ -213,7 +221,7 @@ class ComparisonRun:
     def _measure(self, at: Target, steering: Steering) -> dict[str, Any]:
         before = self.unsteered(at.task, at.split_seed)
         start = time.time()
-        s = score_task(self.model, at.task, steering=steering, batch_size=self.config.batch_size * 2)
+        s = self.score(at.task, steering)
         per_example = {
             "accuracy_before": before["per_example"]["accuracy"],
             "accuracy_after": s.per_example_accuracy().tolist(),

@@ -36,6 +36,7 @@ from neuronllm_tl.evaluation.scores import TaskScores, check_task_positions, sco
 from neuronllm_tl.evaluation.statistics import Interval, paired_ci
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.neurons.neuron_set import NeuronSet
+from neuronllm_tl.scoring.shared_prompt import PromptCache
 from neuronllm_tl.steering.modes import get_mode
 from neuronllm_tl.steering.steering import Steering
 from neuronllm_tl.tasks.task import Task
@@ -194,7 +195,8 @@ def evaluate(
     check_task_positions(positions)
     for mode in modes:
         get_mode(mode)
-    run: dict[str, Any] = dict(batch_size=batch_size, progress=progress)
+    # every mode and control scores the same prompts: run them once (answer-position steering leaves them alone)
+    run: dict[str, Any] = dict(batch_size=batch_size, progress=progress, prompt_cache=PromptCache())
     base = score_task(model, task, **run)
     report = EvaluationReport(
         task=task.name,

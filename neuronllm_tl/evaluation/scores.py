@@ -12,7 +12,9 @@ A steering given as ``steering=`` acts at each question row's exact answer posit
 
 In cloze format on a model that returns a Hugging Face cache, a question's options share one pass over
 its prompt (:mod:`neuronllm_tl.scoring.shared_prompt`): the same scores, without reading the prompt once
-per option. ``share_prompt=False`` runs one full row per option instead.
+per option. ``share_prompt=False`` runs one full row per option instead. Scoring one task many times under
+steerings at the answer position, pass one :class:`~neuronllm_tl.scoring.shared_prompt.PromptCache` to every
+call: the prompts then run once in all.
 
 Example:
     >>> base = nl.score_task(model, task)
@@ -33,7 +35,7 @@ from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import check_finite, model_device, model_spec
 from neuronllm_tl.scoring.batches import example_batches, progress_bar
 from neuronllm_tl.scoring.encoding import EncodedQuestions, QuestionEncoder, option_scores
-from neuronllm_tl.scoring.shared_prompt import read_logits
+from neuronllm_tl.scoring.shared_prompt import PromptCache, read_logits
 from neuronllm_tl.steering.steering import Hooks, Steering, check_positions
 from neuronllm_tl.tasks.task import Task
 
@@ -120,7 +122,12 @@ def _batch_hooks(model: HookedModel, steering: Steering | None, answer_pos: Tens
 
 
 def batch_scores(
-    model: HookedModel, enc: EncodedQuestions, steering: Steering | None = None, *, share_prompt: bool = True
+    model: HookedModel,
+    enc: EncodedQuestions,
+    steering: Steering | None = None,
+    *,
+    share_prompt: bool = True,
+    prompt_cache: PromptCache | None = None,
 ) -> Float[Tensor, "question option"]:
     """The option scores of one encoded batch under ``steering``, without gradients; a question's options
     share its prompt's pass where they can (:func:`~neuronllm_tl.scoring.shared_prompt.read_logits`)."""
@@ -131,6 +138,7 @@ def batch_scores(
             lambda answer_pos: _batch_hooks(model, steering, answer_pos),
             prompt_hooks=_batch_hooks(model, steering, enc.answer_pos, prompt=True),
             share_prompt=share_prompt,
+            prompt_cache=prompt_cache,
         )
         return option_scores(logits, read)
 
@@ -144,8 +152,10 @@ def score_task(
     max_tokens: int = 8192,
     progress: bool = False,
     share_prompt: bool = True,
+    prompt_cache: PromptCache | None = None,
 ) -> TaskScores:
-    """Option probabilities of every question, optionally under ``steering`` (``share_prompt``: see the module)."""
+    """Option probabilities of every question, optionally under ``steering`` (``share_prompt``, ``prompt_cache``:
+    see the module)."""
     if steering is not None and not isinstance(steering, Steering):
         raise TypeError(
             f"steering= takes a Steering, got {type(steering).__name__}: pass "
@@ -163,7 +173,7 @@ def score_task(
     label = f" ({steering.mode or 'custom factors'})" if steering is not None else ""
     for batch in progress_bar(batches, progress, f"score {task.name}{label}", leave=False):
         enc = encoder.encode(batch).to(device)
-        p = batch_scores(model, enc, steering, share_prompt=share_prompt).softmax(-1)
+        p = batch_scores(model, enc, steering, share_prompt=share_prompt, prompt_cache=prompt_cache).softmax(-1)
         check_finite(p, f"option probabilities of task {task.name!r}")
         probs.append(p.cpu())
         correct.append(enc.correct.cpu())

@@ -16,6 +16,12 @@ The answer position, where neurons are read and steered, is the suffix's first p
 equal those of the one-row-per-option pass up to floating-point summation order
 (``tests/unit/scoring/test_shared_prompt.py``).
 
+A :class:`PromptCache` keeps the prompt passes' caches between calls, keyed by the model's weights
+(:func:`~neuronllm_tl.models.fingerprint.model_fingerprint`) and the prompts' tokens. Scoring one task under
+many steerings at the answer position (``evaluate``'s modes and random controls, ``compare``'s cells) then
+runs each prompt once in all, and each steering only the option suffixes. Hooked prompt passes (a steering
+at every position) are never cached.
+
 It needs a model that returns a Hugging Face cache (:func:`~neuronllm_tl.scoring.kv_cache.supports_prefix_cache`:
 Hugging Face-backed ``TransformerBridge``s); :func:`can_share_prompt` says whether a batch can.
 
@@ -27,14 +33,19 @@ Example:
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import inspect
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from neuronllm_tl.models.fingerprint import model_fingerprint
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.scoring.encoded import EncodedQuestions, forward_logits
 from neuronllm_tl.scoring.kv_cache import supports_prefix_cache
@@ -77,8 +88,53 @@ def split_prompts(
     return prompt, prompt_mask, suffix
 
 
+class PromptCache:
+    """Prompt passes' key/value caches, keyed by the model's fingerprint and the prompts' tokens and mask.
+
+    Least recently used entries are dropped beyond ``max_bytes`` (the keys and values held: about
+    n_layers x 2 x n_kv_heads x d_head x prompt tokens numbers per question). Hold one while scoring a task
+    many times and drop it after; an edit of the weights changes the fingerprint, so it cannot serve stale caches.
+    """
+
+    def __init__(self, *, max_bytes: int = 2 * 1024**3) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def fetch(self, model: HookedModel, prompt: Tensor, prompt_mask: Tensor, run: Callable[[], Any]) -> Any:
+        """A private copy of the cache of ``prompt`` on ``model``: ``run()``'s, run now or remembered."""
+        digest = hashlib.sha256(model_fingerprint(model).encode())
+        for t in (prompt, prompt_mask):
+            digest.update(str(tuple(t.shape)).encode() + t.detach().cpu().numpy().tobytes())
+        key = digest.hexdigest()
+        if key in self._entries:
+            self.hits += 1
+            self._entries.move_to_end(key)
+        else:
+            self.misses += 1
+            cache = run()
+            self._entries[key] = (cache, _cache_bytes(cache))
+            self._evict()
+        return copy.deepcopy(self._entries[key][0])
+
+    def _evict(self) -> None:
+        while len(self._entries) > 1 and sum(size for _, size in self._entries.values()) > self.max_bytes:
+            self._entries.popitem(last=False)
+
+
+def _cache_bytes(cache: Any) -> int:
+    layers = getattr(cache, "layers", [])
+    return sum(t.numel() * t.element_size() for layer in layers for t in (layer.keys, layer.values) if t is not None)
+
+
 def shared_prompt_logits(
-    model: HookedModel, enc: EncodedQuestions, *, prompt_hooks: Sequence = (), suffix_hooks: Sequence = ()
+    model: HookedModel,
+    enc: EncodedQuestions,
+    *,
+    prompt_hooks: Sequence = (),
+    suffix_hooks: Sequence = (),
+    prompt_cache: PromptCache | None = None,
 ) -> tuple[Float[Tensor, "row suffix_pos vocab"], EncodedQuestions]:
     """(the logits of ``enc``'s rows from their answer position on, those rows as a batch to read them with).
 
@@ -88,10 +144,15 @@ def shared_prompt_logits(
     """
     prompt, prompt_mask, suffix = split_prompts(enc)
     keep = {"logits_to_keep": 1} if _can_skip_prompt_logits(model) else {}  # the prompt's logits are never read
-    with torch.no_grad():
-        _, cache = model.run_with_hooks(
-            prompt, attention_mask=prompt_mask, fwd_hooks=list(prompt_hooks), return_type="logits_and_cache", **keep
-        )
+
+    def run() -> Any:
+        with torch.no_grad():
+            return model.run_with_hooks(
+                prompt, attention_mask=prompt_mask, fwd_hooks=list(prompt_hooks), return_type="logits_and_cache", **keep
+            )[1]
+
+    cached = prompt_cache is not None and not prompt_hooks
+    cache = prompt_cache.fetch(model, prompt, prompt_mask, run) if cached and prompt_cache is not None else run()
     cache.batch_select_indices(enc.row_question)
     mask = torch.cat([prompt_mask[enc.row_question], suffix.attention_mask], dim=1)
     logits = model.run_with_hooks(
@@ -107,17 +168,19 @@ def read_logits(
     *,
     prompt_hooks: Sequence = (),
     share_prompt: bool = True,
+    prompt_cache: PromptCache | None = None,
 ) -> tuple[Float[Tensor, "row pos vocab"], EncodedQuestions]:
     """(logits of ``enc``'s rows, the batch whose positions index them), by a shared prompt where it can
     (``share_prompt`` and :func:`can_share_prompt`), else by one full pass.
 
     ``hooks_at(answer_pos)`` builds the hooks for the rows' answer positions in the pass that reads them
     (0 in a shared-prompt suffix); ``prompt_hooks`` run on a shared prompt's pass only (a hook for every
-    position: in a full pass, ``hooks_at`` already covers the prompt).
+    position: in a full pass, ``hooks_at`` already covers the prompt). ``prompt_cache``: see :class:`PromptCache`.
     """
     if share_prompt and can_share_prompt(model, enc):
+        suffix_hooks = hooks_at(torch.zeros_like(enc.answer_pos))
         return shared_prompt_logits(
-            model, enc, prompt_hooks=prompt_hooks, suffix_hooks=hooks_at(torch.zeros_like(enc.answer_pos))
+            model, enc, prompt_hooks=prompt_hooks, suffix_hooks=suffix_hooks, prompt_cache=prompt_cache
         )
     return forward_logits(model, enc, hooks_at(enc.answer_pos)), enc
 
@@ -131,4 +194,4 @@ def _can_skip_prompt_logits(model: HookedModel) -> bool:
         return False
 
 
-__all__ = ["can_share_prompt", "read_logits", "shared_prompt_logits", "split_prompts"]
+__all__ = ["PromptCache", "can_share_prompt", "read_logits", "shared_prompt_logits", "split_prompts"]

@@ -8,7 +8,7 @@ from neuronllm_tl.evaluation.scores import score_task
 from neuronllm_tl.models.validation import model_spec
 from neuronllm_tl.neurons.neuron_set import NeuronSet
 from neuronllm_tl.scoring.encoding import QuestionEncoder, forward_logits, option_scores
-from neuronllm_tl.scoring.shared_prompt import can_share_prompt, shared_prompt_logits, split_prompts
+from neuronllm_tl.scoring.shared_prompt import PromptCache, can_share_prompt, shared_prompt_logits, split_prompts
 from neuronllm_tl.steering.steering import Steering
 from neuronllm_tl.testing import tiny_hf_llama, tiny_task
 from tests.conftest import hook_count
@@ -130,3 +130,37 @@ def test_grad_x_act_is_unchanged_by_sharing_the_prompt(llama):
     assert (full.attributions - shared.attributions).abs().max() < TOL * full.attributions.abs().max()
     assert (full.objective - shared.objective).abs().max() < TOL
     assert hook_count(llama) == 0
+
+
+def test_a_prompt_cache_runs_each_prompt_once_and_gives_the_same_scores(tmp_path):
+    model = tiny_hf_llama(str(tmp_path / "llama"), n_layers=3)
+    task = tiny_task("cloze")
+    cache = PromptCache()
+    plain = score_task(model, task, batch_size=5)
+    answer = Steering(_neurons(), {"good": 40.0, "bad": -40.0})
+    everywhere = Steering(_neurons(), {"good": 40.0, "bad": -40.0}, positions="all")
+    first = score_task(model, task, batch_size=5, prompt_cache=cache)
+    n_batches = cache.misses
+    steered = score_task(model, task, steering=answer, batch_size=5, prompt_cache=cache)
+    assert cache.misses == n_batches and cache.hits == n_batches  # the steered pass reused every prompt
+    assert torch.equal(first.probs, plain.probs)
+    reference = score_task(model, task, steering=answer, batch_size=5, share_prompt=False)
+    assert (steered.probs - reference.probs).abs().max() < TOL
+    at_all = score_task(model, task, steering=everywhere, batch_size=5, prompt_cache=cache)
+    assert cache.hits == n_batches and cache.misses == n_batches  # a hooked prompt pass is never cached
+    reference_all = score_task(model, task, steering=everywhere, batch_size=5, share_prompt=False)
+    assert (at_all.probs - reference_all.probs).abs().max() < TOL
+    with torch.no_grad():
+        next(model.parameters()).add_(0.5)  # new weights: a new fingerprint, so no stale cache is served
+    edited = score_task(model, task, batch_size=5, prompt_cache=cache)
+    assert cache.misses == 2 * n_batches
+    assert torch.equal(edited.probs, score_task(model, task, batch_size=5).probs)
+
+
+def test_the_prompt_cache_is_bounded_by_bytes(llama):
+    enc = _encoded(llama, tiny_task("cloze"))
+    cache = PromptCache(max_bytes=1)
+    for part in (enc.take_questions(torch.tensor([0, 1])), enc.take_questions(torch.tensor([2, 3]))):
+        with torch.no_grad():
+            shared_prompt_logits(llama, part, prompt_cache=cache)
+    assert len(cache._entries) == 1  # the older entry was dropped
