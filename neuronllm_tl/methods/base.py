@@ -73,10 +73,12 @@ class MethodConfig:
         return target(**d)
 
     def with_defaults(self, **values: Any) -> MethodConfig:
-        """A copy with those of ``values`` that are fields of this config set (others ignored): how a
-        comparison applies its shared settings (``ig_steps``, ``z``) to every method that has them."""
-        names = {f.name for f in dataclasses.fields(self)}
-        return dataclasses.replace(self, **{k: v for k, v in values.items() if k in names})
+        """A copy with those of ``values`` that are fields of this config *still at their default* set: how a
+        comparison applies its shared settings (``ig_steps``, ``z``) to every method that has them, without
+        overriding a variant that sets its own (issue #14's ``z=0.01`` variant keeps its z)."""
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        kept = {k: v for k, v in values.items() if k in fields and getattr(self, k) == fields[k].default}
+        return dataclasses.replace(self, **kept)
 
     def _check_fraction(self, name: str, *, closed_low: bool = False) -> None:
         value = getattr(self, name)

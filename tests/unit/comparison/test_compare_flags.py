@@ -50,3 +50,14 @@ def test_the_exact_ablation_oracle_runs_only_when_named():
 
     oracle = VARIANTS["ablation"]
     assert oracle.method == "ablation" and "degrade" in oracle.modes  # it finds bad neurons too
+
+
+def test_the_grid_variants_keep_their_own_settings_under_the_comparisons():
+    from neuronllm_tl.comparison.config import ABLATIONS
+    from neuronllm_tl.comparison.run import ComparisonRun
+
+    run = ComparisonRun.__new__(ComparisonRun)  # method_config reads only the comparison's config
+    run.config = config_of("--ig-steps", "8")
+    configs = [run.method_config(v) for v in ABLATIONS["z"]]
+    assert [c.z for c in configs] == [0.01, 0.05, 0.2, 1.0]
+    assert {c.ig_steps for c in configs} == {8}

@@ -84,6 +84,8 @@ def test_a_registered_method_is_reached_by_identify_and_round_trips(model):
 
 def test_with_defaults_sets_only_the_fields_a_config_has():
     assert NeuronLLMConfig().with_defaults(ig_steps=3, z=10, v=7) == NeuronLLMConfig(ig_steps=3, z=10)
+    # a setting the config made itself is not overridden (a comparison's z must not erase a z=0.01 variant)
+    assert NeuronLLMConfig(z=0.01).with_defaults(ig_steps=3, z=10) == NeuronLLMConfig(z=0.01, ig_steps=3)
     tn = method_config("tn")
     assert tn.with_defaults(ig_steps=3) == tn and dataclasses.is_dataclass(tn)
 
