@@ -28,6 +28,7 @@ from scipy import stats
 from torch import Tensor
 
 from neuronllm_tl.attribution.ablation import exact_ablation
+from neuronllm_tl.evaluation.scores import per_example_mean
 from neuronllm_tl.evaluation.statistics import paired_ci
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import model_device, model_spec
@@ -52,13 +53,7 @@ class SetInteraction:
 
     def per_example(self) -> tuple[Float[Tensor, " example"], Float[Tensor, " example"]]:
         """(single, joint) averaged over each example's permutations: the unit the statistics resample."""
-        n = int(self.example_index.max()) + 1
-        count = torch.bincount(self.example_index, minlength=n).double()
-
-        def mean(v: Tensor) -> Tensor:
-            return torch.zeros(n, dtype=torch.float64).index_add_(0, self.example_index, v) / count
-
-        return mean(self.single), mean(self.joint)
+        return per_example_mean(self.single, self.example_index), per_example_mean(self.joint, self.example_index)
 
     def summary(self) -> dict[str, Any]:
         single, joint = (v.numpy() for v in self.per_example())
@@ -98,8 +93,9 @@ def set_interaction(
     silence = Steering(neurons, {group: 0.0})
     encoder = QuestionEncoder(model, task)
     device = model_device(model)
+    questions = task.questions()
     single, joint = [], []
-    for batch in example_batches(task.questions(), batch_size):
+    for batch in example_batches(questions, batch_size):
         enc = encoder.encode(batch).to(device)
         each = exact_ablation(model, spec, enc, candidates=members, objective=objective, max_rows=max_rows)
         layer, index = members[:, 0].to(device), members[:, 1].to(device)
@@ -108,7 +104,7 @@ def set_interaction(
             logits, read = read_logits(model, enc, lambda pos: silence.hooks(model, positions=pos))
             f_silenced, _ = objective_and_scores(logits, read, objective)
         joint.append((each.objective.double() - f_silenced.double()).cpu())
-    example_index = torch.tensor([q.example_index for q in task.questions()])
+    example_index = torch.tensor([q.example_index for q in questions])
     return SetInteraction(torch.cat(single), torch.cat(joint), example_index, group, len(members))
 
 

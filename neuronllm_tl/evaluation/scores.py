@@ -40,6 +40,14 @@ from neuronllm_tl.steering.steering import Hooks, Steering, check_positions
 from neuronllm_tl.tasks.task import Task
 
 
+def per_example_mean(values: Tensor, example_index: Int[Tensor, " question"]) -> Float[Tensor, " example"]:
+    """Per example, the mean of ``values`` over its questions (its permutations), float64: the unit that
+    confidence intervals resample (an example's permutations are not independent questions)."""
+    n_ex = int(example_index.max()) + 1
+    total = torch.zeros(n_ex, dtype=torch.float64).index_add_(0, example_index, values.double())
+    return total / torch.bincount(example_index, minlength=n_ex)
+
+
 @dataclass
 class TaskScores:
     """Option probabilities of every question of a task's augmented set."""
@@ -61,9 +69,7 @@ class TaskScores:
         return float(self.probs.gather(-1, self.correct[:, None]).mean())
 
     def _per_example_mean(self, values: Tensor) -> Float[Tensor, " example"]:
-        n_ex = int(self.example_index.max()) + 1
-        total = torch.zeros(n_ex, dtype=torch.float64).index_add_(0, self.example_index, values.double())
-        return total / torch.bincount(self.example_index, minlength=n_ex)
+        return per_example_mean(values, self.example_index)
 
     def per_example_accuracy(self) -> Float[Tensor, " example"]:
         """Per example, the share of its permutations answered correctly: one value per example, the unit
@@ -202,4 +208,4 @@ def filter_genuine(model: HookedModel, task: Task, *, batch_size: int = 16) -> t
     return task.subset(genuine, name=f"{task.name}:genuine"), stats
 
 
-__all__ = ["TaskScores", "batch_scores", "check_task_positions", "filter_genuine", "score_task"]
+__all__ = ["TaskScores", "batch_scores", "check_task_positions", "filter_genuine", "per_example_mean", "score_task"]

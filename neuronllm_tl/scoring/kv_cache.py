@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import inspect
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -41,12 +41,29 @@ def answer_suffix(question: EncodedQuestions, width: int | None = None) -> Encod
     )
 
 
+def prompt_kv_cache(model: HookedModel, prompt: Tensor, prompt_mask: Tensor | None = None, hooks: Sequence = ()) -> Any:
+    """The key/value cache of a pass over ``prompt`` (right-padded rows, ``prompt_mask``) with ``hooks``,
+    without gradients and, where the model allows it, without the prompt's logits (they are never read)."""
+    keep = {"logits_to_keep": 1} if _can_skip_prompt_logits(model) else {}
+    with torch.no_grad():
+        return model.run_with_hooks(
+            prompt, attention_mask=prompt_mask, fwd_hooks=list(hooks), return_type="logits_and_cache", **keep
+        )[1]
+
+
+def _can_skip_prompt_logits(model: HookedModel) -> bool:
+    """Whether the wrapped Hugging Face model takes ``logits_to_keep`` (transformers >= 4.45 causal LMs)."""
+    forward = getattr(getattr(model, "original_model", None), "forward", None)
+    try:
+        return forward is not None and "logits_to_keep" in inspect.signature(forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def split_at_answer(model: HookedModel, question: EncodedQuestions) -> tuple[EncodedQuestions, Any]:
     """(the question from its answer position on, the key/value cache of the tokens before it)."""
     suffix = answer_suffix(question)
-    with torch.no_grad():
-        _, cache = model(question.tokens[:1, : int(question.answer_pos[0])], return_type="logits_and_cache")
-    return suffix, cache
+    return suffix, prompt_kv_cache(model, question.tokens[:1, : int(question.answer_pos[0])])
 
 
 def expand_cache(cache: Any, n_rows: int) -> Any:

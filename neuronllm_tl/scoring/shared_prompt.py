@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import inspect
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -48,7 +47,7 @@ from torch import Tensor
 from neuronllm_tl.models.fingerprint import model_fingerprint
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.scoring.encoded import EncodedQuestions, forward_logits
-from neuronllm_tl.scoring.kv_cache import supports_prefix_cache
+from neuronllm_tl.scoring.kv_cache import prompt_kv_cache, supports_prefix_cache
 
 
 def can_share_prompt(model: HookedModel, enc: EncodedQuestions) -> bool:
@@ -143,13 +142,9 @@ def shared_prompt_logits(
     gradients reach the answer position and what follows it, never the prompt. Check :func:`can_share_prompt` first.
     """
     prompt, prompt_mask, suffix = split_prompts(enc)
-    keep = {"logits_to_keep": 1} if _can_skip_prompt_logits(model) else {}  # the prompt's logits are never read
 
     def run() -> Any:
-        with torch.no_grad():
-            return model.run_with_hooks(
-                prompt, attention_mask=prompt_mask, fwd_hooks=list(prompt_hooks), return_type="logits_and_cache", **keep
-            )[1]
+        return prompt_kv_cache(model, prompt, prompt_mask, prompt_hooks)
 
     cached = prompt_cache is not None and not prompt_hooks
     cache = prompt_cache.fetch(model, prompt, prompt_mask, run) if cached and prompt_cache is not None else run()
@@ -183,15 +178,6 @@ def read_logits(
             model, enc, prompt_hooks=prompt_hooks, suffix_hooks=suffix_hooks, prompt_cache=prompt_cache
         )
     return forward_logits(model, enc, hooks_at(enc.answer_pos)), enc
-
-
-def _can_skip_prompt_logits(model: HookedModel) -> bool:
-    """Whether the wrapped Hugging Face model takes ``logits_to_keep`` (transformers >= 4.45 causal LMs)."""
-    forward = getattr(getattr(model, "original_model", None), "forward", None)
-    try:
-        return forward is not None and "logits_to_keep" in inspect.signature(forward).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 __all__ = ["PromptCache", "can_share_prompt", "read_logits", "shared_prompt_logits", "split_prompts"]
