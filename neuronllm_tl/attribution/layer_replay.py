@@ -19,8 +19,10 @@ The blocks are run here, not by the model's forward: pre-norm residual blocks (`
 ``q_proj``/``k_proj``/``v_proj``/``o_proj`` and rotary position embeddings (Llama, Mistral, Qwen2,
 SmolLM). The MLP components are the bridge's own, so hooks on ``blocks.{l}.mlp.*`` fire as usual; hooks
 on attention and residual hook points do not fire in a replay (variants only hook MLP neurons).
-:func:`supports_layer_replay` checks the structure and then that a replay from layer 0 reproduces the
-model's own logits; a model that fails either uses prefix replay (:mod:`neuronllm_tl.attribution.replay`).
+:func:`supports_layer_replay` checks the structure and then, once per model object, that replays from the
+first and the last layer reproduce the model's own logits (:mod:`neuronllm_tl.models.fast_paths`; a failing
+or crashing check warns); a model that fails either uses prefix replay (:mod:`neuronllm_tl.attribution.replay`).
+Letter-only unembedding checks itself the same way (:func:`letter_unembedding_on`).
 
 Example:
     >>> suffix, state = capture_question(model, enc.take_questions(torch.tensor([0])))
@@ -38,10 +40,18 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from neuronllm_tl.models.fast_paths import fast_path_on, fast_path_status, logit_difference, rule_out
 from neuronllm_tl.models.protocol import HookedModel
-from neuronllm_tl.models.validation import model_device
+from neuronllm_tl.scoring.check_batches import read_positions, shared_prompt_check_batch
 from neuronllm_tl.scoring.encoding import EncodedQuestions
-from neuronllm_tl.scoring.kv_cache import answer_suffix, expand_cache, layer_kv, remembered, supports_prefix_cache
+from neuronllm_tl.scoring.kv_cache import (
+    answer_suffix,
+    base_model_cache,
+    expand_cache,
+    layer_kv,
+    remembered,
+    supports_prefix_cache,
+)
 
 _ATTENTION_PARTS = ("q_proj", "k_proj", "v_proj", "o_proj")
 _BLOCK_PARTS = ("ln1", "attn", "ln2", "mlp")
@@ -80,9 +90,8 @@ def capture_question(model: Any, question: EncodedQuestions) -> tuple[EncodedQue
     a = int(question.answer_pos[0])
     unread = torch.arange(width, device=read.device)[None] >= read[:, None]
     replayed, replayed_row = torch.unique(suffix.tokens.masked_fill(unread, 0), dim=0, return_inverse=True)
-    base = model.original_model.base_model
     with torch.no_grad():
-        cache = base(input_ids=question.tokens[:1, :a], use_cache=True).past_key_values
+        cache = base_model_cache(model, question.tokens[:1, :a])
         prefix_kv = [layer_kv(cache, j) for j in range(len(model.blocks))]
         residuals, rotary = _clean_suffix_run(model, replayed, expand_cache(cache, len(replayed)))
     return suffix, QuestionState(prefix_kv, residuals, rotary, replayed_row)
@@ -100,7 +109,7 @@ def _clean_suffix_run(model: Any, tokens: Tensor, cache: Any) -> tuple[list[Tens
 
     handles = [b.register_forward_pre_hook(recorder(j), with_kwargs=True) for j, b in enumerate(model.blocks)]
     try:
-        model.original_model.base_model(input_ids=tokens, past_key_values=cache, use_cache=True)
+        base_model_cache(model, tokens, cache)
     finally:
         for h in handles:
             h.remove()
@@ -180,23 +189,31 @@ def shared_prefix_attention(
     return attn.o_proj(out.reshape(n, -1, s, d).transpose(1, 2).reshape(n, s, -1))
 
 
-_SUPPORT: weakref.WeakKeyDictionary[HookedModel, str | None] = weakref.WeakKeyDictionary()
+_STRUCTURE: weakref.WeakKeyDictionary[HookedModel, str | None] = weakref.WeakKeyDictionary()
 
 
 def layer_replay_problem(model: HookedModel) -> str | None:
-    """Why layer replay cannot run on ``model`` (None when it can). Asked once per model object."""
-    return remembered(_SUPPORT, model, _find_problem)
+    """Why layer replay cannot run on ``model`` (None when it can): its structure, or its self-check
+    against the model's own logits. Asked once per model object."""
+    problem = remembered(_STRUCTURE, model, _structure_problem)
+    if problem is not None:
+        rule_out(model, "layer_replay", problem)
+        return problem
+    if fast_path_on(model, "layer_replay", _self_check):
+        return None
+    status = fast_path_status(model, "layer_replay")
+    return status.reason if status is not None else "its self-check failed"
 
 
 def supports_layer_replay(model: HookedModel) -> bool:
     return layer_replay_problem(model) is None
 
 
-def _find_problem(model: HookedModel) -> str | None:
-    problem = _structure_problem(model)
-    if problem is None:
-        problem = _self_check(model)
-    return problem
+def letter_unembedding_on(model: HookedModel) -> bool:
+    """Whether layer replay may unembed only the option letters' columns on ``model`` (checked once)."""
+    if not supports_layer_replay(model):
+        return rule_out(model, "letter_unembedding", "layer replay is off for this model")
+    return fast_path_on(model, "letter_unembedding", _letter_check)
 
 
 def _structure_problem(model: Any) -> str | None:
@@ -220,43 +237,22 @@ def _structure_problem(model: Any) -> str | None:
 
 def _self_check(model: Any) -> str | None:
     """Whether replays from the first and the last layer reproduce the model's own logits."""
-    vocab = int(model.W_U.shape[-1])
-    generator = torch.Generator().manual_seed(0)  # the caller's global random state is left alone
-    tokens = torch.randint(1, min(vocab, 50), (2, 6), generator=generator).to(model_device(model))
-    tokens[1, :3] = tokens[0, :3]
-    question = _probe_question(tokens)
+    question = shared_prompt_check_batch(model)
     with torch.no_grad():
-        want = model(tokens, return_type="logits")[:, 2:-1]  # the last token's logits are not read
-        suffix, state = capture_question(model, question)
+        want = read_positions(model(question.tokens, return_type="logits"), question)
+        _, state = capture_question(model, question)
         rows = torch.arange(2).repeat(2)
         start = torch.tensor([0, 0, len(model.blocks) - 1, len(model.blocks) - 1])
         got = run_from(model, state, start, rows).view(2, 2, *want.shape[1:])
-        cols = run_from(model, state, start[:2], rows[:2], columns=torch.tensor([1, 3]))
-    tol = 1e-3 if want.dtype == torch.float32 else 3e-2
-    scale = float(want.abs().max()) + 1.0
-    worst = float((got - want).abs().max())
-    worst = max(worst, float((cols - want[..., [1, 3]]).abs().max()))
-    if worst > tol * scale:
-        return f"a replay differs from the model's own logits by {worst:.2e} (tolerance {tol * scale:.2e})"
-    return None
+    return logit_difference(got, want.expand_as(got), what="replayed logits")
 
 
-def _probe_question(tokens: Tensor) -> EncodedQuestions:
-    """Two rows sharing a 2-token prompt (answer position 2), as :func:`capture_question` takes them."""
-    n = tokens.shape[0]
-    zeros = torch.zeros(n, dtype=torch.long, device=tokens.device)
-    return EncodedQuestions(
-        tokens=tokens,
-        attention_mask=torch.ones_like(tokens),
-        answer_pos=zeros + 2,
-        row_question=zeros,
-        row_option=torch.arange(n, device=tokens.device),
-        cont_ids=tokens[:, 3:],
-        cont_mask=torch.ones_like(tokens[:, 3:], dtype=torch.bool),
-        cont_chars=zeros,
-        letter_ids=tokens[:1, :n],
-        option_mask=torch.ones(1, n, dtype=torch.bool, device=tokens.device),
-        correct=zeros[:1],
-        score_offset=torch.zeros(1, n, device=tokens.device),
-        answer_format="cloze",
-    )
+def _letter_check(model: Any) -> str | None:
+    """Whether a replay that unembeds two columns reproduces those columns of the model's own logits."""
+    question = shared_prompt_check_batch(model)
+    columns = torch.tensor([1, 3])
+    with torch.no_grad():
+        want = read_positions(model(question.tokens, return_type="logits"), question)[..., columns]
+        _, state = capture_question(model, question)
+        got = run_from(model, state, torch.zeros(2, dtype=torch.long), torch.arange(2), columns=columns)
+    return logit_difference(got, want, what="letter columns")

@@ -39,7 +39,7 @@ from torch import Tensor
 
 from neuronllm_tl.attribution.ablation import AblationBaseline, exact_ablation
 from neuronllm_tl.attribution.integrated_gradients import integrated_gradients
-from neuronllm_tl.attribution.probes import AnswerProbe, BatchAttribution, first_rows, probed_objective
+from neuronllm_tl.attribution.probes import AnswerProbe, BatchAttribution, SpanProbe, first_rows, probed_objective
 from neuronllm_tl.attribution.replay import Replay, supports_prefix_cache
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import ModelSpec
@@ -49,6 +49,10 @@ from neuronllm_tl.scoring.shared_prompt import read_logits
 
 Method = Literal["grad_x_act", "integrated_gradients", "ablation"]
 METHODS: tuple[str, ...] = ("grad_x_act", "integrated_gradients", "ablation")
+AttributionPositions = Literal["answer", "answer_tokens"]
+ATTRIBUTION_POSITIONS: tuple[str, ...] = ("answer", "answer_tokens")
+"""Where grad x act reads the neurons: the answer position (the paper's), or it and every position that predicts
+an option token (summed; in letter format the same as the answer position)."""
 
 
 def grad_x_act(
@@ -58,10 +62,16 @@ def grad_x_act(
     *,
     objective: str | Objective = "contrastive",
     share_prompt: bool = True,
+    positions: AttributionPositions = "answer",
 ) -> BatchAttribution:
     """``a * dF/da`` for every neuron of every layer: one forward and one backward pass (cloze options
-    share their prompt's pass where they can: :func:`~neuronllm_tl.scoring.shared_prompt.read_logits`)."""
+    share their prompt's pass where they can: :func:`~neuronllm_tl.scoring.shared_prompt.read_logits`).
+    ``positions="answer_tokens"``: summed over the answer position and the positions predicting the option's tokens."""
     fn = get_objective(objective)
+    if positions == "answer_tokens":
+        return _grad_x_act_over_answer_tokens(model, spec, enc, fn, share_prompt=share_prompt)
+    if positions != "answer":
+        raise ValueError(f"positions must be one of {ATTRIBUTION_POSITIONS}, got {positions!r}.")
     probes: list[AnswerProbe] = []
 
     def probe_at(answer_pos: Tensor) -> list:
@@ -81,6 +91,25 @@ def grad_x_act(
     return BatchAttribution(attributions, f.detach(), scores.detach())
 
 
+def _grad_x_act_over_answer_tokens(
+    model: HookedModel, spec: ModelSpec, enc: EncodedQuestions, fn: Objective, *, share_prompt: bool
+) -> BatchAttribution:
+    probes: list[SpanProbe] = []
+    length = enc.cont_mask.sum(1).clamp(min=1)  # letter rows: the answer position alone
+
+    def probe_at(answer_pos: Tensor) -> list:
+        probes.append(SpanProbe(spec, answer_pos, length))
+        return probes[-1].hooks()
+
+    with torch.enable_grad():
+        logits, read = read_logits(model, enc, probe_at, share_prompt=share_prompt)
+        f, scores = probed_objective(logits, read, fn)
+        per_row = probes[-1].attributions(f.sum())
+    attributions = torch.zeros(enc.n_questions, *per_row.shape[1:], device=per_row.device)
+    attributions.index_add_(0, enc.row_question.to(per_row.device), per_row)
+    return BatchAttribution(attributions, f.detach(), scores.detach())
+
+
 def attribute(
     model: HookedModel,
     spec: ModelSpec,
@@ -93,14 +122,17 @@ def attribute(
     objective: str | Objective = "contrastive",
     ablation_baseline: AblationBaseline | Tensor = "zero",
     ablation_candidates: Any = None,
+    positions: AttributionPositions = "answer",
 ) -> BatchAttribution:
     """Attributions of the objective F (:mod:`neuronllm_tl.scoring.objectives`) for a batch, by ``method``.
 
     ``ig_steps`` applies to integrated gradients, ``ablation_baseline`` and ``ablation_candidates`` to exact
-    ablation, ``max_rows`` and ``replay`` to both.
+    ablation, ``max_rows`` and ``replay`` to both, ``positions`` to grad x act.
     """
+    if positions != "answer" and method != "grad_x_act":
+        raise ValueError(f"positions={positions!r} is computed by method='grad_x_act' only; use it, or 'answer'.")
     if method == "grad_x_act":
-        return grad_x_act(model, spec, enc, objective=objective)
+        return grad_x_act(model, spec, enc, objective=objective, positions=positions)
     if method == "integrated_gradients":
         return integrated_gradients(
             model, spec, enc, steps=ig_steps, max_rows=max_rows, replay=replay, objective=objective
@@ -120,7 +152,9 @@ def attribute(
 
 
 __all__ = [
+    "ATTRIBUTION_POSITIONS",
     "METHODS",
+    "AttributionPositions",
     "BatchAttribution",
     "Method",
     "attribute",

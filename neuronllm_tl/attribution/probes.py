@@ -113,3 +113,46 @@ class AnswerProbe:
             layer: (g if g is not None else torch.zeros_like(self.deltas[layer])).detach()
             for layer, g in zip(layers, grads, strict=True)
         }
+
+
+@dataclass
+class SpanProbe:
+    """Forward hooks that add a zero-valued leaf ``delta`` to every activation of each probed layer and record the
+    activations of a span of positions per row (``start[row]`` and the ``length[row] - 1`` positions after it).
+
+    ``gradients x activations`` summed over the span is grad x act over several positions of a row, e.g. the
+    answer position and the positions that predict a free-text reference's tokens.
+    """
+
+    spec: ModelSpec
+    start: Int[Tensor, " row"]
+    length: Int[Tensor, " row"]
+    acts: dict[int, Tensor] = field(default_factory=dict)
+    deltas: dict[int, Tensor] = field(default_factory=dict)
+
+    def hooks(self) -> list[tuple[str, Callable[..., Tensor]]]:
+        return [(self.spec.hook_name(layer), self._hook(layer)) for layer in range(self.spec.n_layers)]
+
+    def _hook(self, layer: int) -> Callable[..., Tensor]:
+        name = self.spec.hook_name(layer)
+
+        def hook(act: Float[Tensor, "row pos d_mlp"], hook: Any) -> Tensor:
+            check_width(act, self.spec, name)
+            pos = torch.arange(act.shape[1], device=act.device)
+            start = self.start.to(act.device)[:, None]
+            span = (pos >= start) & (pos < start + self.length.to(act.device)[:, None])
+            self.acts[layer] = act.detach() * span[..., None]
+            self.deltas[layer] = torch.zeros_like(act, requires_grad=True)
+            return act + self.deltas[layer]
+
+        return hook
+
+    def attributions(self, objective: Tensor) -> Float[Tensor, "row layer d_mlp"]:
+        """Per row, sum over its span of activation x dF/d(activation), every layer."""
+        layers = list(range(self.spec.n_layers))
+        grads = torch.autograd.grad(objective, [self.deltas[layer] for layer in layers], allow_unused=True)
+        per_layer = [
+            (self.acts[layer] * g).sum(1) if g is not None else torch.zeros_like(self.acts[layer][:, 0])
+            for layer, g in zip(layers, grads, strict=True)
+        ]
+        return torch.stack(per_layer, dim=1).detach().float()

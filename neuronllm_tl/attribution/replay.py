@@ -33,11 +33,19 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from neuronllm_tl.attribution.layer_replay import QuestionState, capture_question, layer_replay_problem, run_from
+from neuronllm_tl.attribution.layer_replay import (
+    QuestionState,
+    capture_question,
+    layer_replay_problem,
+    letter_unembedding_on,
+    run_from,
+)
 from neuronllm_tl.checks import check_positive_int
+from neuronllm_tl.models.fast_paths import fast_path_on, logit_difference, rule_out
 from neuronllm_tl.models.protocol import HookedModel
+from neuronllm_tl.scoring.check_batches import read_positions, shared_prompt_check_batch
 from neuronllm_tl.scoring.encoding import EncodedQuestions, forward_logits
-from neuronllm_tl.scoring.kv_cache import expand_cache, split_at_answer, supports_prefix_cache
+from neuronllm_tl.scoring.kv_cache import expand_cache, run_with_cache_kv, split_at_answer, supports_prefix_cache
 
 Replay = Literal["auto", "layer", "prefix", "full"]
 REPLAYS: tuple[str, ...] = ("auto", "layer", "prefix", "full")
@@ -61,14 +69,32 @@ def replay_mode(model: HookedModel, replay: str) -> ReplayMode:
             return "layer"
         if replay == "layer":
             raise ValueError(f"replay='layer' cannot run on {type(model).__name__}: {problem}. Use 'prefix' or 'auto'.")
-    if supports_prefix_cache(model):
+    if prefix_replay_on(model):
         return "prefix"
     if replay == "prefix":
         raise ValueError(
-            f"replay='prefix' needs a model that returns a Hugging Face key/value cache; "
-            f"{type(model).__name__} here does not (native bridges, HookedTransformer). Use replay='full' or 'auto'."
+            f"replay='prefix' needs a model that returns a Hugging Face key/value cache that reproduces its own "
+            f"logits; {type(model).__name__} here does not (native bridges, HookedTransformer, or its self-check "
+            f"failed: `neuronllm-tl env` says which). Use replay='full' or 'auto'."
         )
     return "full"
+
+
+def prefix_replay_on(model: HookedModel) -> bool:
+    """Whether prefix replay runs on ``model``: it returns a Hugging Face cache, and a suffix replayed after
+    the cached prompt reproduces the model's own logits (checked once per model object)."""
+    if not supports_prefix_cache(model):
+        return rule_out(model, "prefix_replay", "the model returns no Hugging Face key/value cache")
+    return fast_path_on(model, "prefix_replay", _check_prefix_replay)
+
+
+def _check_prefix_replay(model: HookedModel) -> str | None:
+    question = shared_prompt_check_batch(model)
+    with torch.no_grad():
+        want = read_positions(forward_logits(model, question), question)
+        (replayed,) = _prefix_passes(model, question, 0, 1, question.n_rows)
+        got = read_positions(replayed.logits(model), replayed.sub)
+    return logit_difference(got, want)
 
 
 @dataclass
@@ -109,9 +135,7 @@ class VariantPass:
         if self.past is None:
             return forward_logits(model, self.sub, hooks)
         # suffix rows after a shared prefix: right-padded and causal, so no attention mask is needed
-        return model.run_with_hooks(
-            self.sub.tokens, fwd_hooks=list(hooks), return_type="logits", past_key_values=self.past
-        )
+        return run_with_cache_kv(model, self.sub.tokens, self.past, hooks)
 
 
 def variant_passes(
@@ -165,7 +189,7 @@ def _layer_passes(
 ) -> Iterator[VariantPass]:
     suffix, state = capture_question(model, question)
     columns = None
-    if letters and suffix.answer_format == "letter":
+    if letters and suffix.answer_format == "letter" and letter_unembedding_on(model):
         columns = suffix.letter_ids[0]
         suffix = replace(suffix, letter_ids=torch.arange(len(columns), device=columns.device)[None])
     variant_layer = variant_layer.cpu()

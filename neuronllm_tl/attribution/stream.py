@@ -32,15 +32,15 @@ from neuronllm_tl.attribution.ablation import (
     as_candidates,
     mean_answer_activations,
 )
+from neuronllm_tl.attribution.methods import ATTRIBUTION_POSITIONS, AttributionPositions, BatchAttribution, attribute
 from neuronllm_tl.attribution.methods import METHODS as ATTRIBUTION_METHODS
-from neuronllm_tl.attribution.methods import BatchAttribution, attribute
 from neuronllm_tl.attribution.methods import Method as AttributionMethod
 from neuronllm_tl.checks import check_positive_int
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import DEFAULT_HOOK, ModelSpec, model_device, model_spec
 from neuronllm_tl.scoring.batches import example_batches, progress_bar
 from neuronllm_tl.scoring.encoding import EncodedQuestions, QuestionEncoder
-from neuronllm_tl.scoring.objectives import get_objective
+from neuronllm_tl.scoring.objectives import check_objective_fits, get_objective
 from neuronllm_tl.tasks.task import Question, Task
 
 
@@ -58,8 +58,17 @@ class AttributionRequest:
     """``"zero"``, or ``"mean"``: each neuron's mean answer-position activation over the task's questions."""
     ablation_candidates: Candidates | None = None
     """The ``(layer, index)`` pairs to ablate (None: every neuron); normalised to sorted distinct pairs."""
+    positions: AttributionPositions = "answer"
+    """``"answer"``: the answer position (the paper's); ``"answer_tokens"`` (grad_x_act only): the answer position
+    and every option token's position, activation x gradient summed over them (for free-text references)."""
 
     def __post_init__(self) -> None:
+        if self.positions not in ATTRIBUTION_POSITIONS:
+            raise ValueError(f"positions must be one of {ATTRIBUTION_POSITIONS}, got {self.positions!r}.")
+        if self.positions != "answer" and self.method != "grad_x_act":
+            raise ValueError(
+                f"positions={self.positions!r} is computed by method='grad_x_act' only; use it, or positions='answer'."
+            )
         if self.method not in ATTRIBUTION_METHODS:
             raise ValueError(f"unknown attribution {self.method!r}; choose one of {ATTRIBUTION_METHODS}.")
         if not isinstance(self.objective, str):
@@ -83,6 +92,8 @@ class AttributionRequest:
             del d["ablation_baseline"], d["ablation_candidates"]
         elif self.ablation_candidates is not None:
             d["ablation_candidates"] = [list(pair) for pair in self.ablation_candidates]
+        if self.positions == "answer":  # the default keeps the keys of runs made before the field existed
+            del d["positions"]
         return d
 
 
@@ -136,6 +147,7 @@ class AttributionStream:
 
     def __post_init__(self) -> None:
         self.spec: ModelSpec = model_spec(self.model, hook=self.request.hook)
+        check_objective_fits(self.request.objective, self.task)
         self.encoder = QuestionEncoder(self.model, self.task)
         self.questions = self.task.questions()
         self.plan = list(
@@ -160,6 +172,7 @@ class AttributionStream:
                 max_rows=self.run.max_rows,
                 ablation_baseline=self._ablation_baseline(),
                 ablation_candidates=self.request.ablation_candidates,
+                positions=self.request.positions,
             )
             yield AttributedBatch(b, self.plan[b], enc, out)
 

@@ -6,10 +6,13 @@ Examples:
     neuronllm-tl identify --task my_questions.jsonl --format letter --attribution integrated_gradients
     neuronllm-tl identify --task sst2 --data-files ../shared/data/sst2/dev.tsv --method qrnca --v 10
     neuronllm-tl evaluate --neurons sentiment.neurons --task sentiment-mini --controls 5
+    neuronllm-tl identify --task capitals-gen --k 50          # a generation task: free-text answers
+    neuronllm-tl evaluate --neurons capitals-gen.neurons --task capitals-gen   # judged by what it generates
     neuronllm-tl compare --tasks capitals-mini topics-mini sentiment-mini --ablations objective k --out compare_out
     neuronllm-tl compare --tasks sst2 topics-mini --data-files sst2=dev.tsv --seeds 0 1 2 --shots sst2=4 \
         --task-option sst2:calibration=contextual --task-option sst2:cloze_normalization=char
     neuronllm-tl report neuronllm_demo          # (re)write neuronllm_demo/report.html from what the run wrote
+    neuronllm-tl env                            # versions, device, and which fast paths run on the model
 
 Every method's options are flags (``neuronllm-tl identify --help`` lists them with the methods they apply to).
 """
@@ -25,6 +28,7 @@ from neuronllm_tl.cli.commands import (
     DEMO_DEFAULTS,
     cmd_compare,
     cmd_demo,
+    cmd_env,
     cmd_evaluate,
     cmd_identify,
     cmd_overlap,
@@ -44,6 +48,12 @@ def _identify_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument(
         "--genuine-only", action="store_true", help="keep only examples answered right under every permutation"
     )
+    p.add_argument(
+        "--model-distractors",
+        type=int,
+        metavar="N",
+        help="generation tasks: replace the distractors by N of the model's own wrong answers (mined once, cached)",
+    )
     add_report_args(p)
     p.set_defaults(func=cmd_identify)
 
@@ -54,6 +64,7 @@ def _evaluate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--neurons", required=True, help="a folder written by identify")
     p.add_argument("--modes", nargs="+", default=["enhance", "degrade"], choices=sorted(MODES))
     p.add_argument("--controls", type=int, default=5, help="random neuron sets per mode")
+    p.add_argument("--max-new-tokens", type=int, default=8, help="generation tasks: greedy tokens per answer")
     p.add_argument("--report", help="write the report as JSON here")
     p.set_defaults(func=cmd_evaluate)
 
@@ -136,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     _compare_parser(sub)
     _demo_parser(sub)
     add_report_parser(sub)
+    p = sub.add_parser("env", help="versions, device and threads, and which fast paths run on a model")
+    p.add_argument("--model", default="smollm2-135m", help="model name or folder (default: offline smollm2-135m)")
+    p.add_argument("--no-model", action="store_true", help="report the versions only (loads no model)")
+    p.set_defaults(func=cmd_env)
     return parser
 
 

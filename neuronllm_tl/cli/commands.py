@@ -9,17 +9,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from neuronllm_tl.attribution.environment import environment
 from neuronllm_tl.cli.flags import method_config_from_args
 from neuronllm_tl.cli.loading import model_from_args, task_from_args
 from neuronllm_tl.cli.reporting import report_run, write_report
 from neuronllm_tl.comparison.config import CompareConfig
 from neuronllm_tl.comparison.run import run_comparison
 from neuronllm_tl.evaluation.evaluate import evaluate
+from neuronllm_tl.evaluation.generation import evaluate_generation
 from neuronllm_tl.evaluation.plots import plot_layer_counts, plot_overlap_heatmap
 from neuronllm_tl.evaluation.scores import filter_genuine
 from neuronllm_tl.methods.registry import identify
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.neurons.neuron_set import NeuronSet
+from neuronllm_tl.scoring.distractors import with_model_distractors
 from neuronllm_tl.tasks.registry import TASKS, list_tasks
 from neuronllm_tl.tasks.task import Task
 
@@ -93,6 +96,13 @@ def cmd_identify(args: argparse.Namespace) -> int:
             f"genuine filter: kept {stats['kept']} of {stats['examples']} examples "
             f"({stats['fortuitous']} fortuitous, {stats['wrong']} always wrong)"
         )
+    if args.model_distractors:
+        n_examples = len(task)
+        task = with_model_distractors(model, task, n=args.model_distractors)
+        print(
+            f"distractors: the model's own wrong answers (cached); {len(task)} of {n_examples} examples have one, "
+            "the others are dropped"
+        )
     neurons = identify_from_args(model, task, args)
     accuracy = neurons.metadata.get("identification", {}).get("accuracy")
     print(
@@ -112,7 +122,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     task = task_from_args(args, default=DEFAULT_TASK)
     model = model_from_args(args.model)
     neurons = NeuronSet.load(args.neurons, model=model)
-    report = evaluate(model, task, neurons, modes=args.modes, controls=args.controls, progress=True)
+    run = dict(modes=args.modes, controls=args.controls, progress=True)
+    if task.is_generation:
+        report: Any = evaluate_generation(model, task, neurons, max_new_tokens=args.max_new_tokens, **run)
+    else:
+        report = evaluate(model, task, neurons, **run)
     print(report.to_markdown())
     if args.report:
         report.save_json(args.report)
@@ -156,6 +170,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     plot_layer_counts(neurons, out / "layers.png")
     print(f"Wrote {out}/neurons/, {out}/report.json, {out}/report.md, {out}/layers.png")
     report_run(model, neurons, held_out, out, args)
+    return 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    model = None if args.no_model else model_from_args(args.model)
+    print(environment(model).to_text())
     return 0
 
 
@@ -227,7 +247,7 @@ def compare_config_from_args(args: argparse.Namespace) -> CompareConfig:
         n_eval=args.n_eval,
         controls=args.controls,
         ig_steps=args.ig_steps,
-        answer_format=args.format,
+        answer_format=args.format or "cloze",
         n_permutations=args.permutations,
         seeds=tuple(args.seeds),
         unrelated=pairs(args.unrelated, "--unrelated") or None,

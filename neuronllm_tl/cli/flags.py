@@ -16,15 +16,35 @@ from neuronllm_tl.tasks.task import CALIBRATIONS, CLOZE_NORMALIZATIONS
 OPTION_PREFIX = "method_option_"
 
 
+TRUE_WORDS = ("true", "yes", "1", "on")
+FALSE_WORDS = ("false", "no", "0", "off")
+
+
 def number(text: str) -> int | float:
-    """An int when the value is a whole number >= 1 (a count), else a float (a fraction)."""
-    value = float(text)
-    return int(value) if value >= 1 and value.is_integer() else value
+    """For an ``int | float`` field, the value as written: ``50`` is an int (a count), ``0.5`` and ``1.0``
+    are floats (fractions). Python's own literal rules decide, so the flag means what the same value
+    means in ``nl.method_config(...)``."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def boolean(text: str) -> bool:
+    """``true/false``, ``yes/no``, ``1/0``, ``on/off`` (any case)."""
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise argparse.ArgumentTypeError(f"expected one of {TRUE_WORDS + FALSE_WORDS}, got {text!r}")
 
 
 def _parser_of(annotation: Any) -> tuple[Callable[[str], Any], list[Any] | None]:
     if typing.get_origin(annotation) is typing.Literal:
         return str, list(typing.get_args(annotation))
+    if annotation is bool:
+        return boolean, None
     if annotation in (int, float, str):
         return annotation, None
     if set(typing.get_args(annotation)) == {int, float}:
@@ -56,6 +76,21 @@ def add_method_args(p: argparse.ArgumentParser) -> None:
         flag = f"--{field.replace('_', '-')}"
         if flag in p._option_string_actions:  # e.g. random's seed beside the task's --seed
             flag = f"--{methods[0].replace('_', '-')}-{field.replace('_', '-')}"
+        if parse is boolean:  # --mask, --mask false, --no-mask
+            group.add_argument(
+                flag,
+                dest=OPTION_PREFIX + field,
+                type=boolean,
+                nargs="?",
+                const=True,
+                default=None,
+                metavar="BOOL",
+                help=f"{', '.join(methods)}: true/false/yes/no/1/0 (default: the config's)",
+            )
+            group.add_argument(
+                "--no-" + flag[2:], dest=OPTION_PREFIX + field, action="store_false", help=f"the same as {flag} false"
+            )
+            continue
         group.add_argument(
             flag,
             dest=OPTION_PREFIX + field,
@@ -92,7 +127,11 @@ def method_config_from_args(args: argparse.Namespace) -> MethodConfig:
 def add_task_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", help="a registered task (see `neuronllm-tl tasks`) or a .jsonl file of questions")
     p.add_argument("--name", help="the task's name in results (default: the registry name or the file's stem)")
-    p.add_argument("--format", choices=["cloze", "letter"], default="cloze", help="answer read-out (default cloze)")
+    p.add_argument(
+        "--format",
+        choices=["cloze", "letter", "generate"],
+        help="answer read-out (default: cloze; a generation task (*-gen, or a .jsonl with references): generate)",
+    )
     p.add_argument("--permutations", type=int, default=3, help="option permutations per example (default 3)")
     p.add_argument(
         "--normalization",

@@ -27,7 +27,9 @@ def model_from_args(name: str) -> HookedModel:
 
 def task_from_args(args: argparse.Namespace, *, default: str | None = None, source: str | None = None) -> Task:
     """``load_task`` with the task flags; prints how many invalid rows were skipped, and which."""
-    options: dict[str, Any] = dict(answer_format=args.format, n_permutations=args.permutations, seed=args.seed)
+    options: dict[str, Any] = dict(n_permutations=args.permutations, seed=args.seed)
+    if args.format is not None:  # None: the task's own (cloze, or generate for free-text examples)
+        options["answer_format"] = args.format
     flags = (("cloze_normalization", args.normalization), ("calibration", args.calibration), ("shots", args.shots))
     for option, value in flags:
         if value is not None:  # None: the task's default read-out

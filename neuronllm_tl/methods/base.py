@@ -20,6 +20,8 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import platform
+import types
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -52,6 +54,19 @@ class MethodConfig:
     """Whether the method compares the task with other tasks (``MethodInputs.contrast_tasks``)."""
     hook: str = DEFAULT_HOOK
     """Per-block hook of the neurons, ``blocks.{l}.<hook>``."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every config checks its fields' types before its own ``__post_init__`` runs (a third-party one too):
+        ``mask="False"`` or ``z="0.5"`` is refused with the fix, and an int given to a float field becomes a float."""
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("__post_init__")
+
+        def __post_init__(self: MethodConfig) -> None:
+            check_field_types(self)
+            if own is not None:
+                own(self)
+
+        cls.__post_init__ = __post_init__  # type: ignore[attr-defined]
 
     def attribution_request(self) -> AttributionRequest | None:
         """The per-question attributions this method ranks neurons from (None: it needs none)."""
@@ -89,6 +104,50 @@ class MethodConfig:
     def _check_positive_int(self, *names: str) -> None:
         for name in names:
             check_positive_int(getattr(self, name), f"{type(self).__name__}.{name}")
+
+
+def check_field_types(config: Any) -> None:
+    """Refuse a field whose value does not have its declared type (bool, int, float, str, unions of them;
+    Literal choices and other annotations are the config's own ``__post_init__``'s to check, with messages of
+    their own); an int in a float field is stored as a float."""
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        annotation, value = hints[f.name], getattr(config, f.name)
+        if not _conforms(value, annotation):
+            raise ValueError(
+                f"{type(config).__name__}.{f.name} must be {_describe(annotation)}, got {value!r} "
+                f"({type(value).__name__}). Pass a value of that type (e.g. {f.name}={f.default!r})."
+            )
+        if annotation is float and isinstance(value, int):
+            object.__setattr__(config, f.name, float(value))
+
+
+def _conforms(value: Any, annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        arms = typing.get_args(annotation)
+        return not all(_checkable(a) for a in arms) or any(_conforms(value, a) for a in arms)
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    if annotation is type(None):
+        return value is None
+    return True  # an annotation we do not check (a tensor, a tuple of pairs): the config's own __post_init__
+
+
+def _checkable(annotation: Any) -> bool:
+    return annotation in (bool, int, float, str, type(None))
+
+
+def _describe(annotation: Any) -> str:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(annotation))
+    return "None" if annotation is type(None) else f"a {getattr(annotation, '__name__', annotation)}"
 
 
 @dataclass

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from neuronllm_tl.attribution.collect import TaskAttributions, sum_per_example
+from neuronllm_tl.attribution.methods import AttributionPositions
 from neuronllm_tl.attribution.stream import AttributionMethod, AttributionRequest, AttributionStream
 from neuronllm_tl.methods.base import MethodConfig, MethodInputs
 from neuronllm_tl.methods.run_state import RunState, process_group, run_fingerprint
@@ -58,6 +59,9 @@ class NeuronLLMConfig(MethodConfig):
     Neurons' threshold rule, signed); :mod:`neuronllm_tl.neurons.selection`. Ablations of issue #14."""
     share_threshold: float = 0.2
     """t of ``aggregation="share"``: a neuron passes in an example above t x that example's max attribution."""
+    positions: AttributionPositions = "answer"
+    """Where the neurons are attributed: ``"answer"`` (the paper's) or ``"answer_tokens"`` (grad x act summed over
+    the answer position and every position predicting the reference's tokens; for generation tasks)."""
 
     def __post_init__(self) -> None:
         self.attribution_request()  # validates attribution, objective and ig_steps
@@ -71,7 +75,13 @@ class NeuronLLMConfig(MethodConfig):
             raise ValueError(f"z must be an int >= 1 or a fraction in (0, 1], got {self.z!r}.")
 
     def attribution_request(self) -> AttributionRequest:
-        return AttributionRequest(self.attribution, self.objective, self.hook, self.ig_steps)
+        return AttributionRequest(self.attribution, self.objective, self.hook, self.ig_steps, positions=self.positions)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        if self.positions == "answer":  # the default keeps the keys of results stored before the field existed
+            del d["positions"]
+        return d
 
 
 def neuronllm(inputs: MethodInputs) -> NeuronSet:

@@ -9,6 +9,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from neuronllm_tl.neurons.neuron_set import NeuronSet
+from neuronllm_tl.neurons.selection import warn_if_fewer
 
 
 def rank_neurons(
@@ -33,6 +34,7 @@ def positive_only_set(
     """A NeuronSet whose good set is the top-``k`` of ``scores`` (ties by ``tie_break``) and whose bad set
     is empty: the baselines look for neurons that carry a task, not for neurons that inhibit it."""
     idx = rank_neurons(scores, tie_break)[:k]
+    warn_if_fewer(k, {"good": len(idx)}, int(scores.numel()))
     return good_only_set(idx, scores, {**metadata, "k": k, "n_found": len(idx)})
 
 

@@ -179,8 +179,14 @@ class NeuronSet:
                 f"{folder} is not a saved NeuronSet: it needs {TENSORS_FILE} and {METADATA_FILE} "
                 "(written by NeuronSet.save)."
             )
-        t = load_file(str(folder / TENSORS_FILE))
-        meta = json.loads((folder / METADATA_FILE).read_text())
+        t = _read_part(folder / TENSORS_FILE, load_file)
+        meta = _read_part(folder / METADATA_FILE, lambda f: json.loads(Path(f).read_text()))
+        missing = [name for name in _TENSOR_NAMES if name not in t]
+        if missing:
+            raise ValueError(
+                f"{folder / TENSORS_FILE} lacks the tensors {missing}: it is not a NeuronSet's tensor file. "
+                "Identify the set again, or restore the folder from where it was saved."
+            )
         if meta.get("format_version", 0) > FORMAT_VERSION:
             raise ValueError(
                 f"{folder} was written by a newer neuronllm_tl (format {meta['format_version']}); upgrade the package."
@@ -197,3 +203,18 @@ class NeuronSet:
         if model is not None:
             out.check_compatible(model)
         return out
+
+
+_TENSOR_NAMES = ("good", "bad", "good_scores", "bad_scores", "scores", "ambiguous")
+
+
+def _read_part(file: Path, read: Any) -> Any:
+    """``read(file)``, with an error that names the file and the fix when it is damaged (a truncated or
+    overwritten safetensors file raises "header too small" or similar, naming neither)."""
+    try:
+        return read(str(file))
+    except Exception as error:  # noqa: BLE001 - any failure to parse means the same to the user
+        raise ValueError(
+            f"{file} is damaged and cannot be read ({type(error).__name__}: {error}). The NeuronSet in "
+            f"{file.parent} must be identified again (or restored from a copy); nothing was loaded."
+        ) from error

@@ -20,6 +20,7 @@ processes) gives the same neurons.
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import torch
@@ -154,4 +155,25 @@ def select_top_k(
             vals, layer, index = vals[order], layer[order], index[order]
         keep = vals > 0
         out += [torch.stack([layer[keep], index[keep]], 1).long(), (vals[keep] * sign).float()]
+    wanted = k if selection == "global" else k * n_layers
+    warn_if_fewer(wanted, {"good": len(out[0]), "bad": len(out[2])}, int(ace.numel()))
     return out[0], out[1], out[2], out[3]
+
+
+class FewerNeuronsWarning(UserWarning):
+    """A neuron set holds fewer neurons than ``k`` asked for: too few neurons have a score of that sign."""
+
+
+def warn_if_fewer(wanted: int, found: dict[str, int], n_neurons: int) -> None:
+    """One :class:`FewerNeuronsWarning` when any of the ``found`` counts (``{"good": n, "bad": m}``) is
+    below ``wanted``, naming the counts: the set is kept, smaller, never padded with score-0 neurons."""
+    short = {name: n for name, n in found.items() if n < wanted}
+    if short:
+        counts = " and ".join(f"{n} {name}" for name, n in short.items())
+        warnings.warn(
+            f"k asked for {wanted} neurons per set, but only {counts} neurons (of {n_neurons}) have a score "
+            f"of that sign (the rest are 0: e.g. masked as ambiguous, or never active); the set holds "
+            f"{counts}. Lower k, or give more examples, to compare sets of equal size.",
+            FewerNeuronsWarning,
+            stacklevel=3,
+        )

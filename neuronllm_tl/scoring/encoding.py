@@ -7,6 +7,7 @@ Two answer formats (``Task.answer_format``):
   prompt followed by the letter; a letter that is not exactly one extra token is refused.
 * ``cloze`` (lm-evaluation-harness style): one row per (question, option), the prompt followed by
   ``" " + option``; option j is read as its tokens' log-likelihood, normalised as the task says.
+  A generation task (``generate``) is encoded as cloze: its options are the reference then the distractors.
 
 A calibrated task (``Task.calibration``) also gets its offsets here, from
 :class:`~neuronllm_tl.scoring.calibration.Calibrator`. How the scores are read: :mod:`~neuronllm_tl.scoring.encoded`.
@@ -45,6 +46,10 @@ class QuestionEncoder:
 
     def _ids(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def prompt_ids(self, q: Question) -> list[int]:
+        """The question's prompt as token ids (with the BOS prefix when the task prepends it)."""
+        return self.prefix + self._ids(q.prompt)
 
     def letter_ids(self, q: Question, prompt_ids: list[int]) -> list[int]:
         letters = self.task.template.letters[: len(q.options)]
@@ -112,13 +117,13 @@ class QuestionEncoder:
             option_mask=option_mask,
             correct=torch.tensor([q.correct for q in questions]),
             score_offset=offsets,
-            answer_format=self.task.answer_format,
+            answer_format="letter" if self.task.answer_format == "letter" else "cloze",  # generate: scored as cloze
             normalization=self.task.cloze_normalization,
         )
 
     def _rows(self, qi: int, q: Question) -> list[tuple[list[int], list[int], int, int, int, int]]:
         """(tokens, continuation, answer position, question, option, continuation characters) per row."""
-        prompt_ids = self.prefix + self._ids(q.prompt)
+        prompt_ids = self.prompt_ids(q)
         answer = len(prompt_ids) - 1
         if self.task.answer_format == "letter":
             return [(prompt_ids, [], answer, qi, -1, 0)]

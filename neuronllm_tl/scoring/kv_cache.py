@@ -2,15 +2,20 @@
 
 Shared-prompt scoring (:mod:`neuronllm_tl.scoring.shared_prompt`), prefix replay and layer replay
 (:mod:`neuronllm_tl.attribution.replay`, :mod:`neuronllm_tl.attribution.layer_replay`) all start from the
-cache of a question's prompt.
+cache of a question's prompt. Every pass that fills or reads such a cache runs inside
+:func:`cache_handoff`, which keeps TransformerLens bridges working across transformers' rename of the cache
+argument, and each fast path verifies itself against the plain forward pass once per model
+(:mod:`neuronllm_tl.models.fast_paths`).
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
+import warnings
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -45,19 +50,81 @@ def prompt_kv_cache(model: HookedModel, prompt: Tensor, prompt_mask: Tensor | No
     """The key/value cache of a pass over ``prompt`` (right-padded rows, ``prompt_mask``) with ``hooks``,
     without gradients and, where the model allows it, without the prompt's logits (they are never read)."""
     keep = {"logits_to_keep": 1} if _can_skip_prompt_logits(model) else {}
-    with torch.no_grad():
+    with torch.no_grad(), cache_handoff(model):
         return model.run_with_hooks(
             prompt, attention_mask=prompt_mask, fwd_hooks=list(hooks), return_type="logits_and_cache", **keep
         )[1]
 
 
+def run_with_cache_kv(model: HookedModel, tokens: Tensor, cache: Any, hooks: Sequence = (), **kwargs: Any) -> Tensor:
+    """The logits of ``tokens`` continuing the key/value ``cache`` (extended in place), with ``hooks``."""
+    with cache_handoff(model):
+        return model.run_with_hooks(
+            tokens, past_key_values=cache, fwd_hooks=list(hooks), return_type="logits", **kwargs
+        )
+
+
+@contextmanager
+def cache_handoff(model: Any) -> Iterator[None]:
+    """Within it, the bridge's attention components see the Hugging Face cache whichever name it comes by.
+
+    transformers 5.25 renamed the decoder layers' ``past_key_values`` argument to ``cache``; TransformerLens
+    4.3's attention bridges still read ``past_key_values`` and, not finding it, neither fill nor read the
+    cache (the prompt is silently ignored). A forward pre-hook on each of them copies ``cache`` across; it
+    does nothing where ``past_key_values`` is already given, and it is removed on exit, always.
+    """
+    handles = [m.register_forward_pre_hook(_hand_cache_over, with_kwargs=True) for m in _cache_readers(model)]
+    try:
+        with warnings.catch_warnings():  # the bridge still passes the old name to the model: not the user's to fix
+            warnings.filterwarnings("ignore", message=".*`past_key_values` is deprecated", category=FutureWarning)
+            yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _hand_cache_over(module: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
+    if kwargs.get("cache") is not None and kwargs.get("past_key_values") is None:
+        return args, {**kwargs, "past_key_values": kwargs["cache"]}
+    return None
+
+
+_CACHE_READERS: weakref.WeakKeyDictionary[Any, list] = weakref.WeakKeyDictionary()
+
+
+def _cache_readers(model: Any) -> list:
+    """The model's modules that update a Hugging Face cache themselves (TransformerLens attention bridges)."""
+    modules = getattr(model, "modules", None)
+    if modules is None:
+        return []
+    return remembered(_CACHE_READERS, model, _find_cache_readers)
+
+
+def _find_cache_readers(model: Any) -> list:
+    return [m for m in model.modules() if hasattr(m, "_update_kv_cache")]
+
+
+def base_model_cache(model: Any, tokens: Tensor, cache: Any = None) -> Any:
+    """The cache after the wrapped Hugging Face base model's pass over ``tokens`` (continuing ``cache``);
+    it stops before the unembedding, so no logits are computed."""
+    base = model.original_model.base_model
+    name = "cache" if "cache" in _parameters(base.forward) else "past_key_values"
+    with cache_handoff(model):
+        out = base(input_ids=tokens, use_cache=True, **({name: cache} if cache is not None else {}))
+    return out["cache"] if "cache" in out else out["past_key_values"]
+
+
+def _parameters(fn: Any) -> dict:
+    try:
+        return dict(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return {}
+
+
 def _can_skip_prompt_logits(model: HookedModel) -> bool:
     """Whether the wrapped Hugging Face model takes ``logits_to_keep`` (transformers >= 4.45 causal LMs)."""
     forward = getattr(getattr(model, "original_model", None), "forward", None)
-    try:
-        return forward is not None and "logits_to_keep" in inspect.signature(forward).parameters
-    except (TypeError, ValueError):
-        return False
+    return forward is not None and "logits_to_keep" in _parameters(forward)
 
 
 def split_at_answer(model: HookedModel, question: EncodedQuestions) -> tuple[EncodedQuestions, Any]:

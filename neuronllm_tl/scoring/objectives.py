@@ -15,7 +15,13 @@ name                 F for a question with correct option c                     
                      cloze: the option text's likelihood)                               Neurons
 ``vocab_logprob``    log p(c) over the whole vocabulary (minus the LM loss)             TN (Taylor)
 ``margin``           s_c - max_{j != c} s_j (logit margin; cloze: log-likelihood)       compare --ablations objective
+``sequence_logprob`` log p(reference) teacher-forced, summed over its tokens (the same   generation tasks
+                     function as ``vocab_logprob``: in cloze and generation format the
+                     correct option's text is the reference)
 ==================== ================================================================ =============================
+
+``contrastive`` and ``margin`` compare the correct option with the others, so they need at least two options:
+:func:`check_objective_fits` refuses them on a generation task whose examples have no distractors.
 
 ``s_j`` is :attr:`OptionScores.raw` (:func:`~neuronllm_tl.scoring.encoded.option_scores`): the
 task's read-out, i.e. the letter's logit (letter format) or the option's log-likelihood (cloze format),
@@ -44,6 +50,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from neuronllm_tl.scoring.encoding import EncodedQuestions, option_scores
+from neuronllm_tl.tasks.task import Task
 
 
 class OptionScores:
@@ -161,6 +168,7 @@ _REGISTRY: dict[str, Objective] = {
     "vocab_prob": vocab_prob,
     "vocab_logprob": vocab_logprob,
     "margin": margin,
+    "sequence_logprob": vocab_logprob,
 }
 OBJECTIVES: KeysView[str] = _REGISTRY.keys()
 """The registered objectives' names: a read-only view that stays current as objectives register."""
@@ -198,6 +206,21 @@ def check_objective(objective: str | Objective) -> None:
     get_objective(objective)
 
 
+def check_objective_fits(objective: str | Objective, task: Task) -> None:
+    """Refuse an objective that compares options (``contrastive``, ``margin``, or one declaring
+    ``reads_only_option_scores``) on a task with a single-option question: its F would be constant."""
+    fn = get_objective(objective)
+    if not reads_only_option_scores(fn) or min(len(e.options) for e in task.examples) > 1:
+        return
+    lonely = sum(len(e.options) == 1 for e in task.examples)
+    raise ValueError(
+        f"objective {objective_name(objective)!r} compares the reference with distractors, but {lonely} example(s) "
+        f"of task {task.name!r} have none, so its F would be constant. Use objective='sequence_logprob' (the "
+        "reference's log-likelihood), give distractors in the data, or mine the model's own wrong answers with "
+        "nl.with_model_distractors(model, task) (command line: --objective sequence_logprob, or --model-distractors N)."
+    )
+
+
 def objective_name(objective: str | Objective) -> str:
     """A name for messages and metadata: the registered name, else the callable's ``__name__``."""
     if isinstance(objective, str):
@@ -233,6 +256,7 @@ __all__ = [
     "Objective",
     "OptionScores",
     "check_objective",
+    "check_objective_fits",
     "contrastive",
     "get_objective",
     "margin",

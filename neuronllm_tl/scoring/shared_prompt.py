@@ -23,7 +23,9 @@ runs each prompt once in all, and each steering only the option suffixes. Hooked
 at every position) are never cached.
 
 It needs a model that returns a Hugging Face cache (:func:`~neuronllm_tl.scoring.kv_cache.supports_prefix_cache`:
-Hugging Face-backed ``TransformerBridge``s); :func:`can_share_prompt` says whether a batch can.
+Hugging Face-backed ``TransformerBridge``s); :func:`can_share_prompt` says whether a batch can. Both paths
+check themselves once per model against one row per option on a small probe
+(:func:`shared_prompt_on`, :func:`prompt_cache_on`); a path that disagrees is off for the model, with a warning.
 
 Example:
     >>> if can_share_prompt(model, enc):
@@ -44,10 +46,12 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from neuronllm_tl.models.fast_paths import fast_path_on, logit_difference, rule_out
 from neuronllm_tl.models.fingerprint import model_fingerprint
 from neuronllm_tl.models.protocol import HookedModel
+from neuronllm_tl.scoring.check_batches import check_batch, read_positions
 from neuronllm_tl.scoring.encoded import EncodedQuestions, forward_logits
-from neuronllm_tl.scoring.kv_cache import prompt_kv_cache, supports_prefix_cache
+from neuronllm_tl.scoring.kv_cache import prompt_kv_cache, run_with_cache_kv, supports_prefix_cache
 
 
 def can_share_prompt(model: HookedModel, enc: EncodedQuestions) -> bool:
@@ -57,8 +61,36 @@ def can_share_prompt(model: HookedModel, enc: EncodedQuestions) -> bool:
         enc.answer_format == "cloze"
         and enc.n_rows > enc.n_questions
         and bool((enc.answer_pos >= 1).all())
-        and supports_prefix_cache(model)
+        and shared_prompt_on(model)
     )
+
+
+def shared_prompt_on(model: HookedModel) -> bool:
+    """Whether shared-prompt scoring runs on ``model``: it returns a Hugging Face cache, and the shared pass
+    reproduces one row per option on a probe of unequal prompts (checked once per model object)."""
+    if not supports_prefix_cache(model):
+        return rule_out(model, "shared_prompt", "the model returns no Hugging Face key/value cache")
+    return fast_path_on(model, "shared_prompt", lambda m: _check(m, None))
+
+
+def prompt_cache_on(model: HookedModel) -> bool:
+    """Whether a :class:`PromptCache` serves ``model``: shared-prompt scoring runs on it, and a stored cache
+    served twice (a miss, then a hit) reproduces one row per option (checked once per model object)."""
+    if not shared_prompt_on(model):
+        return rule_out(model, "prompt_cache", "shared-prompt scoring is off for this model")
+    return fast_path_on(model, "prompt_cache", lambda m: _check(m, PromptCache()))
+
+
+def _check(model: HookedModel, prompt_cache: PromptCache | None) -> str | None:
+    enc = check_batch(model)
+    with torch.no_grad():
+        want = read_positions(forward_logits(model, enc), enc)
+        for _ in range(1 if prompt_cache is None else 2):
+            logits, suffix = _shared_prompt_logits(model, enc, (), (), prompt_cache)
+            problem = logit_difference(read_positions(logits, suffix), want)
+            if problem is not None:
+                return problem
+    return None
 
 
 def split_prompts(
@@ -140,7 +172,20 @@ def shared_prompt_logits(
     ``prompt_hooks`` run on the prompt pass, ``suffix_hooks`` on the suffix pass (they index its rows;
     the answer position is 0); both are removed afterwards, always. The prompt pass runs without gradients:
     gradients reach the answer position and what follows it, never the prompt. Check :func:`can_share_prompt` first.
+    A ``prompt_cache`` is used only where :func:`prompt_cache_on` says it is verified on the model.
     """
+    if prompt_cache is not None and not prompt_cache_on(model):
+        prompt_cache = None
+    return _shared_prompt_logits(model, enc, prompt_hooks, suffix_hooks, prompt_cache)
+
+
+def _shared_prompt_logits(
+    model: HookedModel,
+    enc: EncodedQuestions,
+    prompt_hooks: Sequence,
+    suffix_hooks: Sequence,
+    prompt_cache: PromptCache | None,
+) -> tuple[Tensor, EncodedQuestions]:
     prompt, prompt_mask, suffix = split_prompts(enc)
 
     def run() -> Any:
@@ -150,10 +195,7 @@ def shared_prompt_logits(
     cache = prompt_cache.fetch(model, prompt, prompt_mask, run) if cached and prompt_cache is not None else run()
     cache.batch_select_indices(enc.row_question)
     mask = torch.cat([prompt_mask[enc.row_question], suffix.attention_mask], dim=1)
-    logits = model.run_with_hooks(
-        suffix.tokens, attention_mask=mask, past_key_values=cache, fwd_hooks=list(suffix_hooks), return_type="logits"
-    )
-    return logits, suffix
+    return run_with_cache_kv(model, suffix.tokens, cache, suffix_hooks, attention_mask=mask), suffix
 
 
 def read_logits(
@@ -180,4 +222,12 @@ def read_logits(
     return forward_logits(model, enc, hooks_at(enc.answer_pos)), enc
 
 
-__all__ = ["PromptCache", "can_share_prompt", "read_logits", "shared_prompt_logits", "split_prompts"]
+__all__ = [
+    "PromptCache",
+    "can_share_prompt",
+    "prompt_cache_on",
+    "read_logits",
+    "shared_prompt_logits",
+    "shared_prompt_on",
+    "split_prompts",
+]

@@ -7,7 +7,8 @@ group's factor (``{"good": 2.0, "bad": 0.0}`` for the mode ``enhance``; see
 * ``"answer"`` (default): the answer position. Inside :func:`neuronllm_tl.evaluation.score_task` /
   ``evaluate`` that is each question row's exact answer position (the last prompt token, also when the
   row is padded or carries a cloze continuation); on a raw ``model(tokens)`` call under :func:`steer` it
-  is the last position of each row: the answer position of an unpadded prompt, and the new token at
+  is each row's last real token: placed by the call's ``attention_mask`` on a padded batch, and a padded
+  batch that cannot be placed is refused (:mod:`neuronllm_tl.steering.positions`). It is the new token at
   each step of cached generation.
 * ``"all"``: every position.
 * a 1-D integer tensor of one position per batch row.
@@ -30,10 +31,10 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from jaxtyping import Float, Int
@@ -43,36 +44,28 @@ from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import ModelSpec, check_width, model_spec
 from neuronllm_tl.neurons.neuron_set import NeuronSet
 from neuronllm_tl.steering.modes import MODES, check_factors, get_mode, mode_of
+from neuronllm_tl.steering.positions import (
+    AnswerPositions,
+    Positions,
+    check_positions,
+    last_real_positions,
+    watching_answer_positions,
+)
 
-Positions = Literal["answer", "all"] | Int[Tensor, " row"]
 Hooks = list[tuple[str, Callable[..., Tensor]]]
 STEERING_FILE = "steering.json"
 STEERING_FORMAT = 1
 
 
-def check_positions(positions: Any) -> Positions:
-    """``positions`` if it is ``"answer"``, ``"all"`` or a 1-D integer tensor; a clear error otherwise."""
-    if isinstance(positions, Tensor):
-        if positions.dim() != 1 or positions.dtype not in (torch.int64, torch.int32):
-            raise ValueError("positions as a tensor must be 1-D integer, one position per batch row.")
-        return positions
-    if isinstance(positions, str) and positions in ("answer", "all"):
-        return "answer" if positions == "answer" else "all"
-    if isinstance(positions, str) and positions in ("last", "prompt"):
-        raise ValueError(
-            f"positions={positions!r} is no longer a steering position: use positions='answer' (the answer "
-            "position; on a raw model call, the last position of each row) or 'all'."
-        )
-    raise ValueError(
-        f"positions must be 'answer', 'all' or a 1-D integer tensor of one position per row, got {positions!r}."
-    )
-
-
 def scaling_hook(
-    spec: ModelSpec, layer: int, factor: Float[Tensor, " d_mlp"], positions: Positions
+    spec: ModelSpec,
+    layer: int,
+    factor: Float[Tensor, " d_mlp"],
+    positions: Positions,
+    tracker: AnswerPositions | None = None,
 ) -> Callable[..., Tensor]:
-    """A hook function multiplying layer ``layer``'s neurons by ``factor`` at ``positions``
-    (``"answer"`` here is the last position of each row)."""
+    """A hook function multiplying layer ``layer``'s neurons by ``factor`` at ``positions`` (``"answer"``
+    here is each row's last real token as ``tracker`` found it in the call, else the last position)."""
     name = spec.hook_name(layer)
 
     def hook(act: Float[Tensor, "batch pos d_mlp"], hook: Any) -> Tensor:
@@ -80,13 +73,29 @@ def scaling_hook(
         f = factor.to(act.device, act.dtype)
         if isinstance(positions, str) and positions == "all":
             return act * f
-        if isinstance(positions, str):
+        pos = positions if not isinstance(positions, str) else tracker.current if tracker is not None else None
+        if pos is None:  # "answer" on an unpadded call: the last position of every row
             return torch.cat([act[:, :-1], act[:, -1:] * f], dim=1)
-        pos = positions.to(act.device)
+        pos = pos.to(act.device)
         if pos.shape[0] != act.shape[0]:
             raise ValueError(f"{len(pos)} positions given for a batch of {act.shape[0]} rows.")
         rows = torch.arange(act.shape[0], device=act.device)
         return act.index_put((rows, pos), act[rows, pos] * f)
+
+    return hook
+
+
+def scaling_from_hook(
+    spec: ModelSpec, layer: int, factor: Float[Tensor, " d_mlp"], start: Int[Tensor, " row"]
+) -> Callable[..., Tensor]:
+    """A hook function multiplying layer ``layer``'s neurons by ``factor`` at every position ``>= start[row]``."""
+    name = spec.hook_name(layer)
+
+    def hook(act: Float[Tensor, "batch pos d_mlp"], hook: Any) -> Tensor:
+        check_width(act, spec, name)
+        pos = torch.arange(act.shape[1], device=act.device)
+        steered = (pos[None, :] >= start.to(act.device)[:, None])[..., None]
+        return torch.where(steered, act * factor.to(act.device, act.dtype), act)
 
     return hook
 
@@ -139,15 +148,40 @@ class Steering:
                 grid[idx[:, 0], idx[:, 1]] = factor
         return grid
 
-    def hooks(self, model: HookedModel, *, positions: Positions | None = None) -> Hooks:
+    def hooks(
+        self,
+        model: HookedModel,
+        *,
+        positions: Positions | None = None,
+        attention_mask: Tensor | None = None,
+        tracker: AnswerPositions | None = None,
+    ) -> Hooks:
         """``fwd_hooks`` for ``run_with_hooks`` / ``model.hooks``: one scaling hook per layer with a steered
-        neuron. ``positions`` overrides the steering's own (``score_task`` passes each batch's answer positions)."""
+        neuron. ``positions`` overrides the steering's own (``score_task`` passes each batch's answer positions).
+        At ``"answer"`` on a padded batch, give the batch's ``attention_mask``: each row is then steered at its
+        last real token (without it, at the last column; :func:`steer` finds the mask in the call itself)."""
         spec = model_spec(model, hook=self.neurons.hook, require_eval=False)
         self.neurons.check_compatible(model)
         pos = self.positions if positions is None else check_positions(positions)
+        if attention_mask is not None and isinstance(pos, str) and pos == "answer":
+            pos = last_real_positions(attention_mask)
         grid = self.factor_grid()
         layers = torch.nonzero((grid != 1).any(-1)).flatten().tolist()
-        return [(spec.hook_name(layer), scaling_hook(spec, layer, grid[layer], pos)) for layer in layers]
+        return [(spec.hook_name(layer), scaling_hook(spec, layer, grid[layer], pos, tracker)) for layer in layers]
+
+    def hooks_from(self, model: HookedModel, start: Int[Tensor, " row"]) -> Hooks:
+        """``fwd_hooks`` steering every position ``>= start[row]`` (generation: the answer position and every
+        position after it); a steering at ``"all"`` steers every position whatever ``start``."""
+        if isinstance(self.positions, Tensor):
+            raise ValueError(
+                "a steering at a tensor of positions fits one batch only; use positions='answer' or 'all'."
+            )
+        spec = model_spec(model, hook=self.neurons.hook, require_eval=False)
+        self.neurons.check_compatible(model)
+        start = torch.zeros_like(start) if self.positions == "all" else start
+        grid = self.factor_grid()
+        layers = torch.nonzero((grid != 1).any(-1)).flatten().tolist()
+        return [(spec.hook_name(layer), scaling_from_hook(spec, layer, grid[layer], start)) for layer in layers]
 
     def save(self, path: str | Path) -> Path:
         """Write the neuron set (``NeuronSet.save``) and ``steering.json`` into folder ``path``; returns it."""
@@ -218,11 +252,13 @@ def steering_hooks(
     mode: str | None = None,
     factors: Mapping[str, float] | None = None,
     positions: Positions | None = None,
+    attention_mask: Tensor | None = None,
 ) -> Hooks:
     """``fwd_hooks`` for ``run_with_hooks`` / ``model.hooks`` that apply the steering (see module docs).
-    ``positions=None`` keeps a Steering's own positions, or ``"answer"`` for a NeuronSet."""
+    ``positions=None`` keeps a Steering's own positions, or ``"answer"`` for a NeuronSet; ``attention_mask``
+    places ``"answer"`` on a padded batch (:meth:`Steering.hooks`)."""
     steering = as_steering(steering_or_neurons, mode=mode, factors=factors, positions=positions)
-    return steering.hooks(model)
+    return steering.hooks(model, attention_mask=attention_mask)
 
 
 @contextmanager
@@ -235,10 +271,16 @@ def steer(
     positions: Positions | None = None,
 ) -> Iterator[HookedModel]:
     """Context manager: inside it every forward pass of ``model`` is steered; the hooks are removed on
-    exit, also when an exception is raised inside the block. Arguments as :func:`steering_hooks`."""
-    hooks = steering_hooks(model, steering_or_neurons, mode=mode, factors=factors, positions=positions)
-    with model.hooks(fwd_hooks=hooks):
-        yield model
+    exit, also when an exception is raised inside the block. Arguments as :func:`steering_hooks`.
+
+    At ``positions="answer"`` each call is watched for its padding (:mod:`neuronllm_tl.steering.positions`):
+    an ``attention_mask`` passed with the call places each row's last real token, and a right-padded token
+    batch without one is refused rather than steered at a pad token."""
+    steering = as_steering(steering_or_neurons, mode=mode, factors=factors, positions=positions)
+    at_answer = isinstance(steering.positions, str) and steering.positions == "answer"
+    with watching_answer_positions(model) if at_answer else nullcontext() as tracker:
+        with model.hooks(fwd_hooks=steering.hooks(model, tracker=tracker)):
+            yield model
 
 
 __all__ = [
@@ -247,6 +289,7 @@ __all__ = [
     "Steering",
     "as_steering",
     "check_positions",
+    "scaling_from_hook",
     "scaling_hook",
     "steer",
     "steering_hooks",

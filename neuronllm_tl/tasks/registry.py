@@ -14,6 +14,9 @@ task                      source     what
 ``sentiment-mini``        built-in   the sentiment of short made-up reviews (2 options)
 ``capitals-mini``         built-in   a country's capital, or a capital's country (4 options)
 ``topics-mini``           built-in   the topic of made-up headlines (world/sports/business/science)
+``capitals-gen``          built-in   free text: a country's capital or a capital's country (248 examples)
+``antonyms-gen``          built-in   free text: a word's opposite (355 examples)
+``arithmetic-gen``        built-in   free text: one addition or subtraction up to 20 (300 examples)
 ``mmlu`` ... ``ag_news``  dataset    see :mod:`neuronllm_tl.tasks.datasets`
 ========================= ========== ===============================================================
 
@@ -85,6 +88,23 @@ with no demonstrations on SmolLM2-135M on fresh held-out examples (exact McNemar
 The caller's options always win (``calibration="none", shots=0`` restores the plain read-out)."""
 
 
+GENERATION_TASKS: Mapping[str, str] = MappingProxyType(
+    {
+        "capitals-gen": "free text: a country's capital, or a capital's country (capitals-mini's countries)",
+        "antonyms-gen": "free text: a word's opposite",
+        "arithmetic-gen": "free text: one addition or subtraction of numbers up to 20",
+    }
+)
+"""The built-in generation tasks (``answer_format="generate"``; see :mod:`neuronllm_tl.tasks.generation`)."""
+GENERATION_HEADERS: Mapping[str, str] = MappingProxyType(
+    {
+        "capitals-gen": "You are a geography expert. Answer the question about capital cities in a few words.",
+        "antonyms-gen": "You are a language teacher. Answer with one word.",
+        "arithmetic-gen": "You are a calculator. Answer with the number only.",
+    }
+)
+
+
 def _shipped(name: str, header: str) -> TaskLoader:
     """Loader of a task shipped in ``neuronllm_tl/tasks/data/<name>.jsonl``."""
 
@@ -124,6 +144,10 @@ _TASKS: dict[str, TaskEntry] = {
             "topic of made-up headlines, 4 options",
             "built-in",
             (),
+        ),
+        *(
+            TaskEntry(name, _shipped(name, GENERATION_HEADERS[name]), description, "built-in", ())
+            for name, description in GENERATION_TASKS.items()
         ),
         *(
             TaskEntry(

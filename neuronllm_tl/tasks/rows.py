@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from neuronllm_tl.checks import is_positive_int
 from neuronllm_tl.tasks.example import MCExample
+from neuronllm_tl.tasks.generation import GenerationExample, as_any_example
 from neuronllm_tl.tasks.task import Task
 
 InvalidRows = Literal["error", "skip"]
@@ -107,13 +108,14 @@ def _question_row(row: str, number: int) -> MCExample:
         raise ValueError(f"not valid JSON ({e.msg}); each line must be one JSON object.") from None
     if not isinstance(data, Mapping):
         raise ValueError(f"expected a JSON object, got {type(data).__name__}.")
-    return MCExample.from_dict(data)
+    return as_any_example(data)
 
 
 def load_question_file(
     path: str | Path, *, name: str | None = None, invalid_rows: InvalidRows = "error", **task_options: Any
 ) -> Task:
-    """A task from a ``.jsonl`` with ``question``, ``options``, ``answer`` (and optional ``context``, ``id``)."""
+    """A task from a ``.jsonl`` with ``question``, ``options``, ``answer`` (and optional ``context``, ``id``), or of
+    generation examples (``prompt``, ``references``, optional ``distractors``): then ``answer_format`` is "generate"."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"task file {path} does not exist.")
@@ -122,6 +124,8 @@ def load_question_file(
     converted = convert_rows(lines, _question_row, where=str(path), invalid_rows=invalid_rows, unit="line")
     if not converted.examples:
         raise ValueError(no_examples_message(str(path), converted) + " Write one JSON object per line.")
+    if all(isinstance(e, GenerationExample) for e in converted.examples):
+        task_options.setdefault("answer_format", "generate")
     try:
         return Task.from_examples(
             converted.examples, name=name or path.stem, skipped_rows=converted.skipped, **task_options

@@ -31,7 +31,8 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Literal
 
-from neuronllm_tl.tasks.example import MCExample, as_example
+from neuronllm_tl.tasks.example import MCExample
+from neuronllm_tl.tasks.generation import as_any_example, check_generation_examples, distractor_sources
 from neuronllm_tl.tasks.question import Question, permutation_orders
 from neuronllm_tl.tasks.shots import pick_demonstrations
 from neuronllm_tl.tasks.template import QATemplate
@@ -47,8 +48,8 @@ __all__ = [
     "permutation_orders",
 ]
 
-AnswerFormat = Literal["letter", "cloze"]
-ANSWER_FORMATS: tuple[str, ...] = ("letter", "cloze")
+AnswerFormat = Literal["letter", "cloze", "generate"]
+ANSWER_FORMATS: tuple[str, ...] = ("letter", "cloze", "generate")
 ClozeNormalization = Literal["sum", "mean", "char"]
 CLOZE_NORMALIZATIONS: tuple[str, ...] = ("sum", "mean", "char")
 Calibration = Literal["none", "pmi", "contextual"]
@@ -102,6 +103,7 @@ class Task:
         if self.answer_format not in ANSWER_FORMATS:
             raise ValueError(f"answer_format must be one of {ANSWER_FORMATS}, got {self.answer_format!r}.")
         self._check_readout()
+        self._check_generation()
         if not isinstance(self.n_permutations, int) or self.n_permutations < 1:
             raise ValueError(f"n_permutations must be an int >= 1, got {self.n_permutations!r}.")
         self._check_letters()
@@ -119,6 +121,17 @@ class Task:
                 "read the options' text, which letter format does not score. Use answer_format='cloze', or "
                 "calibration='contextual' (which works in both formats) with cloze_normalization='sum'."
             )
+
+    @property
+    def is_generation(self) -> bool:
+        """Whether the examples are free-text prompts with reference answers (``answer_format="generate"``)."""
+        return self.answer_format == "generate"
+
+    def _check_generation(self) -> None:
+        check_generation_examples(
+            self.name, self.is_generation, (*self.examples, *self.demonstrations), self.calibration,
+            self.cloze_normalization,
+        )  # fmt: skip
 
     @property
     def readout(self) -> str:
@@ -160,10 +173,10 @@ class Task:
     ) -> Task:
         return cls(
             name=name,
-            examples=tuple(as_example(e) for e in examples),
+            examples=tuple(as_any_example(e) for e in examples),
             answer_format=answer_format,
             template=template or QATemplate(),
-            demonstrations=tuple(as_example(e) for e in demonstrations),
+            demonstrations=tuple(as_any_example(e) for e in demonstrations),
             n_permutations=n_permutations,
             seed=seed,
             prepend_bos=prepend_bos,
@@ -260,6 +273,7 @@ class Task:
             "cloze_normalization": self.cloze_normalization,
             "calibration": self.calibration,
             "template": self.template.to_dict(),
+            **({"distractor_sources": distractor_sources(self.examples)} if self.is_generation else {}),
         }
 
     def fingerprint(self) -> str:
@@ -273,4 +287,6 @@ class Task:
         digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
         for q in self.questions():
             digest.update(b"\n" + json.dumps([q.prompt, list(q.options), q.correct]).encode())
+        for e in self.examples if self.is_generation else ():
+            digest.update(b"\n" + json.dumps(list(getattr(e, "references", ()))).encode())
         return digest.hexdigest()

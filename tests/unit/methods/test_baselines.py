@@ -114,6 +114,7 @@ def test_objectives_read_the_right_quantities(model, answer_format, objective):
             "contrastive": s[c] - math.log(sum(math.exp(x) for x in s)),
             "vocab_prob": math.exp(float(vocab_logp)),
             "vocab_logprob": float(vocab_logp),
+            "sequence_logprob": float(vocab_logp),  # the same function: the correct option's text is the reference
             "margin": s[c] - max(x for j, x in enumerate(s) if j != c),
         }[objective]
         assert float(f[q]) == pytest.approx(expected, rel=1e-4, abs=1e-6)

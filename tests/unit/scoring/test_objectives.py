@@ -8,6 +8,7 @@ import torch
 
 from neuronllm_tl.attribution import layer_replay as layer_module
 from neuronllm_tl.attribution.methods import grad_x_act, integrated_gradients, supports_prefix_cache
+from neuronllm_tl.models import fast_paths
 from neuronllm_tl.models.validation import model_spec
 from neuronllm_tl.scoring import kv_cache as cache_module
 from neuronllm_tl.scoring import objectives
@@ -163,7 +164,7 @@ def test_supports_prefix_cache_writes_nothing_onto_the_model_and_forgets_it_with
     assert "key/value cache" in layer_module.layer_replay_problem(model)
     assert vars(model).keys() == before.keys()
     assert all(vars(model)[k] is v for k, v in before.items())
-    tables = (cache_module._PREFIX_CACHE_SUPPORT, layer_module._SUPPORT)
+    tables = (cache_module._PREFIX_CACHE_SUPPORT, layer_module._STRUCTURE, fast_paths._STATUSES)
     assert all(model in table for table in tables)
     gc.collect()  # models of earlier tests that are already unreachable leave now, not in the count below
     sizes = [len(table) for table in tables]
