@@ -22,12 +22,14 @@ FAST_PATH_TESTS = tests/unit/models/test_fast_paths.py tests/unit/scoring/test_s
 PIP_COMPILE = $(VENV)-lock/bin/pip-compile --quiet --no-header --no-emit-index-url --no-emit-find-links \
 	--strip-extras --allow-unsafe --upgrade
 
-# install from the lock, then check that the set is consistent with pyproject's ranges (pip check)
+# install from the lock, check that the set is consistent with pyproject's ranges (pip check), then add
+# the offline packages (after the check: their own requirements are deliberately not installed)
 define install_locked
 	$(PYTHON) -m venv $(1)
 	$(1)/bin/pip install $(PIP_QUIET) --no-deps -r $(2)
-	$(1)/bin/pip install $(PIP_QUIET) --no-deps -e . $(OFFLINE_PACKAGES)
+	$(1)/bin/pip install $(PIP_QUIET) --no-deps -e .
 	$(1)/bin/pip check
+	$(1)/bin/pip install $(PIP_QUIET) --no-deps $(OFFLINE_PACKAGES)
 	touch $(1)/.installed
 endef
 

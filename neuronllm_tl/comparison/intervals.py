@@ -1,8 +1,8 @@
 """Paired confidence intervals of a comparison cell, from the per-example values it stores.
 
-A steered cell holds, per held-out example, accuracy and p(correct) before and after (each example's
-mean over its permutations; ``cell["per_example"]``), and the example's content name
-(``per_example["example"]``, :func:`~neuronllm_tl.comparison.splits.example_ids`). Its Δ accuracy and Δ p get
+A steered cell (:class:`~neuronllm_tl.comparison.cells.Cell`) holds, per held-out example, accuracy and
+p(correct) before and after (each example's mean over its permutations; ``cell.measurement.per_example``),
+and the example's content name (:func:`~neuronllm_tl.comparison.splits.example_ids`). Its Δ accuracy and Δ p get
 a paired bootstrap interval over those examples (:func:`neuronllm_tl.evaluation.statistics.paired_ci`, 95%,
 BCa, seed 0), and two cells measured on the same held-out split can be compared example by example
 (:func:`compare_cells`: "A beats B" only when the interval of the difference excludes 0).
@@ -29,36 +29,39 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
+from neuronllm_tl.comparison.cells import Cell, as_cell
+from neuronllm_tl.evaluation.measurement import Metric
 from neuronllm_tl.evaluation.statistics import Difference, Interval, paired_ci, paired_difference
 
-Metric = Literal["accuracy", "p"]
+CellLike = Cell | Mapping[str, Any]
+"""A :class:`Cell`, or its dict (read by ``Cell.from_dict``)."""
 CI_COLUMNS = ["delta_accuracy_ci_low", "delta_accuracy_ci_high", "delta_p_ci_low", "delta_p_ci_high"]
 Labelled = tuple[Sequence[str] | None, np.ndarray, np.ndarray]
 """One cell's examples: their names (None: not named), and two paired values per example."""
 
 
-def _pair(cell: dict[str, Any], metric: Metric) -> tuple[list[float], list[float]] | None:
-    values = cell.get("per_example")
-    if not values or len(values[f"{metric}_before"]) < 2:
+def _pair(cell: Cell, metric: Metric) -> tuple[np.ndarray, np.ndarray] | None:
+    per = cell.measurement.per_example
+    if per is None or len(per) < 2:
         return None
-    return values[f"{metric}_before"], values[f"{metric}_after"]
+    return per.pair(metric)
 
 
-def example_names(cell: dict[str, Any]) -> list[str] | None:
+def example_names(cell: CellLike) -> list[str] | None:
     """The content names of the cell's held-out examples, in the order of its per-example values (None: a
     cell without them)."""
-    names = (cell.get("per_example") or {}).get("example")
-    return None if names is None else [str(n) for n in names]
+    names = as_cell(cell).example_names
+    return None if names is None else list(names)
 
 
-def per_example_deltas(cell: dict[str, Any], metric: Metric) -> np.ndarray | None:
+def per_example_deltas(cell: CellLike, metric: Metric) -> np.ndarray | None:
     """after minus before, per held-out example (None: a cell without per-example values)."""
-    pair = _pair(cell, metric)
-    return None if pair is None else np.asarray(pair[1], dtype=np.float64) - np.asarray(pair[0], dtype=np.float64)
+    pair = _pair(as_cell(cell), metric)
+    return None if pair is None else pair[1] - pair[0]
 
 
 def by_example(parts: Sequence[Labelled]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -79,37 +82,37 @@ def by_example(parts: Sequence[Labelled]) -> tuple[np.ndarray, np.ndarray] | Non
     return means[:, 0], means[:, 1]
 
 
-def cell_intervals(cell: dict[str, Any]) -> tuple[Interval | None, Interval | None]:
+def cell_intervals(cell: CellLike) -> tuple[Interval | None, Interval | None]:
     """Paired 95% intervals of the cell's Δ accuracy and Δ p (None without per-example values)."""
-    acc, p = _pair(cell, "accuracy"), _pair(cell, "p")
-    return (None if acc is None else paired_ci(*acc)), (None if p is None else paired_ci(*p))
+    return as_cell(cell).measurement.intervals()
 
 
-def _labelled(cell: dict[str, Any], metric: Metric) -> Labelled | None:
+def _labelled(cell: Cell, metric: Metric) -> Labelled | None:
     pair = _pair(cell, metric)
     if pair is None:
         return None
-    return example_names(cell), np.asarray(pair[0], dtype=np.float64), np.asarray(pair[1], dtype=np.float64)
+    return example_names(cell), pair[0], pair[1]
 
 
-def pooled_intervals(cells: Sequence[dict[str, Any]]) -> tuple[Interval | None, Interval | None]:
+def pooled_intervals(cells: Sequence[CellLike]) -> tuple[Interval | None, Interval | None]:
     """Paired 95% intervals of Δ accuracy and Δ p over the distinct held-out examples of ``cells`` (one per
     split seed), each example's before and after first averaged over the seeds that held it out; None when a
     cell has no per-example values, or several cells do not name their examples. One cell: :func:`cell_intervals`."""
+    typed = [as_cell(c) for c in cells]
     out: list[Interval | None] = []
     metrics: tuple[Metric, Metric] = ("accuracy", "p")
     for metric in metrics:
-        parts = [_labelled(c, metric) for c in cells]
+        parts = [_labelled(c, metric) for c in typed]
         values = by_example([p for p in parts if p is not None]) if None not in parts else None
         out.append(None if values is None or len(values[0]) < 2 else paired_ci(*values))
     return out[0], out[1]
 
 
-def _paired_deltas(a: dict[str, Any], b: dict[str, Any], metric: Metric) -> tuple[np.ndarray, np.ndarray]:
-    where = ("eval_task", "split_seed")
-    if [a.get(k) for k in where] != [b.get(k) for k in where]:
+def _paired_deltas(a: CellLike, b: CellLike, metric: Metric) -> tuple[np.ndarray, np.ndarray]:
+    a, b = as_cell(a), as_cell(b)
+    if (a.eval_task, a.split_seed) != (b.eval_task, b.split_seed):
         raise ValueError(
-            f"cells measured on different splits ({[a.get(k) for k in where]}, {[b.get(k) for k in where]})."
+            f"cells measured on different splits ({[a.eval_task, a.split_seed]}, {[b.eval_task, b.split_seed]})."
         )
     da, db = per_example_deltas(a, metric), per_example_deltas(b, metric)
     if da is None or db is None:
@@ -122,19 +125,19 @@ def _paired_deltas(a: dict[str, Any], b: dict[str, Any], metric: Metric) -> tupl
     return da, db
 
 
-def compare_cells(a: dict[str, Any], b: dict[str, Any], metric: Metric = "p") -> Difference:
+def compare_cells(a: CellLike, b: CellLike, metric: Metric = "p") -> Difference:
     """Cell a against cell b on the same held-out examples: the interval of mean(Δa - Δb) and a p-value."""
     return paired_difference(*_paired_deltas(a, b, metric))
 
 
-def common_seeds(a: Mapping[int, dict[str, Any]], b: Mapping[int, dict[str, Any]]) -> list[int]:
+def common_seeds(a: Mapping[int, CellLike], b: Mapping[int, CellLike]) -> list[int]:
     seeds = sorted(set(a) & set(b))
     if not seeds:
         raise ValueError(f"no split seed in common (seeds {sorted(a)} and {sorted(b)}).")
     return seeds
 
 
-def compare_seeds(a: Mapping[int, dict[str, Any]], b: Mapping[int, dict[str, Any]], metric: Metric = "p") -> Difference:
+def compare_seeds(a: Mapping[int, CellLike], b: Mapping[int, CellLike], metric: Metric = "p") -> Difference:
     """Two methods' cells by split seed, paired by seed and by held-out example within a seed, over the seeds
     both have; each distinct example's Δa and Δb are averaged over those seeds that held it out, and the
     interval of mean(Δa - Δb) and the permutation p-value are over distinct examples."""
@@ -146,10 +149,10 @@ def compare_seeds(a: Mapping[int, dict[str, Any]], b: Mapping[int, dict[str, Any
     return paired_difference(*values)
 
 
-def example_mean_delta(by_seed: Mapping[int, dict[str, Any]], seeds: Sequence[int], metric: Metric = "p") -> float:
+def example_mean_delta(by_seed: Mapping[int, CellLike], seeds: Sequence[int], metric: Metric = "p") -> float:
     """The mean over distinct held-out examples of each example's Δ averaged over ``seeds`` that held it out
     (the estimate :func:`compare_seeds` takes the difference of)."""
-    parts = [_labelled(by_seed[s], metric) for s in seeds]
+    parts = [_labelled(as_cell(by_seed[s]), metric) for s in seeds]
     values = by_example([p for p in parts if p is not None]) if None not in parts else None
     if values is None:
         raise ValueError(f"cells of split seeds {list(seeds)} lack per-example values or example names.")

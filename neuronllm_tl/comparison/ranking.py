@@ -23,12 +23,12 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from neuronllm_tl.comparison.intervals import compare_seeds, example_mean_delta, example_names, per_example_deltas
-from neuronllm_tl.comparison.rows import split_seed
+from neuronllm_tl.comparison.cells import Cell, as_cells
+from neuronllm_tl.comparison.intervals import compare_seeds, example_mean_delta
 from neuronllm_tl.evaluation.statistics import Difference
 from neuronllm_tl.steering.modes import MODES
 
@@ -102,30 +102,30 @@ class Standing:
     """Only when the seeds two variants share differ from the rest: the best by mean loses a pair."""
 
 
-Cells = dict[str, dict[int, dict[str, Any]]]
+Cells = dict[str, dict[int, Cell]]
 """variant -> split seed -> its identified target cell."""
 
 
-def _by_comparison(cells: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], Cells]:
+def _by_comparison(cells: Iterable[Cell]) -> dict[tuple[str, str, str], Cells]:
     out: dict[tuple[str, str, str], Cells] = {}
     for c in cells:
-        if c.get("kind") == "steer" and c.get("neurons") == "identified" and c.get("eval") == "target":
-            by_variant = out.setdefault((c["task"], c["group"], c["mode"]), {})
-            by_variant.setdefault(c["variant"], {})[split_seed(c)] = c
+        if c.is_identified_target():
+            by_variant = out.setdefault((c.task, c.group, c.mode), {})
+            by_variant.setdefault(c.variant, {})[c.split_seed] = c
     return out
 
 
-def _usable(by_seed: dict[int, dict[str, Any]]) -> bool:
+def _usable(by_seed: dict[int, Cell]) -> bool:
     """Every cell has per-example values, and names its examples when there are several seeds to pool."""
-    values = all(per_example_deltas(c, "p") is not None for c in by_seed.values())
-    return values and (len(by_seed) == 1 or all(example_names(c) is not None for c in by_seed.values()))
+    values = all(c.per_example_deltas("p") is not None for c in by_seed.values())
+    return values and (len(by_seed) == 1 or all(c.example_names is not None for c in by_seed.values()))
 
 
-def pairwise(cells: Iterable[dict[str, Any]]) -> list[PairResult]:
+def pairwise(cells: Iterable[Cell | Mapping[str, Any]]) -> list[PairResult]:
     """Every pair of variants of each (task, group, mode), on the split seeds both have; variants whose cells
     lack per-example values (written by an earlier version) or, over several seeds, example names are left out."""
     out = []
-    for (task, group, mode), variants in _by_comparison(cells).items():
+    for (task, group, mode), variants in _by_comparison(as_cells(cells)).items():
         usable = {v: by_seed for v, by_seed in variants.items() if _usable(by_seed)}
         names = list(usable)
         for i, a in enumerate(names):

@@ -16,10 +16,12 @@ and mode (:data:`~neuronllm_tl.comparison.ranking.PAIR_COLUMNS`).
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from neuronllm_tl.comparison.cells import Cell, as_cells
 from neuronllm_tl.comparison.config import CompareConfig
 from neuronllm_tl.comparison.intervals import CI_COLUMNS, ci_columns
 from neuronllm_tl.comparison.plots import plot_ablation_k, plot_delta_p
@@ -79,11 +81,12 @@ class ComparisonResult:
     """Every pair of variants of a task, group and mode (:func:`~neuronllm_tl.comparison.ranking.pairwise`)."""
 
     @classmethod
-    def from_cells(cls, cells: list[dict[str, Any]], config: CompareConfig) -> ComparisonResult:
+    def from_cells(cls, cells: Iterable[Cell | Mapping[str, Any]], config: CompareConfig) -> ComparisonResult:
+        typed = as_cells(cells)
         timings: dict[str, float] = {}
-        for c in cells:
-            timings[c.get("kind", "?")] = timings.get(c.get("kind", "?"), 0.0) + float(c.get("seconds", 0.0))
-        return cls(rows_from_cells(cells), config, timings, pairwise(cells))
+        for c in typed:
+            timings[c.kind] = timings.get(c.kind, 0.0) + c.seconds
+        return cls(rows_from_cells(typed), config, timings, pairwise(typed))
 
     def main_table(self, task: str) -> str:
         return main_table([r for r in self.rows if r.task == task and r.group == "main"])

@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from neuronllm_tl.comparison.cells import Cell, as_cells
 from neuronllm_tl.comparison.intervals import pooled_intervals
 from neuronllm_tl.evaluation.statistics import Interval
 from neuronllm_tl.steering.modes import MODES
@@ -78,11 +79,6 @@ class ResultRow:
         return self.beyond_random is not None and MODES[self.mode].expected_sign * self.beyond_random > 2
 
 
-def split_seed(cell: dict[str, Any]) -> int:
-    """The split seed a cell was measured under (0 for a cell labelled without one)."""
-    return int(cell.get("split_seed") or 0)
-
-
 def across_seeds_sd(values: Sequence[float]) -> float | None:
     """The sd across split seeds (ddof 1), None with a single seed."""
     return statistics.stdev(values) if len(values) > 1 else None
@@ -92,17 +88,14 @@ def _ratio(num: float, den: float) -> float | None:
     return num / den if den else None
 
 
-def _delta(cell: dict[str, Any], metric: str) -> float:
-    return float(cell[f"{metric}_after"] - cell[f"{metric}_before"])
-
-
-def _identified_row(key: RowKey, by_seed: dict[int, dict[str, Any]]) -> ResultRow:
+def _identified_row(key: RowKey, by_seed: dict[int, Cell]) -> ResultRow:
     seeds = sorted(by_seed)
     cells = [by_seed[s] for s in seeds]
-    da, dp = [_delta(c, "accuracy") for c in cells], [_delta(c, "p") for c in cells]
-    acc_before, p_before = (statistics.fmean(c[f"{m}_before"] for c in cells) for m in ("accuracy", "p"))
-    acc_after, p_after = (statistics.fmean(c[f"{m}_after"] for c in cells) for m in ("accuracy", "p"))
-    n_steered = tuple(int(c["n_steered"]) for c in cells)
+    ms = [c.measurement for c in cells]
+    da, dp = [m.delta("accuracy") for m in ms], [m.delta("p") for m in ms]
+    acc_before, p_before = statistics.fmean(m.accuracy_before for m in ms), statistics.fmean(m.p_before for m in ms)
+    acc_after, p_after = statistics.fmean(m.accuracy_after for m in ms), statistics.fmean(m.p_after for m in ms)
+    n_steered = tuple(m.n_steered for m in ms)
     row = ResultRow(
         *key,
         min(n_steered),
@@ -135,33 +128,33 @@ def _add_controls(row: ResultRow, randoms: list[float]) -> None:
         row.beyond_random = (row.delta_p - row.random_delta_p_mean) / row.random_delta_p_sd
 
 
-def _add_unrelated(row: ResultRow, unrelated: dict[int, dict[str, Any]]) -> None:
+def _add_unrelated(row: ResultRow, unrelated: dict[int, Cell]) -> None:
     if not unrelated:
         return
     first = unrelated[min(unrelated)]
-    row.unrelated_task = first["eval_task"].removesuffix(":evaluate")
-    row.unrelated_delta_p = statistics.fmean(_delta(u, "p") for u in unrelated.values())
+    row.unrelated_task = first.eval_task.removesuffix(":evaluate")
+    row.unrelated_delta_p = statistics.fmean(u.delta("p") for u in unrelated.values())
     row.pcr = abs(row.delta_p) / abs(row.unrelated_delta_p) if row.unrelated_delta_p else math.inf
 
 
-def rows_from_cells(cells: Iterable[dict[str, Any]]) -> list[ResultRow]:
+def rows_from_cells(cells: Iterable[Cell | Mapping[str, Any]]) -> list[ResultRow]:
     """One row per (task, group, variant, method, mode) that has an identified, target cell."""
-    groups: dict[RowKey, dict[str, list[dict[str, Any]]]] = {}
-    for c in cells:
-        if c.get("kind") != "steer":
+    groups: dict[RowKey, dict[str, list[Cell]]] = {}
+    for c in as_cells(cells):
+        if c.kind != "steer":
             continue
-        key = (c["task"], c["group"], c["variant"], c["method"], c["mode"])
-        slot = "unrelated" if c["eval"] == "unrelated" else c["neurons"]
+        key = (c.task, c.group, c.variant, c.method, c.mode)
+        slot = "unrelated" if c.eval == "unrelated" else c.neurons
         groups.setdefault(key, {}).setdefault(slot, []).append(c)
     rows = []
     for key, slots in groups.items():
         if "identified" not in slots:
             continue
-        row = _identified_row(key, {split_seed(c): c for c in slots["identified"]})
-        _add_controls(row, [_delta(r, "p") for r in slots.get("random", [])])
-        _add_unrelated(row, {split_seed(u): u for u in slots.get("unrelated", [])})
+        row = _identified_row(key, {c.split_seed: c for c in slots["identified"]})
+        _add_controls(row, [r.delta("p") for r in slots.get("random", [])])
+        _add_unrelated(row, {u.split_seed: u for u in slots.get("unrelated", [])})
         rows.append(row)
     return rows
 
 
-__all__ = ["ResultRow", "across_seeds_sd", "rows_from_cells", "split_seed"]
+__all__ = ["ResultRow", "across_seeds_sd", "rows_from_cells"]

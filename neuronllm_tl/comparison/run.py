@@ -9,9 +9,10 @@ identification split. Each steering mode is then applied on the same seed's held
   control seeds s * controls + 0, 1, ...: distinct across split seeds, and 0, 1, ... for seed 0),
 * and, for specificity, the identified set on the same seed's held-out split of an *unrelated* task.
 
-Every evaluated cell is one line of ``cells.jsonl``: accuracy and p(correct) before and after, and the
-same per held-out example (``per_example``: each example's mean over its permutations, with
-``per_example["example"]`` naming each example by its content, :func:`~neuronllm_tl.comparison.splits.example_ids`),
+Every evaluated cell is one line of ``cells.jsonl``: a :class:`~neuronllm_tl.comparison.cells.Cell`, whose
+:class:`~neuronllm_tl.evaluation.measurement.SteeringMeasurement` holds accuracy and p(correct) before and
+after, and the same per held-out example (each example's mean over its permutations, named by its content,
+:func:`~neuronllm_tl.comparison.splits.example_ids`),
 from which the report's paired confidence intervals come (clustered by example across split seeds,
 :mod:`neuronllm_tl.comparison.intervals`). A cell stored by an earlier version without those names gets
 them from this run's held-out split when it is labelled (its content key guarantees the same examples in
@@ -34,17 +35,18 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from neuronllm_tl.attribution.collect import TaskAttributions, collect_attributions
 from neuronllm_tl.attribution.stream import AttributionRequest, RunOptions
+from neuronllm_tl.comparison.cells import Cell
 from neuronllm_tl.comparison.config import CompareConfig, Variant
 from neuronllm_tl.comparison.report import ComparisonResult
 from neuronllm_tl.comparison.splits import Splits, example_ids, label, make_splits, with_example_ids
 from neuronllm_tl.comparison.store import ArtefactStore
-from neuronllm_tl.evaluation.scores import TaskScores, score_task
+from neuronllm_tl.evaluation.measurement import SteeringMeasurement, measure
 from neuronllm_tl.methods.base import MethodConfig
 from neuronllm_tl.methods.registry import identify
 from neuronllm_tl.models.fingerprint import model_fingerprint
@@ -76,7 +78,7 @@ class ComparisonRun:
     progress: bool = False
     log: Callable[[str], None] = print
     _splits: dict[tuple[str, str, int, int], Splits] = field(default_factory=dict)
-    cells: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cells: dict[str, Cell] = field(default_factory=dict)
     """This run's cells by readable name, labelled by this run: the report is built from these alone."""
     prompt_cache: PromptCache = field(default_factory=PromptCache)
     """The held-out prompts' caches: every cell of a split steers at the answer position, so its prompts run once."""
@@ -159,36 +161,23 @@ class ComparisonRun:
         return [self.identify_task(t, v, seed) for t in self.config.tasks if t != task_name]
 
     # ----- cells
-    def score(self, task: Task, steering: Steering | None = None) -> TaskScores:
-        return score_task(
-            self.model, task, steering=steering, batch_size=self.config.batch_size * 2, prompt_cache=self.prompt_cache
-        )
+    def _score_options(self) -> dict[str, Any]:
+        return {"batch_size": self.config.batch_size * 2, "prompt_cache": self.prompt_cache}
 
-    def unsteered(self, eval_task: Task, seed: int) -> dict[str, Any]:
-        """The unsteered cell of ``eval_task`` (one written by an earlier version, without per-example values,
-        is rescored: a new steered cell needs them for its intervals)."""
+    def unsteered(self, eval_task: Task, seed: int) -> SteeringMeasurement:
+        """The unsteered measurement of ``eval_task`` (one written by an earlier version, without per-example
+        values, is rescored: a new steered cell needs them for its intervals)."""
         key = self.store.key(f"{label(eval_task, seed)} / unsteered", self._parts(eval_task))
-        if "per_example" not in self.store.cells.get(key, {}):
-            start = time.time()
-            s = self.score(eval_task)
-            self.store.record(
-                {
-                    "key": key,
-                    "kind": "unsteered",
-                    "eval_task": eval_task.name,
-                    "accuracy": s.accuracy,
-                    "p_correct": s.mean_p_correct,
-                    "per_example": {
-                        "accuracy": s.per_example_accuracy().tolist(),
-                        "p": s.per_example_p_correct().tolist(),
-                        "example": example_ids(eval_task),
-                    },
-                    "seconds": time.time() - start,
-                }
-            )
-        labels = {"eval_task": eval_task.name, "split_seed": seed}
-        self.cells[f"{eval_task.name} / seed {seed} / unsteered"] = {**self.store.cells[key], **labels}
-        return self.store.cells[key]
+        stored = self.store.cells.get(key)
+        cell = None if stored is None else Cell.from_dict(stored)
+        if cell is None or cell.measurement.per_example is None:
+            ids = example_ids(eval_task)
+            m = measure(self.model, eval_task, None, example_ids=ids, **self._score_options())
+            cell = Cell("unsteered", m, eval_task=eval_task.name, key=key)
+            self.store.record(cell.to_dict())
+        cell = with_example_ids(cell, eval_task).with_labels(eval_task=eval_task.name, split_seed=seed)
+        self.cells[f"{eval_task.name} / seed {seed} / unsteered"] = cell
+        return cell.measurement
 
     def steer_cell(
         self,
@@ -210,33 +199,26 @@ class ComparisonRun:
         key = self.store.key(name, parts)
         steering = Steering.from_mode(neuron_set, mode)
         if key not in self.store.cells:
-            self.store.record({"key": key, "kind": "steer", **self._measure(at, steering)})
-        labels = {
-            "task": task, "variant": v.name, "method": v.method, "group": v.group, "mode": mode, "neurons": which,
-            "seed": seed, "split_seed": at.split_seed, "eval": at.role, "eval_task": at.task.name,
-            "n_good": len(neuron_set.good), "n_bad": len(neuron_set.bad), "n_steered": steering.n_steered,
-        }  # fmt: skip
-        self.cells[name] = with_example_ids({**self.store.cells[key], **labels}, at.task)
-
-    def _measure(self, at: Target, steering: Steering) -> dict[str, Any]:
-        before = self.unsteered(at.task, at.split_seed)
-        start = time.time()
-        s = self.score(at.task, steering)
-        per_example = {
-            "accuracy_before": before["per_example"]["accuracy"],
-            "accuracy_after": s.per_example_accuracy().tolist(),
-            "p_before": before["per_example"]["p"],
-            "p_after": s.per_example_p_correct().tolist(),
-            "example": example_ids(at.task),
-        }
-        return {
-            "accuracy_before": before["accuracy"],
-            "accuracy_after": s.accuracy,
-            "p_before": before["p_correct"],
-            "p_after": s.mean_p_correct,
-            "per_example": per_example,
-            "seconds": time.time() - start,
-        }
+            before = self.unsteered(at.task, at.split_seed)
+            m = measure(self.model, at.task, steering, before=before, **self._score_options())
+            self.store.record(Cell("steer", m, key=key).to_dict())
+        cell = with_example_ids(Cell.from_dict(self.store.cells[key]), at.task)
+        if cell.n_steered != steering.n_steered:  # a cell of an earlier version did not store it
+            cell = replace(cell, measurement=replace(cell.measurement, n_steered=steering.n_steered))
+        self.cells[name] = cell.with_labels(
+            task=task,
+            variant=v.name,
+            method=v.method,
+            group=v.group,
+            mode=mode,
+            neurons=which,
+            seed=seed,
+            split_seed=at.split_seed,
+            eval=at.role,
+            eval_task=at.task.name,
+            n_good=len(neuron_set.good),
+            n_bad=len(neuron_set.bad),
+        )
 
     def run_cell(self, task: str, v: Variant, split_seed: int) -> None:
         neurons = self.neurons(task, v, split_seed)

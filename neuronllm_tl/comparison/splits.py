@@ -18,9 +18,9 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
+from neuronllm_tl.comparison.cells import Cell
 from neuronllm_tl.comparison.config import CompareConfig
 from neuronllm_tl.comparison.store import digest
 from neuronllm_tl.tasks.registry import load_task
@@ -70,13 +70,14 @@ def example_ids(task: Task) -> list[str]:
     return out
 
 
-def with_example_ids(cell: dict[str, Any], task: Task) -> dict[str, Any]:
+def with_example_ids(cell: Cell, task: Task) -> Cell:
     """``cell`` with its examples named: a cell whose per-example values lack the names (stored by an earlier
     version) gets those of ``task``, the held-out split it was measured on (its content key covers it)."""
-    per_example = cell.get("per_example")
-    if per_example and "example" not in per_example:
-        cell["per_example"] = {**per_example, "example": example_ids(task)}
-    return cell
+    per = cell.measurement.per_example
+    if per is None or per.example_ids is not None:
+        return cell
+    named = replace(per, example_ids=tuple(example_ids(task)))
+    return replace(cell, measurement=replace(cell.measurement, per_example=named))
 
 
 __all__ = ["Splits", "example_ids", "label", "make_splits", "with_example_ids"]

@@ -12,7 +12,8 @@ Metrics (all signed, after minus before):
   resampled together): :func:`neuronllm_tl.evaluation.statistics.paired_ci`, BCa, seeded. The point
   estimates are the deltas above, unchanged.
 
-Every row is a :class:`Steering` (``Steering.from_mode``) scored by :func:`score_task`, at the answer
+Every row is a :class:`Steering` (``Steering.from_mode``) measured by
+:func:`~neuronllm_tl.evaluation.measurement.measure` (the measurement ``compare`` stores too), at the answer
 position of every question (``positions="answer"``) or at every position (``"all"``). Any registered
 mode name (see :func:`neuronllm_tl.steering.register_mode`) can be evaluated.
 
@@ -32,8 +33,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from neuronllm_tl.display import markdown_to_html
+from neuronllm_tl.evaluation.measurement import measure
 from neuronllm_tl.evaluation.scores import TaskScores, check_task_positions, score_task
-from neuronllm_tl.evaluation.statistics import Interval, paired_ci
+from neuronllm_tl.evaluation.statistics import Interval
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.neurons.neuron_set import NeuronSet
 from neuronllm_tl.scoring.shared_prompt import PromptCache
@@ -125,15 +127,6 @@ def _delta(value: float, sd: float | None, ci: Interval | None, fmt: str) -> str
     return f"{value:{fmt}}" + (f" ± {sd:.3f}" if sd is not None else "")
 
 
-def _intervals(base: TaskScores, s: TaskScores, confidence: float) -> tuple[Interval | None, Interval | None]:
-    """Paired intervals of Δ accuracy and Δ p(correct) over examples (None with fewer than 2 examples)."""
-    if len(base.per_example_correct()) < 2:
-        return None, None
-    acc = paired_ci(base.per_example_accuracy(), s.per_example_accuracy(), confidence=confidence)
-    p = paired_ci(base.per_example_p_correct(), s.per_example_p_correct(), confidence=confidence)
-    return acc, p
-
-
 def _mode_rows(
     model: HookedModel,
     task: Task,
@@ -147,18 +140,15 @@ def _mode_rows(
     confidence: float = 0.95,
 ) -> list[EffectRow]:
     """The identified row of ``mode`` (with intervals) and, with controls, the random row (mean ± sd)."""
-    s = score_task(model, task, steering=Steering.from_mode(neurons, mode, positions=positions), **run)
-    ci_acc, ci_p = _intervals(base, s, confidence)
-    delta_acc, delta_p = s.accuracy - base.accuracy, s.mean_p_correct - base.mean_p_correct
-    identified = EffectRow(mode, "identified", s.accuracy, s.mean_p_correct, delta_acc, delta_p)
-    identified.delta_accuracy_ci, identified.delta_p_correct_ci = ci_acc, ci_p
+    m = measure(model, task, Steering.from_mode(neurons, mode, positions=positions), before=base, **run)
+    identified = EffectRow(mode, "identified", m.accuracy_after, m.p_after, m.delta("accuracy"), m.delta("p"))
+    identified.delta_accuracy_ci, identified.delta_p_correct_ci = m.intervals(confidence)
     rows = [identified]
     if randoms:
-        scored = [
-            score_task(model, task, steering=Steering.from_mode(r, mode, positions=positions), **run) for r in randoms
+        controls = [
+            measure(model, task, Steering.from_mode(r, mode, positions=positions), before=base, **run) for r in randoms
         ]
-        accs = [x.accuracy for x in scored]
-        ps = [x.mean_p_correct for x in scored]
+        accs, ps = [c.accuracy_after for c in controls], [c.p_after for c in controls]
         rows.append(
             EffectRow(
                 mode,
@@ -169,7 +159,7 @@ def _mode_rows(
                 statistics.fmean(ps) - base.mean_p_correct,
                 statistics.stdev(accs) if len(accs) > 1 else 0.0,
                 statistics.stdev(ps) if len(ps) > 1 else 0.0,
-                n_sets=len(scored),
+                n_sets=len(controls),
             )
         )
     return rows

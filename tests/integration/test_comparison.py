@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from neuronllm_tl.comparison import run as run_module
+from neuronllm_tl.comparison.cells import Cell
 from neuronllm_tl.comparison.config import ALL_MODES, CompareConfig
 from neuronllm_tl.comparison.intervals import CI_COLUMNS
 from neuronllm_tl.comparison.run import run_comparison
@@ -66,7 +67,7 @@ def _fail(*args, **kwargs):
 
 def test_a_rerun_recomputes_nothing(grid, model, monkeypatch):
     out, config, before = grid
-    for name in ("score_task", "collect_attributions", "identify"):
+    for name in ("measure", "collect_attributions", "identify"):
         monkeypatch.setattr(run_module, name, _fail)
     notes = []
     after = run_comparison(model, config, out=out, log=notes.append)
@@ -80,13 +81,13 @@ def test_a_cell_cut_by_a_crash_is_recomputed_alone(grid, model, monkeypatch):
     lines = path.read_text().splitlines()
     path.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2])  # half-written last line
     calls = []
-    real = run_module.score_task
+    real = run_module.measure
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(run_module, "score_task", counting)
+    monkeypatch.setattr(run_module, "measure", counting)
     run_comparison(model, config, out=out, **QUIET)
     assert len(calls) == 1
 
@@ -170,12 +171,22 @@ def test_rows_carry_paired_intervals_from_the_cells_per_example_values(grid):
 
 def _held_out(out, config):
     """The distinct held-out examples of the first task over every seed, by the names its cells store."""
-    steer = [c for c in _read_jsonl(out / "cells.jsonl") if c.get("kind") == "steer"]
-    names = [c["per_example"]["example"] for c in steer if c.get("per_example")]
+    cells = [Cell.from_dict(c) for c in _read_jsonl(out / "cells.jsonl")]
+    names = [c.example_names for c in cells if c.kind == "steer" and c.example_names]
     assert names and all(len(n) == config.n_eval for n in names)
     first = config.tasks[0].rsplit("/", 1)[-1].removesuffix(".jsonl")
-    unsteered = [c for c in _read_jsonl(out / "cells.jsonl") if c.get("kind") == "unsteered"]
-    return len({n for c in unsteered if c["eval_task"] == f"{first}:evaluate" for n in c["per_example"]["example"]})
+    unsteered = [c for c in cells if c.kind == "unsteered" and c.eval_task == f"{first}:evaluate"]
+    return len({n for c in unsteered for n in c.example_names})
+
+
+def _legacy(cell):
+    """A cell as an earlier version wrote it: flat, without per-example values."""
+    m = cell["measurement"]
+    if cell["kind"] == "unsteered":
+        flat = {"accuracy": m["accuracy_before"], "p_correct": m["p_before"]}
+    else:
+        flat = {k: m[k] for k in ("accuracy_before", "accuracy_after", "p_before", "p_after")}
+    return {"key": cell["key"], "kind": cell["kind"], "eval_task": cell["eval_task"], **flat, "seconds": m["seconds"]}
 
 
 def test_cells_without_example_names_get_them_from_the_split_and_are_not_recomputed(grid, model, tmp_path, monkeypatch):
@@ -184,9 +195,9 @@ def test_cells_without_example_names_get_them_from_the_split_and_are_not_recompu
     shutil.copytree(out, old)
     cells = _read_jsonl(old / "cells.jsonl")
     for c in cells:
-        c.get("per_example", {}).pop("example", None)
+        c["measurement"]["per_example"]["example"] = None
     (old / "cells.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cells))
-    for name in ("score_task", "collect_attributions", "identify"):
+    for name in ("measure", "collect_attributions", "identify"):
         monkeypatch.setattr(run_module, name, _fail)
     after = run_comparison(model, config, out=old, **QUIET)
     assert [(r.variant, r.mode, r.delta_p_ci) for r in after.rows] == [(r.variant, r.mode, r.delta_p_ci) for r in before.rows]
@@ -198,8 +209,8 @@ def test_cells_from_an_earlier_version_load_without_intervals(grid, model, tmp_p
     old = tmp_path / "old"
     shutil.copytree(out, old)
     cells = _read_jsonl(old / "cells.jsonl")  # an earlier test cut a line: skipped, as the store does
-    (old / "cells.jsonl").write_text("".join(json.dumps({k: v for k, v in c.items() if k != "per_example"}) + "\n" for c in cells))
-    for name in ("score_task", "collect_attributions", "identify"):
+    (old / "cells.jsonl").write_text("".join(json.dumps(_legacy(c)) + "\n" for c in cells))
+    for name in ("measure", "collect_attributions", "identify"):
         monkeypatch.setattr(run_module, name, _fail)  # nothing is rescored: old cells are reused as they are
     after = run_comparison(model, config, out=old, **QUIET)
     assert all(r.delta_p_ci is None and r.delta_accuracy_ci is None for r in after.rows)
