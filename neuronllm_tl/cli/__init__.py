@@ -115,8 +115,24 @@ def _compare_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--data-files", nargs="+", help="NAME=PATH for dataset tasks, e.g. sst2=../shared/data/sst2/dev.tsv")
     p.add_argument("--model", default="smollm2-135m")
     p.add_argument("--out", default="compare_out", help="output folder; rerunning with it resumes")
+    _add_budget_args(p)
     add_report_args(p, explains=False)
     p.set_defaults(func=cmd_compare)
+
+
+def _add_budget_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        help="stop at the first cell boundary after this many minutes, write the partial results, and exit 0; "
+        "the same command again continues (default: no limit)",
+    )
+    p.add_argument(
+        "--estimate",
+        action="store_true",
+        help="time one identification example and one held-out scoring per task and method on this machine, "
+        "print the expected time of the grid per task, per method and in total, and stop (runs no cell)",
+    )
 
 
 def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

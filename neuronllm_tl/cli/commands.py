@@ -14,6 +14,7 @@ from neuronllm_tl.cli.flags import method_config_from_args
 from neuronllm_tl.cli.loading import model_from_args, task_from_args
 from neuronllm_tl.cli.reporting import report_run, write_report
 from neuronllm_tl.comparison.config import CompareConfig
+from neuronllm_tl.comparison.estimate import estimate_comparison
 from neuronllm_tl.comparison.run import run_comparison
 from neuronllm_tl.evaluation.evaluate import evaluate
 from neuronllm_tl.evaluation.generation import evaluate_generation
@@ -261,10 +262,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     config = compare_config_from_args(args)
     start = time.time()
     model = model_from_args(args.model)
-    result = run_comparison(model, config, out=args.out, progress=True)
+    if args.estimate:
+        print(estimate_comparison(model, config).to_markdown())
+        return 0
+    result = run_comparison(model, config, out=args.out, progress=True, max_minutes=args.max_minutes)
     print()
     print(result.markdown)
-    print(f"Comparison finished in {time.time() - start:.0f} s (unchanged cells of earlier runs are reused).")
+    if not result.complete and result.progress is not None:
+        print(f"{result.progress.banner}\nStopped after {time.time() - start:.0f} s at the --max-minutes budget.")
+    else:
+        print(f"Comparison finished in {time.time() - start:.0f} s (unchanged cells of earlier runs are reused).")
     print(f"Wrote {args.out}/results.md, results.csv, pairwise.csv, delta_p.png, cells.jsonl, neurons/")
     write_report(Path(args.out), args)
     return 0

@@ -16,6 +16,7 @@ and mode (:data:`~neuronllm_tl.comparison.ranking.PAIR_COLUMNS`).
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -72,6 +73,32 @@ def _csv_fields(r: ResultRow) -> dict[str, Any]:
     return fields | ci_columns(r.delta_accuracy_ci, r.delta_p_ci)
 
 
+PROGRESS_FILE = "progress.json"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How much of the grid a run has done: units of (task, variant, split seed), and the names of those left."""
+
+    done: int
+    total: int
+    left: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return self.done >= self.total
+
+    @property
+    def banner(self) -> str:
+        return (
+            f"Partial results: {self.done} of {self.total} cells done; rerun the same command to continue "
+            f"(cells left: {', '.join(self.left[:5])}{', ...' if len(self.left) > 5 else ''})."
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"done": self.done, "total": self.total, "left": list(self.left)}
+
+
 @dataclass
 class ComparisonResult:
     rows: list[ResultRow]
@@ -79,14 +106,22 @@ class ComparisonResult:
     timings: dict[str, float] = field(default_factory=dict)
     pairs: list[PairResult] = field(default_factory=list)
     """Every pair of variants of a task, group and mode (:func:`~neuronllm_tl.comparison.ranking.pairwise`)."""
+    progress: Progress | None = None
+    """None or complete: the whole grid is in; else the run stopped at its time budget."""
 
     @classmethod
-    def from_cells(cls, cells: Iterable[Cell | Mapping[str, Any]], config: CompareConfig) -> ComparisonResult:
+    def from_cells(
+        cls, cells: Iterable[Cell | Mapping[str, Any]], config: CompareConfig, progress: Progress | None = None
+    ) -> ComparisonResult:
         typed = as_cells(cells)
         timings: dict[str, float] = {}
         for c in typed:
             timings[c.kind] = timings.get(c.kind, 0.0) + c.seconds
-        return cls(rows_from_cells(typed), config, timings, pairwise(typed))
+        return cls(rows_from_cells(typed), config, timings, pairwise(typed), progress)
+
+    @property
+    def complete(self) -> bool:
+        return self.progress is None or self.progress.complete
 
     def main_table(self, task: str) -> str:
         return main_table([r for r in self.rows if r.task == task and r.group == "main"])
@@ -125,7 +160,10 @@ class ComparisonResult:
     @property
     def markdown(self) -> str:
         cfg = self.config
-        parts = ["# Comparison results", "", self._intro(), "", "## Summary over tasks", "", self.summary_table()]
+        parts = ["# Comparison results", ""]
+        if not self.complete and self.progress is not None:
+            parts += [f"**{self.progress.banner}**", ""]
+        parts += [self._intro(), "", "## Summary over tasks", "", self.summary_table()]
         if self.pairs:
             parts += [
                 "",
@@ -165,6 +203,7 @@ class ComparisonResult:
         return path
 
     def write(self, out: Path) -> None:
+        (out / PROGRESS_FILE).write_text(json.dumps((self.progress or Progress(1, 1)).to_dict(), indent=2))
         (out / "results.md").write_text(self.markdown)
         self.write_csv(out / "results.csv")
         self.write_pairs_csv(out / "pairwise.csv")
@@ -173,4 +212,12 @@ class ComparisonResult:
             plot_ablation_k(self.rows, out / "ablation_k.png")
 
 
-__all__ = ["COLUMNS", "PER_SEED_COLUMNS", "ComparisonResult", "ResultRow", "rows_from_cells"]
+__all__ = [
+    "COLUMNS",
+    "PER_SEED_COLUMNS",
+    "PROGRESS_FILE",
+    "ComparisonResult",
+    "Progress",
+    "ResultRow",
+    "rows_from_cells",
+]

@@ -43,7 +43,7 @@ from neuronllm_tl.attribution.collect import TaskAttributions, collect_attributi
 from neuronllm_tl.attribution.stream import AttributionRequest, RunOptions
 from neuronllm_tl.comparison.cells import Cell
 from neuronllm_tl.comparison.config import CompareConfig, Variant
-from neuronllm_tl.comparison.report import ComparisonResult
+from neuronllm_tl.comparison.report import ComparisonResult, Progress
 from neuronllm_tl.comparison.splits import Splits, example_ids, label, make_splits, with_example_ids
 from neuronllm_tl.comparison.store import ArtefactStore
 from neuronllm_tl.evaluation.measurement import SteeringMeasurement, measure
@@ -136,8 +136,11 @@ class ComparisonRun:
         parts = self._parts(task, config=config.to_dict(), k=k, contrast=[t.fingerprint() for t in contrast])
         key = self.store.key(f"{task_name} / seed {seed} / {v.name}", parts)
         path = self.store.path("neurons", f"{task_name}-{v.name}", key, ".neurons")
-        if path.is_dir():
-            return NeuronSet.load(path), key
+        if path.is_dir() or key in self.store.neuron_sets:
+            neurons = NeuronSet.load(path) if path.is_dir() else NeuronSet.from_record(self.store.neuron_sets[key])
+            if key not in self.store.neuron_sets:  # a folder of an earlier version: keep its compact record too
+                self.store.record_neuron_set(key, neurons.to_record())
+            return neurons, key
         start = time.time()
         request = config.attribution_request()
         attributions = self.attributions(task_name, task, request, seed) if request is not None else None
@@ -155,6 +158,7 @@ class ComparisonRun:
             neurons.metadata["attribution_seconds"] = attributions.metadata.get("seconds")
         neurons.metadata.update(variant=v.to_dict(), split_seed=seed, selection_seconds=time.time() - start)
         neurons.save(path)
+        self.store.record_neuron_set(key, neurons.to_record())
         return neurons, key
 
     def _contrast_tasks(self, task_name: str, v: Variant, seed: int) -> list[Task]:
@@ -261,8 +265,13 @@ def run_comparison(
     out: str | Path,
     progress: bool = False,
     log: Callable[[str], None] = print,
+    max_minutes: float | None = None,
 ) -> ComparisonResult:
-    """Run (or resume) the grid of ``config`` and write ``results.md``, ``results.csv`` and plots to ``out``."""
+    """Run (or resume) the grid of ``config`` and write ``results.md``, ``results.csv`` and plots to ``out``.
+
+    With ``max_minutes``, the run stops at the first cell boundary (a task, variant and split seed) after that
+    long, writes the results of the cells it has, marked partial ("k of n cells done"), and logs which are
+    left; the same call again continues where it stopped (every finished cell is reused from ``out``)."""
     out = Path(out)
     store = ArtefactStore(out, log)
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
@@ -273,10 +282,19 @@ def run_comparison(
         log("methods that contrast tasks (lape) need at least two tasks; they are skipped.")
         grid = [(t, v) for t, v in grid if not v.config.needs_contrast_tasks]
     run.check_tasks(grid)
-    for i, (task, v) in enumerate(grid):
-        for seed in config.seeds:
-            log(f"[{i + 1}/{len(grid)}] {task} / {v.name} / seed {seed} ({time.time() - start:.0f} s)")
-            run.run_cell(task, v, seed)
-    result = ComparisonResult.from_cells(list(run.cells.values()), config)
+    units = [(task, v, seed) for task, v in grid for seed in config.seeds]
+    done, computed = 0, False  # the budget counts once a cell was computed, not reused: every call makes progress
+    for task, v, seed in units:
+        if max_minutes is not None and computed and time.time() - start > 60 * max_minutes:
+            break
+        log(f"[{done + 1}/{len(units)}] {task} / {v.name} / seed {seed} ({time.time() - start:.0f} s)")
+        stored = len(store.cells) + len(store.neuron_sets)
+        run.run_cell(task, v, seed)
+        computed = computed or len(store.cells) + len(store.neuron_sets) > stored
+        done += 1
+    left = tuple(f"{task} / {v.name} / seed {seed}" for task, v, seed in units[done:])
+    if left:
+        log(f"Time budget of {max_minutes} min reached: {done} of {len(units)} cells done; left: " + "; ".join(left))
+    result = ComparisonResult.from_cells(list(run.cells.values()), config, Progress(done, len(units), left))
     result.write(out)
     return result

@@ -9,6 +9,12 @@ each artefact by a readable name, so that when a part changed the rerun says whi
 reusing or silently recomputing.
 
 Cells are lines of ``cells.jsonl`` (appended, flushed); a line cut by a crash is ignored and recomputed.
+
+A folder travels: what the report needs is small (``config.json``, ``manifest.jsonl``, ``cells.jsonl``, and
+``neuron_sets.jsonl``, each neuron set without its score grid: :meth:`NeuronSet.to_record`), and what only
+speeds a rerun is large (``attributions/``, ``neurons/``: :data:`SPEED_ONLY`). A copy of the small part in
+another clone, on another machine, is resumed without recomputing anything: every key is a digest of content
+(weights, rendered questions, configs, the library version), never of a path, a thread count or a clock.
 """
 
 from __future__ import annotations
@@ -21,6 +27,10 @@ from typing import Any
 
 MANIFEST_FILE = "manifest.jsonl"
 CELLS_FILE = "cells.jsonl"
+NEURON_SETS_FILE = "neuron_sets.jsonl"
+CONFIG_FILE = "config.json"
+SPEED_ONLY: tuple[str, ...] = ("attributions", "neurons")
+"""Sub-folders that only make a rerun faster (tensors, megabytes): leave them out of a copy that travels."""
 
 
 def digest(value: Any) -> str:
@@ -46,6 +56,7 @@ class ArtefactStore:
             self._parts[entry["name"]] = entry["parts"]
         for cell in _read_jsonl(root / CELLS_FILE):
             self.cells[cell["key"]] = cell
+        self.neuron_sets: dict[str, dict[str, Any]] = {r["key"]: r for r in _read_jsonl(root / NEURON_SETS_FILE)}
 
     def key(self, name: str, parts: Mapping[str, Any]) -> str:
         """The content key of artefact ``name`` made from ``parts``; logs which parts changed since last time."""
@@ -66,6 +77,11 @@ class ArtefactStore:
         self.cells[cell["key"]] = cell
         _append_jsonl(self.root / CELLS_FILE, cell)
         return cell
+
+    def record_neuron_set(self, key: str, record: dict[str, Any]) -> None:
+        """Keep a neuron set's compact record (``NeuronSet.to_record``) under its content key."""
+        self.neuron_sets[key] = {"key": key, **record}
+        _append_jsonl(self.root / NEURON_SETS_FILE, self.neuron_sets[key])
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

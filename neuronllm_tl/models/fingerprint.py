@@ -2,9 +2,10 @@
 
 Theory: cached artefacts (attributions, neuron sets, comparison cells, checkpoints) are keyed by what
 produced them, so a rerun after the model changed must not reuse them. The fingerprint is the
-sha256 of the model's name and class, its shape (``n_layers``, ``d_mlp``, ``d_model``, ``d_vocab``)
-and, in ``named_parameters()`` order, every parameter's name, dtype, shape and raw bytes (read as
-``uint8``, so bfloat16 and float16 weights hash exactly like float32 ones).
+sha256 of the model's name (a local folder's last component only, so the key is the same wherever the
+folder lies: another user's cache, another machine) and class, its shape (``n_layers``, ``d_mlp``,
+``d_model``, ``d_vocab``) and, in ``named_parameters()`` order, every parameter's name, dtype, shape and
+raw bytes (read as ``uint8``, so bfloat16 and float16 weights hash exactly like float32 ones).
 
 Hashing every weight costs about a second per 500 MB, so the digest is memoised per model object in
 a ``WeakKeyDictionary`` (nothing is written onto the model, and the entry goes when the model does).
@@ -29,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import weakref
+from pathlib import Path
 
 import torch
 
@@ -54,7 +56,7 @@ def _tensor_bytes(t: torch.Tensor) -> memoryview:
 def _compute(model: HookedModel) -> str:
     cfg = model.cfg
     header = {
-        "model_name": str(cfg.model_name),
+        "model_name": Path(str(cfg.model_name)).name,  # a local folder's name, not where it lies: keys travel
         "class": f"{type(model).__module__}.{type(model).__qualname__}",
         "n_layers": cfg.n_layers,
         "d_mlp": cfg.d_mlp,

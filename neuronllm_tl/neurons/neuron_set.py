@@ -127,6 +127,29 @@ class NeuronSet:
                 f"d_mlp={d_mlp}. Identify neurons on this model (nl.identify) instead of reusing the set."
             )
 
+    def to_record(self) -> dict[str, Any]:
+        """The set without its score grid, as JSON values (kilobytes): the good and bad neurons with their
+        scores, the grid's shape and the metadata. :meth:`from_record` rebuilds a set that steers exactly as
+        this one (and gives the same :meth:`random_like` controls); only its ``scores`` grid is empty outside
+        the chosen neurons, and ``ambiguous`` is not kept."""
+        return {
+            "format_version": FORMAT_VERSION,
+            "shape": [self.n_layers, self.d_mlp],
+            **{name: getattr(self, name).tolist() for name in ("good", "bad", "good_scores", "bad_scores")},
+            "metadata": json.loads(json.dumps(self.metadata, default=str)),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> NeuronSet:
+        """The set of :meth:`to_record` (its score grid holds only the chosen neurons' scores)."""
+        n_layers, d_mlp = record["shape"]
+        good, bad = (torch.tensor(record[k], dtype=torch.long).reshape(-1, 2) for k in ("good", "bad"))
+        good_scores, bad_scores = (torch.tensor(record[k], dtype=torch.float32) for k in ("good_scores", "bad_scores"))
+        scores = torch.zeros(n_layers, d_mlp)
+        scores[good[:, 0], good[:, 1]], scores[bad[:, 0], bad[:, 1]] = good_scores, bad_scores
+        ambiguous = torch.zeros(n_layers, d_mlp, dtype=torch.bool)
+        return cls(good, bad, good_scores, bad_scores, scores, ambiguous, dict(record["metadata"]))
+
     def random_like(self, seed: int) -> NeuronSet:
         """Random neurons with the same per-layer counts of good and bad (a control), good and bad disjoint."""
         gen = torch.Generator().manual_seed(seed)

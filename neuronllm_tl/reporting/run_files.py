@@ -32,6 +32,7 @@ TOP_ACTIVATING_JSON = "top_activating.json"
 RESULTS_CSV = "results.csv"
 PAIRWISE_CSV = "pairwise.csv"
 COMPARE_CONFIG = "config.json"
+PROGRESS_JSON = "progress.json"
 LAYER_PLOT = "layers.png"
 COMPARE_PLOTS = {
     "delta_p.png": "Δ p(correct) per task and method, one panel per mode (error bars: sd across split seeds, when "
@@ -106,6 +107,13 @@ def _read_results(files: RunFiles) -> None:
     with open(path, newline="") as f:
         files.results = list(csv.DictReader(f))
     files.compare_config = _read_json(files, COMPARE_CONFIG, "compare")
+    progress = _read_json(files, PROGRESS_JSON, "compare")
+    if progress and int(progress.get("done", 0)) < int(progress.get("total", 0)):
+        left = progress.get("left") or []
+        files.notes["compare"] = (
+            f"Partial results: {progress['done']} of {progress['total']} cells done; rerun the same command to "
+            f"continue (cells left: {', '.join(map(str, left[:5]))}{', ...' if len(left) > 5 else ''})."
+        )
     if (files.folder / PAIRWISE_CSV).is_file():
         with open(files.folder / PAIRWISE_CSV, newline="") as f:
             files.pairs = list(csv.DictReader(f))

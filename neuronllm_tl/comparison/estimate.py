@@ -1,0 +1,160 @@
+"""What a comparison will cost on this machine, measured on a few examples before the grid runs.
+
+Per task (its first split seed) and per variant of the grid, :func:`estimate_comparison` times
+
+* identification on ``probe_examples`` examples of the identification split: the attribution run the
+  variant's method asks for (variants whose methods ask for the same attributions share one run, as the
+  grid does), or the whole method where it needs none (random, LAPE);
+* held-out scoring on ``probe_examples`` held-out examples: once cold (the unsteered cell of a split runs
+  every prompt) and once more through the same prompt cache (a steered cell reruns only the option
+  suffixes at the answer position);
+
+and multiplies out: identification per example x ``n_identify``, a steered scoring per example x
+``n_eval`` x the variant's cells (its modes x (1 + controls), plus the unrelated task's cell per mode), the
+unsteered scoring once per task and split, all x the split seeds. A warm-up call first takes the one-off
+costs (loading, the fast-path self-checks) out of the timings. The estimate ignores batching gains over
+more examples, so it tends to overestimate; docs/results.md records how far it landed from a real run.
+
+Example:
+    >>> print(estimate_comparison(model, CompareConfig(tasks=("capitals-mini",), seeds=(0, 1, 2))).to_markdown())
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from neuronllm_tl.attribution.collect import collect_attributions
+from neuronllm_tl.attribution.stream import RunOptions
+from neuronllm_tl.comparison.config import CompareConfig, Variant
+from neuronllm_tl.comparison.splits import make_splits
+from neuronllm_tl.evaluation.scores import score_task
+from neuronllm_tl.methods.registry import identify
+from neuronllm_tl.models.protocol import HookedModel
+from neuronllm_tl.scoring.shared_prompt import PromptCache
+from neuronllm_tl.tasks.task import Task
+
+
+@dataclass(frozen=True)
+class CellCost:
+    """One (task, variant): seconds for all its split seeds."""
+
+    task: str
+    variant: str
+    identify_s: float
+    scoring_s: float
+
+    @property
+    def total_s(self) -> float:
+        return self.identify_s + self.scoring_s
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    cells: tuple[CellCost, ...]
+    unsteered_s: dict[str, float]
+    """Per task, the unsteered scorings of its held-out splits (shared by every variant)."""
+    probe_seconds: float
+
+    @property
+    def total_s(self) -> float:
+        return sum(c.total_s for c in self.cells) + sum(self.unsteered_s.values())
+
+    def by(self, what: Callable[[CellCost], str]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for c in self.cells:
+            out[what(c)] = out.get(what(c), 0.0) + c.total_s
+        return out
+
+    def to_markdown(self) -> str:
+        tasks = self.by(lambda c: c.task)
+        lines = ["| task | variant | identify | held-out scoring | total |", "|---|---|---|---|---|"]
+        lines += [
+            f"| {c.task} | {c.variant} | {_h(c.identify_s)} | {_h(c.scoring_s)} | {_h(c.total_s)} |" for c in self.cells
+        ]
+        lines += ["", "| task | total (with its unsteered scorings) |", "|---|---|"]
+        lines += [f"| {t} | {_h(s + self.unsteered_s.get(t, 0.0))} |" for t, s in tasks.items()]
+        lines += ["", "| variant | total over tasks |", "|---|---|"]
+        lines += [f"| {v} | {_h(s)} |" for v, s in self.by(lambda c: c.variant).items()]
+        lines += [
+            "",
+            f"Expected total: {_h(self.total_s)} on this machine (measured in {self.probe_seconds:.0f} s; an "
+            "overestimate where batches of many examples run faster than the probes).",
+        ]
+        return "\n".join(lines)
+
+
+def _h(seconds: float) -> str:
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _cells_per_unit(v: Variant, config: CompareConfig, has_unrelated: bool) -> int:
+    controls = config.controls if v.controls else 0
+    return len(v.modes) * (1 + controls + (1 if v.specificity and has_unrelated else 0))
+
+
+class _Prober:
+    def __init__(self, model: HookedModel, config: CompareConfig, probe_examples: int) -> None:
+        self.model, self.config, self.n = model, config, probe_examples
+        self.shared: dict[tuple[str, str], float] = {}
+
+    def split(self, task: str, v: Variant) -> tuple[Task, Task]:
+        fmt = v.answer_format or self.config.answer_format
+        perms = v.n_permutations or self.config.n_permutations
+        s = make_splits(self.config, task, fmt, perms, seed=self.config.seeds[0])
+        return s.identify.subset(range(min(self.n, len(s.identify)))), s.evaluate.subset(range(self.n))
+
+    def identify_per_example(self, task: str, v: Variant, ident: Task, contrast: list[Task]) -> float:
+        config = v.config.with_defaults(ig_steps=self.config.ig_steps, z=self.config.z)
+        request = config.attribution_request()
+        run = RunOptions(batch_size=self.config.batch_size, max_rows=self.config.max_rows)
+        if request is None:
+            k = v.k or self.config.k
+            seconds = _timed(lambda: identify(self.model, ident, config=config, k=k, contrast_tasks=contrast))
+        else:
+            key = (task, repr(sorted(request.to_dict().items())))
+            if key in self.shared:  # the grid runs these attributions once for every variant that asks
+                return 0.0
+            seconds = _timed(lambda: collect_attributions(self.model, ident, request, run))
+            self.shared[key] = seconds
+        return seconds / len(ident)
+
+    def scoring_per_example(self, held_out: Task) -> tuple[float, float]:
+        """(cold, through a warm prompt cache) seconds per held-out example."""
+        cache = PromptCache()
+        cold = _timed(lambda: score_task(self.model, held_out, prompt_cache=cache))
+        warm = _timed(lambda: score_task(self.model, held_out, prompt_cache=cache))
+        return cold / len(held_out), warm / len(held_out)
+
+
+def estimate_comparison(model: HookedModel, config: CompareConfig, *, probe_examples: int = 2) -> CostEstimate:
+    """The expected time of ``config``'s grid on this machine, from timings of ``probe_examples`` examples."""
+    start = time.time()
+    prober = _Prober(model, config, probe_examples)
+    seeds, cells, unsteered = len(config.seeds), [], dict[str, float]()
+    grid = config.grid()
+    _, warm_eval = prober.split(grid[0][0], grid[0][1])
+    score_task(model, warm_eval)  # one-off costs (fast-path self-checks, lazy loading) are not the grid's
+    for task, v in grid:
+        ident, held_out = prober.split(task, v)
+        unrelated = config.unrelated_tasks().get(task)
+        contrast = [prober.split(t, v)[0] for t in config.tasks if t != task] if v.config.needs_contrast_tasks else []
+        per_ident = prober.identify_per_example(task, v, ident, contrast)
+        cold, warm = prober.scoring_per_example(held_out)
+        n_cells = _cells_per_unit(v, config, unrelated is not None)
+        cells.append(
+            CellCost(task, v.name, per_ident * config.n_identify * seeds, warm * config.n_eval * n_cells * seeds)
+        )
+        unsteered.setdefault(task, cold * config.n_eval * seeds * (2 if unrelated else 1))
+    return CostEstimate(tuple(cells), unsteered, time.time() - start)
+
+
+__all__ = ["CellCost", "CostEstimate", "estimate_comparison"]

@@ -1,0 +1,80 @@
+"""Evidence that finishes (issue #24, items 1-3): a time budget, a cost estimate, a folder that travels."""
+
+import json
+import shutil
+
+import pytest
+
+from neuronllm_tl.cli import main
+from neuronllm_tl.comparison import run as run_module
+from neuronllm_tl.comparison.estimate import estimate_comparison
+from neuronllm_tl.comparison.run import run_comparison
+from neuronllm_tl.comparison.store import SPEED_ONLY
+from tests.integration.test_comparison import QUIET, small, write_tasks
+
+
+def _fail(*args, **kwargs):
+    raise AssertionError("recomputed")
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("budget")
+    return small(write_tasks(folder), variants=("neuronllm_gxa", "tn", "random"), controls=1, seeds=(0, 1))
+
+
+@pytest.fixture(scope="module")
+def whole(model, config, tmp_path_factory):
+    out = tmp_path_factory.mktemp("whole") / "out"
+    return out, run_comparison(model, config, out=out, **QUIET)
+
+
+def _table(result):
+    return [(r.task, r.variant, r.mode, r.delta_p, r.delta_p_ci, r.random_delta_p_mean) for r in result.rows]
+
+
+def test_a_stopped_run_and_its_continuation_give_the_uninterrupted_results(model, config, whole, tmp_path):
+    out = tmp_path / "out"
+    notes = []
+    first = run_comparison(model, config, out=out, max_minutes=0.0, log=notes.append)  # stops after one cell
+    assert first.progress.done == 1 and first.progress.total == 12 and not first.complete
+    assert "1 of 12 cells done; rerun the same command to continue" in (out / "results.md").read_text()
+    assert any("left:" in n for n in notes) and len(first.progress.left) == 11
+    assert json.loads((out / "progress.json").read_text())["done"] == 1
+    while not (result := run_comparison(model, config, out=out, max_minutes=0.0, **QUIET)).complete:
+        pass
+    assert _table(result) == _table(whole[1])
+    assert "rerun the same command" not in (out / "results.md").read_text()
+
+
+def test_the_small_part_of_a_folder_travels_and_nothing_is_recomputed(model, config, whole, tmp_path, monkeypatch):
+    out, before = whole
+    copy = tmp_path / "elsewhere" / "out"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns(*SPEED_ONLY))
+    assert not any((copy / part).exists() for part in SPEED_ONLY)
+    for name in ("measure", "collect_attributions", "identify"):
+        monkeypatch.setattr(run_module, name, _fail)
+    notes = []
+    after = run_comparison(model, config, out=copy, log=notes.append)
+    assert _table(after) == _table(before)
+    assert not [n for n in notes if "changed since the last run" in n]
+
+
+def test_the_estimate_covers_every_task_and_variant_without_running_the_grid(model, config, tmp_path, monkeypatch):
+    monkeypatch.setattr(run_module, "run_comparison", _fail)
+    estimate = estimate_comparison(model, config)
+    assert {(c.task, c.variant) for c in estimate.cells} == {(t, v.name) for t, v in config.grid()}
+    assert estimate.total_s > 0 and all(c.scoring_s > 0 for c in estimate.cells)
+    shared = [c for c in estimate.cells if c.variant == "tn"]
+    assert all(c.identify_s > 0 for c in shared)
+    assert "Expected total" in estimate.to_markdown()
+
+
+def test_the_command_line_stops_at_its_budget_and_estimates(tmp_path, capsys):
+    a, b = write_tasks(tmp_path)
+    common = ["compare", "--model", "tiny-random", "--tasks", a, b, "--variants", "tn", "random", "--k", "4",
+              "--n-identify", "4", "--n-eval", "4", "--controls", "1", "--seeds", "0", "--no-report"]  # fmt: skip
+    assert main([*common, "--out", str(tmp_path / "o"), "--max-minutes", "0"]) == 0
+    assert "1 of 4 cells done; rerun the same command to continue" in capsys.readouterr().out
+    assert main([*common, "--out", str(tmp_path / "o"), "--estimate"]) == 0
+    assert "Expected total" in capsys.readouterr().out
