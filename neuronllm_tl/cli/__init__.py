@@ -49,6 +49,13 @@ def _identify_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--genuine-only", action="store_true", help="keep only examples answered right under every permutation"
     )
     p.add_argument(
+        "--split",
+        type=float,
+        metavar="F",
+        help="identify on a fraction F of the examples (drawn with --seed) and record the rest as the set's "
+        "held-out split, which `evaluate --neurons` uses when no --task is given",
+    )
+    p.add_argument(
         "--model-distractors",
         type=int,
         metavar="N",
@@ -65,6 +72,11 @@ def _evaluate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--modes", nargs="+", default=["enhance", "degrade"], choices=sorted(MODES))
     p.add_argument("--controls", type=int, default=5, help="random neuron sets per mode")
     p.add_argument("--max-new-tokens", type=int, default=8, help="generation tasks: greedy tokens per answer")
+    p.add_argument(
+        "--allow-overlap",
+        action="store_true",
+        help="keep the examples that identified the set (labelled: not held out); by default they are excluded",
+    )
     p.add_argument("--report", help="write the report as JSON here")
     p.set_defaults(func=cmd_evaluate)
 
@@ -176,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (ValueError, KeyError, FileNotFoundError, ModuleNotFoundError) as e:
+    except (ValueError, KeyError, OSError, ModuleNotFoundError) as e:  # OSError covers FileNotFoundError
         print(f"neuronllm-tl: error: {e}", file=sys.stderr)
         return 2
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from neuronllm_tl.attribution.environment import environment
 from neuronllm_tl.cli.flags import method_config_from_args
-from neuronllm_tl.cli.loading import model_from_args, task_from_args
+from neuronllm_tl.cli.loading import TASK_FLAGS, evaluation_task, model_from_args, task_from_args
 from neuronllm_tl.cli.reporting import report_run, write_report
 from neuronllm_tl.comparison.config import CompareConfig
 from neuronllm_tl.comparison.estimate import estimate_comparison
@@ -24,6 +24,7 @@ from neuronllm_tl.methods.registry import identify
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.neurons.neuron_set import NeuronSet
 from neuronllm_tl.scoring.distractors import with_model_distractors
+from neuronllm_tl.tasks.identity import example_ids
 from neuronllm_tl.tasks.registry import TASKS, list_tasks
 from neuronllm_tl.tasks.task import Task
 
@@ -104,7 +105,14 @@ def cmd_identify(args: argparse.Namespace) -> int:
             f"distractors: the model's own wrong answers (cached); {len(task)} of {n_examples} examples have one, "
             "the others are dropped"
         )
+    held: Task | None = None
+    if args.split is not None:
+        task, held = task.split(args.split, seed=args.seed)
+        print(f"split (seed {args.seed}): {len(task)} examples identify, {len(held)} are held out for evaluate")
     neurons = identify_from_args(model, task, args)
+    neurons.metadata["task_source"] = {flag: getattr(args, flag) for flag in TASK_FLAGS}
+    if held is not None:
+        neurons.metadata["held_out_examples"] = example_ids(held)
     accuracy = neurons.metadata.get("identification", {}).get("accuracy")
     print(
         f"{neurons!r} in {time.time() - start:.1f} s"
@@ -120,10 +128,11 @@ def cmd_identify(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    task = task_from_args(args, default=DEFAULT_TASK)
     model = model_from_args(args.model)
     neurons = NeuronSet.load(args.neurons, model=model)
-    run = dict(modes=args.modes, controls=args.controls, progress=True)
+    task = evaluation_task(args, neurons, default=DEFAULT_TASK)
+    held_out = "allow" if args.allow_overlap else "exclude"
+    run = dict(modes=args.modes, controls=args.controls, progress=True, held_out=held_out)
     if task.is_generation:
         report: Any = evaluate_generation(model, task, neurons, max_new_tokens=args.max_new_tokens, **run)
     else:

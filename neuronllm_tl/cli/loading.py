@@ -7,8 +7,26 @@ from typing import Any
 
 from neuronllm_tl.models.loading import load_model
 from neuronllm_tl.models.protocol import HookedModel
+from neuronllm_tl.neurons.neuron_set import NeuronSet
+from neuronllm_tl.tasks.identity import example_ids
 from neuronllm_tl.tasks.registry import load_task
 from neuronllm_tl.tasks.task import Task
+
+TASK_FLAGS = (
+    "task",
+    "name",
+    "format",
+    "permutations",
+    "normalization",
+    "calibration",
+    "shots",
+    "seed",
+    "limit",
+    "data_files",
+    "subjects",
+    "invalid_rows",
+)
+"""The flags that say which task and how it is read: a neuron set records them, so `evaluate` can reload it."""
 
 TINY_MODEL = "tiny-random"
 """A random 3-layer model for smoke tests; its results mean nothing."""
@@ -60,3 +78,19 @@ def report_skipped(task: Task) -> None:
         print(
             f"task {task.name}: skipped {len(skipped)} invalid row(s) (rows {first}{more}); {len(task)} examples kept."
         )
+
+
+def evaluation_task(args: argparse.Namespace, neurons: NeuronSet, *, default: str | None = None) -> Task:
+    """``--task``, else the task the set was identified from (restricted to its held-out split, if it has one)."""
+    source = neurons.metadata.get("task_source")
+    if args.task is not None or source is None:
+        return task_from_args(args, default=default)
+    task = task_from_args(argparse.Namespace(**{**vars(args), **source}))
+    held = neurons.metadata.get("held_out_examples")
+    if held is not None:
+        wanted = set(held)
+        task = task.subset([i for i, e in enumerate(example_ids(task)) if e in wanted], name=f"{task.name}:held-out")
+        print(f"no --task: the set's held-out split of {source['task']}, {len(task)} examples")
+    else:
+        print(f"no --task: the task the set was identified from, {source['task']}")
+    return task

@@ -6,14 +6,16 @@ Per task (its first split seed) and per variant of the grid, :func:`estimate_com
   variant's method asks for (variants whose methods ask for the same attributions share one run, as the
   grid does), or the whole method where it needs none (random, LAPE);
 * held-out scoring on ``probe_examples`` held-out examples: once cold (the unsteered cell of a split runs
-  every prompt) and once more through the same prompt cache (a steered cell reruns only the option
-  suffixes at the answer position);
+  every prompt and computes the calibration) and once more through the same prompt cache (a steered cell
+  reruns only the option suffixes at the answer position);
 
-and multiplies out: identification per example x ``n_identify``, a steered scoring per example x
-``n_eval`` x the variant's cells (its modes x (1 + controls), plus the unrelated task's cell per mode), the
-unsteered scoring once per task and split, all x the split seeds. A warm-up call first takes the one-off
-costs (loading, the fast-path self-checks) out of the timings. The estimate ignores batching gains over
-more examples, so it tends to overestimate; docs/results.md records how far it landed from a real run.
+and multiplies out: identification per example x ``n_identify``, a steered scoring per example x ``n_eval`` x
+the variant's cells (its modes x (1 + controls), plus the unrelated task's cell per mode), the unsteered
+scoring once per task and split, all x the split seeds. A variant whose neuron set and cells an earlier
+variant of the grid already makes (``z=0.05`` is ``neuronllm_gxa``) costs only its new cells. A warm-up call
+first takes the one-off costs (loading, the fast-path self-checks) out of the timings. The estimate ignores
+batching gains over more examples, so it tends to overestimate; docs/results.md records how far it landed from
+a real run.
 
 Example:
     >>> print(estimate_comparison(model, CompareConfig(tasks=("capitals-mini",), seeds=(0, 1, 2))).to_markdown())
@@ -96,9 +98,15 @@ def _timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def _cells_per_unit(v: Variant, config: CompareConfig, has_unrelated: bool) -> int:
+def _cells_per_unit(v: Variant, config: CompareConfig, has_unrelated: bool, done: set[tuple[str, str]]) -> int:
+    """The variant's steered cells per split seed that no earlier variant of the grid measured already (the
+    store reuses a cell of the same neuron set, mode and control: e.g. ``z=0.05`` is ``neuronllm_gxa``)."""
     controls = config.controls if v.controls else 0
-    return len(v.modes) * (1 + controls + (1 if v.specificity and has_unrelated else 0))
+    cells = {(m, "identified") for m in v.modes} | {(m, f"random{c}") for m in v.modes for c in range(controls)}
+    cells |= {(m, "unrelated") for m in v.modes} if v.specificity and has_unrelated else set()
+    new = cells - done
+    done |= new
+    return len(new)
 
 
 class _Prober:
@@ -140,21 +148,29 @@ def estimate_comparison(model: HookedModel, config: CompareConfig, *, probe_exam
     start = time.time()
     prober = _Prober(model, config, probe_examples)
     seeds, cells, unsteered = len(config.seeds), [], dict[str, float]()
+    measured: dict[tuple[str, str], set[tuple[str, str]]] = {}
     grid = config.grid()
     _, warm_eval = prober.split(grid[0][0], grid[0][1])
     score_task(model, warm_eval)  # one-off costs (fast-path self-checks, lazy loading) are not the grid's
     for task, v in grid:
         ident, held_out = prober.split(task, v)
         unrelated = config.unrelated_tasks().get(task)
-        contrast = [prober.split(t, v)[0] for t in config.tasks if t != task] if v.config.needs_contrast_tasks else []
-        per_ident = prober.identify_per_example(task, v, ident, contrast)
-        cold, warm = prober.scoring_per_example(held_out)
-        n_cells = _cells_per_unit(v, config, unrelated is not None)
+        set_key = (task, repr((v.config.with_defaults(ig_steps=config.ig_steps, z=config.z).to_dict(), v.k)))
+        repeated = set_key in measured  # the same neuron set as an earlier variant's: the store reuses it
+        n_cells = _cells_per_unit(v, config, unrelated is not None, measured.setdefault(set_key, set()))
+        per_ident = 0.0 if repeated else prober.identify_per_example(task, v, ident, _contrast(prober, task, v))
+        cold, warm = prober.scoring_per_example(held_out) if n_cells or task not in unsteered else (0.0, 0.0)
         cells.append(
             CellCost(task, v.name, per_ident * config.n_identify * seeds, warm * config.n_eval * n_cells * seeds)
         )
         unsteered.setdefault(task, cold * config.n_eval * seeds * (2 if unrelated else 1))
     return CostEstimate(tuple(cells), unsteered, time.time() - start)
+
+
+def _contrast(prober: _Prober, task: str, v: Variant) -> list[Task]:
+    if not v.config.needs_contrast_tasks:
+        return []
+    return [prober.split(t, v)[0] for t in prober.config.tasks if t != task]
 
 
 __all__ = ["CellCost", "CostEstimate", "estimate_comparison"]

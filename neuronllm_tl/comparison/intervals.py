@@ -2,7 +2,7 @@
 
 A steered cell (:class:`~neuronllm_tl.comparison.cells.Cell`) holds, per held-out example, accuracy and
 p(correct) before and after (each example's mean over its permutations; ``cell.measurement.per_example``),
-and the example's content name (:func:`~neuronllm_tl.comparison.splits.example_ids`). Its Δ accuracy and Δ p get
+and the example's content name (:func:`~neuronllm_tl.tasks.identity.example_ids`). Its Δ accuracy and Δ p get
 a paired bootstrap interval over those examples (:func:`neuronllm_tl.evaluation.statistics.paired_ci`, 95%,
 BCa, seed 0), and two cells measured on the same held-out split can be compared example by example
 (:func:`compare_cells`: "A beats B" only when the interval of the difference excludes 0).

@@ -10,9 +10,8 @@ identification split. Each steering mode is then applied on the same seed's held
 * and, for specificity, the identified set on the same seed's held-out split of an *unrelated* task.
 
 Every evaluated cell is one line of ``cells.jsonl``: a :class:`~neuronllm_tl.comparison.cells.Cell`, whose
-:class:`~neuronllm_tl.evaluation.measurement.SteeringMeasurement` holds accuracy and p(correct) before and
-after, and the same per held-out example (each example's mean over its permutations, named by its content,
-:func:`~neuronllm_tl.comparison.splits.example_ids`),
+:class:`~neuronllm_tl.evaluation.measurement.SteeringMeasurement` holds accuracy and p(correct) before and after,
+also per held-out example (its permutations' mean, named by :func:`~neuronllm_tl.tasks.identity.example_ids`),
 from which the report's paired confidence intervals come (clustered by example across split seeds,
 :mod:`neuronllm_tl.comparison.intervals`). A cell stored by an earlier version without those names gets
 them from this run's held-out split when it is labelled (its content key guarantees the same examples in
@@ -44,7 +43,7 @@ from neuronllm_tl.attribution.stream import AttributionRequest, RunOptions
 from neuronllm_tl.comparison.cells import Cell
 from neuronllm_tl.comparison.config import CompareConfig, Variant
 from neuronllm_tl.comparison.report import ComparisonResult, Progress
-from neuronllm_tl.comparison.splits import Splits, example_ids, label, make_splits, with_example_ids
+from neuronllm_tl.comparison.splits import Splits, label, make_splits, with_example_ids
 from neuronllm_tl.comparison.store import ArtefactStore
 from neuronllm_tl.evaluation.measurement import SteeringMeasurement, measure
 from neuronllm_tl.methods.base import MethodConfig
@@ -55,6 +54,7 @@ from neuronllm_tl.neurons.neuron_set import NeuronSet
 from neuronllm_tl.scoring.shared_prompt import PromptCache
 from neuronllm_tl.steering.modes import MODES
 from neuronllm_tl.steering.steering import Steering
+from neuronllm_tl.tasks.identity import example_ids
 from neuronllm_tl.tasks.task import Task
 from neuronllm_tl.version import __version__
 

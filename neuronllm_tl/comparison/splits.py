@@ -6,9 +6,10 @@ a different draw of which are held out. With ``CompareConfig.shots[task] = k``, 
 label-balanced demonstrations from that seed's identification part (they leave it, so it identifies on
 ``n_identify - k`` examples) and shows them before every question of both parts.
 
-An example can be held out under several seeds. :func:`example_ids` names each example of a split by its
-content (a digest of its question, context, options and answer), so that the report can tell the same
-example under two seeds apart from two different ones (:mod:`neuronllm_tl.comparison.intervals`).
+An example can be held out under several seeds. :func:`~neuronllm_tl.tasks.identity.example_ids` names each
+example of a split by its content (a digest of its question, context, options and answer), so that the
+report can tell the same example under two seeds apart from two different ones
+(:mod:`neuronllm_tl.comparison.intervals`).
 
 Example:
     >>> s = make_splits(CompareConfig(tasks=("capitals-mini",), seeds=(0, 1)), "capitals-mini", "cloze", 3, seed=1)
@@ -22,7 +23,7 @@ from dataclasses import dataclass, replace
 
 from neuronllm_tl.comparison.cells import Cell
 from neuronllm_tl.comparison.config import CompareConfig
-from neuronllm_tl.comparison.store import digest
+from neuronllm_tl.tasks.identity import example_ids
 from neuronllm_tl.tasks.registry import load_task
 from neuronllm_tl.tasks.task import Task
 
@@ -59,17 +60,6 @@ def label(task: Task, seed: int) -> str:
     return f"{task.name} [seed {seed}, {task.answer_format}, {task.effective_permutations} question(s) per example]"
 
 
-def example_ids(task: Task) -> list[str]:
-    """A stable identity per example of ``task``, in its order: a digest of the example's content (question,
-    context, options, answer; not its optional ``id`` field, which the task fingerprint does not cover), the
-    same under every split seed and read-out that holds the example."""
-    out = []
-    for ex in task.examples:
-        content = {"question": ex.question, "context": ex.context, "options": list(ex.options), "answer": ex.answer}
-        out.append(digest(content)[:16])
-    return out
-
-
 def with_example_ids(cell: Cell, task: Task) -> Cell:
     """``cell`` with its examples named: a cell whose per-example values lack the names (stored by an earlier
     version) gets those of ``task``, the held-out split it was measured on (its content key covers it)."""
@@ -80,4 +70,4 @@ def with_example_ids(cell: Cell, task: Task) -> Cell:
     return replace(cell, measurement=replace(cell.measurement, per_example=named))
 
 
-__all__ = ["Splits", "example_ids", "label", "make_splits", "with_example_ids"]
+__all__ = ["Splits", "label", "make_splits", "with_example_ids"]

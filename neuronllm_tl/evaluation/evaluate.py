@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from neuronllm_tl.display import markdown_to_html
+from neuronllm_tl.evaluation.held_out import HeldOut, HeldOutPart, held_out_part
 from neuronllm_tl.evaluation.measurement import measure
 from neuronllm_tl.evaluation.scores import TaskScores, check_task_positions, score_task
 from neuronllm_tl.evaluation.statistics import Interval
@@ -89,8 +90,9 @@ class EvaluationReport:
 
     def to_markdown(self) -> str:
         b = self.baseline
+        examples = self.settings.get("examples", f"{self.n_examples} examples")
         lines = [
-            f"Task {self.task}: {self.n_examples} examples, {self.n_questions} questions; "
+            f"Task {self.task}: {examples}, {self.n_questions} questions; "
             f"{self.n_good} good / {self.n_bad} bad neurons.",
             f"Unsteered: accuracy {b['accuracy']:.3f}, p(correct) {b['p_correct']:.3f}.",
             "",
@@ -108,10 +110,14 @@ class EvaluationReport:
             lines += [
                 "",
                 f"Δ: after minus before. [low, high]: paired {cis[0].confidence:.0%} bootstrap interval ({methods}) "
-                f"over the {cis[0].n} held-out examples (each example's permutations averaged first); "
+                f"over the {cis[0].n} {self._examples_word()} (each example's permutations averaged first); "
                 "random rows: mean ± sd over the random sets.",
             ]
         return "\n".join(lines)
+
+    def _examples_word(self) -> str:
+        """ "held-out examples" only where they are: the set recorded its examples and none is among them."""
+        return "held-out examples" if (self.settings.get("held_out") or {}).get("held_out") else "examples"
 
     def __str__(self) -> str:
         return self.to_markdown()
@@ -165,6 +171,25 @@ def _mode_rows(
     return rows
 
 
+def _checked_part(
+    model: HookedModel,
+    task: Task,
+    neurons: NeuronSet,
+    modes: Sequence[str],
+    controls: int,
+    positions: str,
+    held_out: HeldOut,
+) -> HeldOutPart:
+    """The arguments checked, and the part of ``task`` to measure (:func:`held_out_part`)."""
+    if controls < 0:
+        raise ValueError(f"controls must be >= 0, got {controls}.")
+    check_task_positions(positions)
+    for mode in modes:
+        get_mode(mode)
+    neurons.check_compatible(model)
+    return held_out_part(task, neurons, held_out=held_out)
+
+
 def evaluate(
     model: HookedModel,
     task: Task,
@@ -177,14 +202,16 @@ def evaluate(
     batch_size: int = 16,
     progress: bool = False,
     confidence: float = 0.95,
+    held_out: HeldOut = "exclude",
 ) -> EvaluationReport:
     """Steering effects of ``neurons`` on ``task`` next to ``controls`` random sets of the same shape, each
-    identified row with paired ``confidence`` bootstrap intervals over the task's examples."""
-    if controls < 0:
-        raise ValueError(f"controls must be >= 0, got {controls}.")
-    check_task_positions(positions)
-    for mode in modes:
-        get_mode(mode)
+    identified row with paired ``confidence`` bootstrap intervals over the task's examples.
+
+    The examples that identified ``neurons`` are left out first (``held_out="exclude"``), and the report says
+    how many; ``held_out="allow"`` keeps them and labels the report not held out
+    (:mod:`neuronllm_tl.evaluation.held_out`)."""
+    part = _checked_part(model, task, neurons, modes, controls, positions, held_out)
+    task = part.task
     # every mode and control scores the same prompts: run them once (answer-position steering leaves them alone)
     run: dict[str, Any] = dict(batch_size=batch_size, progress=progress, prompt_cache=PromptCache())
     base = score_task(model, task, **run)
@@ -201,6 +228,8 @@ def evaluate(
             "seed": seed,
             "positions": positions,
             "confidence": confidence,
+            "held_out": part.to_dict(),
+            "examples": part.describe(),
         },
     )
     randoms = [neurons.random_like(seed + i) for i in range(controls)]

@@ -40,6 +40,7 @@ from neuronllm_tl.evaluation.generation_report import (
     effect_row,
     random_row,
 )
+from neuronllm_tl.evaluation.held_out import HeldOut, held_out_part
 from neuronllm_tl.evaluation.scores import check_task_positions
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import model_device, model_spec, tokenizer_of
@@ -186,11 +187,15 @@ def evaluate_generation(
     samples: int = 5,
     confidence: float = 0.95,
     progress: bool = False,
+    held_out: HeldOut = "exclude",
 ) -> GenerationReport:
     """Steering effects of ``neurons`` on what the model generates for ``task``, next to ``controls`` random sets of
-    the same shape; the identified rows carry paired ``confidence`` bootstrap intervals over the examples."""
+    the same shape; the identified rows carry paired ``confidence`` bootstrap intervals over the examples. The
+    examples that identified ``neurons`` are left out first (``held_out``: as in ``nl.evaluate``)."""
     check_generation_task(task)
     _check_evaluation(modes, controls, positions)
+    part = held_out_part(task, neurons, held_out=held_out)
+    task = part.task
     model_spec(model, hook=neurons.hook)
     run: dict[str, Any] = dict(
         max_new_tokens=max_new_tokens, batch_size=batch_size, prompt_cache=PromptCache(), progress=progress
@@ -222,7 +227,11 @@ def _check_evaluation(modes: Sequence[str], controls: int, positions: Any) -> No
 
 def _settings(arguments: dict[str, Any]) -> dict[str, Any]:
     keys = ("modes", "controls", "seed", "positions", "max_new_tokens", "confidence")
-    return {k: list(arguments[k]) if k == "modes" else arguments[k] for k in keys}
+    part = arguments["part"]
+    return {k: list(arguments[k]) if k == "modes" else arguments[k] for k in keys} | {
+        "held_out": part.to_dict(),
+        "examples": part.describe(),
+    }
 
 
 __all__ = [

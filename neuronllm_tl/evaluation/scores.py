@@ -35,7 +35,7 @@ from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import check_finite, model_device, model_spec
 from neuronllm_tl.scoring.batches import example_batches, progress_bar
 from neuronllm_tl.scoring.encoding import EncodedQuestions, QuestionEncoder, option_scores
-from neuronllm_tl.scoring.shared_prompt import PromptCache, read_logits
+from neuronllm_tl.scoring.shared_prompt import PromptCache, has_active_hooks, read_logits
 from neuronllm_tl.steering.steering import Hooks, Steering, check_positions
 from neuronllm_tl.tasks.task import Task
 
@@ -172,7 +172,8 @@ def score_task(
         check_task_positions(steering.positions)
         steering.neurons.check_compatible(model)
     device = model_device(model)
-    encoder = QuestionEncoder(model, task)
+    store = prompt_cache.calibration if prompt_cache is not None and not has_active_hooks(model) else None
+    encoder = QuestionEncoder(model, task, calibration_store=store)
     questions = task.questions()
     probs, correct = [], []
     batches = list(example_batches(questions, batch_size, encoder=encoder, max_tokens=max_tokens))

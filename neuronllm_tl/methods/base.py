@@ -36,6 +36,7 @@ from neuronllm_tl.models.fingerprint import model_fingerprint
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import DEFAULT_HOOK, ModelSpec, model_spec
 from neuronllm_tl.scoring.encoding import QuestionEncoder
+from neuronllm_tl.tasks.identity import example_ids
 from neuronllm_tl.tasks.task import Task
 from neuronllm_tl.version import __version__
 
@@ -193,6 +194,7 @@ def build_metadata(model: HookedModel, spec: ModelSpec, task: Task, config: Meth
         "d_mlp": spec.d_mlp,
         "task": {**task.describe(), "prepend_bos": QuestionEncoder(model, task).prepend_bos},
         "task_fingerprint": task.fingerprint(),
+        "identified_examples": example_ids(task),
         "config": config.to_dict(),
         "seed": task.seed,
         "versions": {

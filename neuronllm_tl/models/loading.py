@@ -109,9 +109,10 @@ def load_model(
     try:
         model = TransformerBridge.boot_transformers(source, device=device, dtype=dtype, **boot_kwargs)
     except OSError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise OSError(
-            f"could not load model {name!r}: {e}\nOffline, use the default 'smollm2-135m', a local model "
-            "folder, or a model already in the Hugging Face cache."
-        ) from e
+            f"could not load model {name!r} ({first}). Offline, use one of the built-in names "
+            f"{sorted(OFFLINE_MODELS)}, a local model folder, or a model already in the Hugging Face cache."
+        ) from None
     model.eval()
     return model

@@ -14,9 +14,11 @@ constant offset per (question, option) added to the option scores (``Task.calibr
   options) are averaged over the three, and ``s_j - log p_cf(j)`` is used: the option softmax becomes
   ``p(j) / p_cf(j)``, renormalised. Works in both formats.
 
-The offsets are computed once per distinct baseline prompt and option (cached on the encoder), by a
-forward pass without gradients: in attribution they are constants, so F's gradient is that of the
-question's own scores. The pass adds no hooks of its own: inside ``score_task(..., steering=...)`` the
+The offsets are computed once per distinct baseline prompt and option (cached on the encoder, or across
+encoders in a ``shared`` store: :class:`~neuronllm_tl.scoring.shared_prompt.PromptCache` carries one, keyed
+by the model's fingerprint and how the units are tokenized and read; never while hooks are active on the
+model), by a forward pass without gradients: in attribution they are constants, so F's gradient is that of
+the question's own scores. The pass adds no hooks of its own: inside ``score_task(..., steering=...)`` the
 baseline is the unsteered model's; inside a user's ``with nl.steer(...)`` block it is the steered one.
 
 Example:
@@ -72,13 +74,14 @@ class Encoder(Protocol):
 
 
 class Calibrator:
-    """Computes (and caches) the calibration offsets of a task's questions for one model."""
+    """Computes (and caches) the calibration offsets of a task's questions for one model; with ``shared``,
+    in a store that outlives the encoder (keyed by ``scope``: what else decides a unit's scores)."""
 
-    def __init__(self, model: HookedModel, encoder: Encoder) -> None:
+    def __init__(self, model: HookedModel, encoder: Encoder, shared: dict | None = None, scope: tuple = ()) -> None:
         self.model = model
         self.encoder = encoder
         self.task = encoder.task
-        self._scores: dict[Unit, Tensor] = {}
+        self._scores: dict[Unit, Tensor] = {} if shared is None else shared.setdefault(scope, {})
 
     def offsets(self, questions: Sequence[Question], n_options: int) -> Float[Tensor, "question option"]:
         out = torch.zeros(len(questions), n_options)

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from neuronllm_tl.models.fingerprint import model_fingerprint
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import tokenizer_of
 from neuronllm_tl.scoring.calibration import Calibrator
@@ -30,7 +31,9 @@ from neuronllm_tl.tasks.task import Question, Task
 class QuestionEncoder:
     """Tokenizes a task's questions for one model. Stateless apart from a cache of letter tokens."""
 
-    def __init__(self, model: HookedModel, task: Task) -> None:
+    def __init__(self, model: HookedModel, task: Task, *, calibration_store: dict | None = None) -> None:
+        """``calibration_store``: a dict that keeps calibration offsets across encoders of this model (e.g. a
+        :class:`~neuronllm_tl.scoring.shared_prompt.PromptCache`'s), so scoring a task many times computes them once."""
         self.tokenizer = tokenizer_of(model)
         self.task = task
         cfg = model.cfg
@@ -42,7 +45,12 @@ class QuestionEncoder:
         pad = getattr(self.tokenizer, "pad_token_id", None)
         self.pad_id = pad if pad is not None else (getattr(self.tokenizer, "eos_token_id", None) or 0)
         self.unk_id = getattr(self.tokenizer, "unk_token_id", None)
-        self.calibrator = Calibrator(model, self)
+        self.calibrator = Calibrator(model, self, calibration_store, self._calibration_scope(model))
+
+    def _calibration_scope(self, model: HookedModel) -> tuple:
+        """What decides a calibration unit's scores besides its text: the weights and how rows are read."""
+        task = self.task
+        return (model_fingerprint(model), tuple(self.prefix), task.answer_format, task.cloze_normalization)
 
     def _ids(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])

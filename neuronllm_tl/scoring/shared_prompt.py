@@ -73,6 +73,12 @@ def shared_prompt_on(model: HookedModel) -> bool:
     return fast_path_on(model, "shared_prompt", lambda m: _check(m, None))
 
 
+def has_active_hooks(model: HookedModel) -> bool:
+    """Whether forward hooks are attached to the model's hook points now (e.g. inside ``nl.steer``)."""
+    points = getattr(model, "hook_dict", {}).values()
+    return any(getattr(p, "fwd_hooks", None) or getattr(p, "_forward_hooks", None) for p in points)
+
+
 def prompt_cache_on(model: HookedModel) -> bool:
     """Whether a :class:`PromptCache` serves ``model``: shared-prompt scoring runs on it, and a stored cache
     served twice (a miss, then a hit) reproduces one row per option (checked once per model object)."""
@@ -130,6 +136,9 @@ class PromptCache:
     def __init__(self, *, max_bytes: int = 2 * 1024**3) -> None:
         self.max_bytes = max_bytes
         self._entries: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self.calibration: dict = {}
+        """Calibration offsets kept across scorings (``QuestionEncoder(calibration_store=...)``), keyed by the
+        model's fingerprint and read-out: a calibrated task's baselines run once, not once per steering."""
         self.hits = 0
         self.misses = 0
 
@@ -174,8 +183,8 @@ def shared_prompt_logits(
     gradients reach the answer position and what follows it, never the prompt. Check :func:`can_share_prompt` first.
     A ``prompt_cache`` is used only where :func:`prompt_cache_on` says it is verified on the model.
     """
-    if prompt_cache is not None and not prompt_cache_on(model):
-        prompt_cache = None
+    if prompt_cache is not None and (has_active_hooks(model) or not prompt_cache_on(model)):
+        prompt_cache = None  # a prompt run under a user's hooks (nl.steer) must not serve an unhooked call
     return _shared_prompt_logits(model, enc, prompt_hooks, suffix_hooks, prompt_cache)
 
 
@@ -225,6 +234,7 @@ def read_logits(
 __all__ = [
     "PromptCache",
     "can_share_prompt",
+    "has_active_hooks",
     "prompt_cache_on",
     "read_logits",
     "shared_prompt_logits",

@@ -44,7 +44,8 @@ def test_cli_identify_and_evaluate_on_a_tiny_model(tmp_path, capsys):
     examples.write_text("\n".join(json.dumps(e) for e in tiny_examples()))
     out = tmp_path / "tiny.neurons"
     args = ["--model", "tiny-random", "--task", str(examples), "--format", "letter"]
-    assert cli.main(["identify", *args, "--k", "4", "--out", str(out), "--explain", "2"]) == 0
+    split = ["--split", "0.5", "--seed", "1"]
+    assert cli.main(["identify", *args, *split, "--k", "4", "--out", str(out), "--explain", "2"]) == 0
     assert (out / "neurons.safetensors").is_file() and (out / "layers.png").is_file()
     assert len(json.loads((out / "explanations.json").read_text())["rows"]) == 4  # 2 good + 2 bad
     assert 'id="good-neurons"' in (out / "report.html").read_text()
@@ -54,8 +55,15 @@ def test_cli_identify_and_evaluate_on_a_tiny_model(tmp_path, capsys):
     )
     printed = capsys.readouterr().out
     assert "| enhance | identified |" in printed and "random (n=2)" in printed
+    assert "6 held-out examples; 6 that identified the set were excluded" in printed
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["n_good"] == 4 and len(report["rows"]) == 4
+    assert report["n_good"] == 4 and len(report["rows"]) == 4 and report["n_examples"] == 6
+    base = ["evaluate", "--model", "tiny-random", "--neurons", str(out), "--controls", "0", "--modes", "degrade"]
+    assert cli.main(base) == 0  # no --task: the set's own held-out split
+    printed = capsys.readouterr().out
+    assert "the set's held-out split" in printed and "6 held-out examples" in printed and "excluded" not in printed
+    assert cli.main([*base, "--task", str(examples), "--format", "letter", "--allow-overlap"]) == 0
+    assert "12 examples, NOT held out: 6 of them identified the neuron set" in capsys.readouterr().out
     other = tmp_path / "other.neurons"
     assert (
         cli.main(["identify", *args, "--k", "4", "--out", str(other), "--selection", "per_layer", "--no-report"]) == 0

@@ -2,7 +2,10 @@
 
 import json
 
+import pytest
 import torch
+
+import neuronllm_tl as nl
 
 from neuronllm_tl.evaluation.evaluate import evaluate
 from neuronllm_tl.evaluation.scores import score_task
@@ -38,7 +41,9 @@ def test_identified_rows_carry_paired_intervals_over_examples(model, task):
 
 
 def test_markdown_and_dict_show_the_intervals(model, task):
-    report = evaluate(model, task, neurons(), modes=["enhance", "degrade"], controls=2)
+    held_out = neurons()
+    held_out.metadata["identified_examples"] = []  # a set that records its examples, none of them in the task
+    report = evaluate(model, task, held_out, modes=["enhance", "degrade"], controls=2)
     md = report.to_markdown()
     for mode in ("enhance", "degrade"):
         row = report.row(mode)
@@ -56,3 +61,18 @@ def test_a_single_example_has_no_interval(model, task):
     report = evaluate(model, task.subset([0]), neurons(), modes=["degrade"], controls=0)
     assert report.row("degrade").delta_p_correct_ci is None
     assert "[" not in report.to_markdown().split("\n")[-1]
+
+
+def test_identification_examples_are_excluded_or_labelled(model, task):
+    ident, rest = task.split(0.5, seed=0)
+    found = nl.identify(model, ident, k=5)
+    report = evaluate(model, task, found, modes=["degrade"], controls=0)
+    assert report.n_examples == len(rest) and report.settings["held_out"]["n_excluded"] == len(ident)
+    assert f"{len(rest)} held-out examples; {len(ident)} that identified the set were excluded" in report.to_markdown()
+    allowed = evaluate(model, task, found, modes=["degrade"], controls=0, held_out="allow")
+    md = allowed.to_markdown()
+    assert allowed.n_examples == len(task) and "NOT held out" in md and "held-out examples" not in md
+    with pytest.raises(ValueError, match="none is held out.*--allow-overlap"):
+        evaluate(model, ident, found, modes=["degrade"], controls=0)
+    unknown = evaluate(model, rest, neurons(), modes=["degrade"], controls=0)
+    assert "whether they are held out is unknown" in unknown.to_markdown()

@@ -71,7 +71,9 @@ def test_scores_are_the_matches_of_the_generated_answers(llama):
 
 def test_report_rows_intervals_controls_and_samples(llama, neurons):
     task = tiny_generation_task()
-    report = evaluate_generation(llama, task, neurons, controls=2, max_new_tokens=3, samples=3)
+    # the set was identified on this task: measured on it, labelled not held out
+    report = evaluate_generation(llama, task, neurons, controls=2, max_new_tokens=3, samples=3, held_out="allow")
+    assert "NOT held out" in report.settings["examples"]
     assert [(r.mode, r.neuron_set) for r in report.rows] == [
         ("enhance", "identified"), ("enhance", "random"), ("degrade", "identified"), ("degrade", "random"),
     ]  # fmt: skip

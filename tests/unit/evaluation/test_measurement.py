@@ -76,7 +76,7 @@ def test_evaluate_builds_its_rows_from_measure(model, setting, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(evaluate_module, "measure", counting)
-    report = nl.evaluate(model, task, neurons, modes=["degrade"], controls=2)
+    report = nl.evaluate(model, task, neurons, modes=["degrade"], controls=2, held_out="allow")
     assert len(calls) == 3  # the identified set and two controls
     row = report.row("degrade")
     m = real(model, task, Steering.from_mode(neurons, "degrade"))

@@ -116,3 +116,33 @@ def test_readout_names():
     assert tiny_task("cloze", calibration="pmi").readout == "pmi"
     assert tiny_task("cloze", cloze_normalization="char", calibration="contextual").readout == "char+contextual"
     assert tiny_task("letter", calibration="contextual").readout == "letter+contextual"
+
+
+def test_a_prompt_cache_keeps_the_offsets_across_scorings_and_steerings(model, monkeypatch):
+    import neuronllm_tl as nl
+    from neuronllm_tl.evaluation.scores import score_task
+    from neuronllm_tl.scoring import calibration
+    from neuronllm_tl.scoring.shared_prompt import PromptCache
+
+    task = tiny_task("cloze", calibration="contextual")
+    neurons = nl.identify(model, task, k=3)
+    degrade = nl.Steering.from_mode(neurons, "degrade")
+    plain = [score_task(model, task).probs, score_task(model, task, steering=degrade).probs]
+    calls = []
+    real = calibration.Calibrator._score_missing
+
+    def counting(self, units):
+        calls.append(len([u for u in units if u not in self._scores]))
+        return real(self, units)
+
+    monkeypatch.setattr(calibration.Calibrator, "_score_missing", counting)
+    cache = PromptCache()
+    cached = [score_task(model, task, prompt_cache=cache).probs]
+    cached.append(score_task(model, task, steering=degrade, prompt_cache=cache).probs)
+    assert sum(calls[1:]) == 0 < calls[0]  # computed by the first scoring only
+    for a, b in zip(cached, plain, strict=True):
+        torch.testing.assert_close(a, b)
+    with nl.steer(model, neurons, mode="degrade"):  # under a user's hooks the store is neither read nor filled
+        score_task(model, task, prompt_cache=cache)
+    assert calls[-1] > 0
+    torch.testing.assert_close(score_task(model, task, prompt_cache=cache).probs, plain[0])

@@ -1,0 +1,98 @@
+"""Held out by construction: an evaluation leaves out the examples that identified the neuron set.
+
+A neuron set records the content ids of the examples it was identified on
+(``metadata["identified_examples"]``, :mod:`neuronllm_tl.tasks.identity`). Before ``evaluate``,
+``evaluate_generation`` or ``explain`` measures anything, :func:`held_out_part` removes those examples
+from the task (``held_out="exclude"``, the default) and says how many it removed; with
+``held_out="allow"`` it keeps them and the report says the measurement is *not* held out. Only then do
+the reports call their examples "held-out". A set saved before it recorded its examples cannot be checked:
+the report says so.
+
+Example:
+    >>> part = held_out_part(task, neurons)           # the task minus the identification examples
+    >>> part.task, part.n_excluded, part.describe()
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from neuronllm_tl.neurons.neuron_set import NeuronSet
+from neuronllm_tl.tasks.identity import example_ids
+from neuronllm_tl.tasks.task import Task
+
+HeldOut = Literal["exclude", "allow"]
+IDENTIFIED_KEY = "identified_examples"
+
+
+@dataclass(frozen=True)
+class HeldOutPart:
+    """The examples an evaluation measures, and how they relate to the set's identification examples."""
+
+    task: Task
+    n_excluded: int = 0
+    """Examples left out because they identified the set."""
+    n_overlap: int = 0
+    """Examples kept although they identified the set (``held_out="allow"``)."""
+    checked: bool = True
+    """False: the set does not record its identification examples (saved by an earlier version)."""
+
+    @property
+    def is_held_out(self) -> bool:
+        return self.checked and self.n_overlap == 0
+
+    def describe(self) -> str:
+        n = len(self.task)
+        if not self.checked:
+            return f"{n} examples; whether they are held out is unknown (this neuron set does not record its examples)"
+        if self.n_overlap:
+            return f"{n} examples, NOT held out: {self.n_overlap} of them identified the neuron set"
+        excluded = f"; {self.n_excluded} that identified the set were excluded" if self.n_excluded else ""
+        return f"{n} held-out examples{excluded}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n_examples": len(self.task),
+            "n_excluded": self.n_excluded,
+            "n_overlap": self.n_overlap,
+            "checked": self.checked,
+            "held_out": self.is_held_out,
+        }
+
+
+def check_held_out(held_out: str) -> None:
+    if held_out not in ("exclude", "allow"):
+        raise ValueError(f"held_out must be 'exclude' or 'allow', got {held_out!r}.")
+
+
+def held_out_part(task: Task, neurons: NeuronSet, *, held_out: HeldOut = "exclude") -> HeldOutPart:
+    """``task`` without the examples that identified ``neurons`` (or with them, labelled, under ``"allow"``)."""
+    check_held_out(held_out)
+    recorded = neurons.metadata.get(IDENTIFIED_KEY)
+    if recorded is None:
+        warnings.warn(
+            "this neuron set does not record the examples it was identified on (saved by an earlier version): "
+            "the evaluation cannot check that its examples are held out. Identify the set again to record them.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return HeldOutPart(task, checked=False)
+    identified = set(recorded)
+    ids = example_ids(task)
+    inside = [i for i, e in enumerate(ids) if e in identified]
+    if not inside or held_out == "allow":
+        return HeldOutPart(task, n_overlap=len(inside))
+    keep = [i for i, e in enumerate(ids) if e not in identified]
+    if not keep:
+        raise ValueError(
+            f"all {len(ids)} examples of task {task.name!r} identified this neuron set, so none is held out. "
+            "Evaluate on other examples (identify on a part: `identify --split 0.5`, or nl.identify on "
+            "task.split(0.5)[0]), or measure on the identification data, labelled as such, with "
+            "held_out='allow' (command line: --allow-overlap)."
+        )
+    return HeldOutPart(task.subset(keep), n_excluded=len(inside))
+
+
+__all__ = ["IDENTIFIED_KEY", "HeldOut", "HeldOutPart", "check_held_out", "held_out_part"]
