@@ -152,8 +152,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     model = model_from_args(args.model)
     task = task_from_args(args, default=DEFAULT_TASK)
     n_total = min(len(task), args.n_identify + args.n_eval)
-    task = task.subset(range(n_total))
-    ident, held_out = task.split(args.n_identify / n_total, seed=args.seed)
+    task = task.subset(range(n_total))  # a smaller task keeps the identify:evaluate proportion, as compare does
+    ident, held_out = task.split(args.n_identify / (args.n_identify + args.n_eval), seed=args.seed)
     hidden = task.effective_permutations < task.n_permutations
     print(
         f"Task {task.name} ({args.format}): {len(ident)} examples to identify, {len(held_out)} held out; "

@@ -67,9 +67,35 @@ def check_held_out(held_out: str) -> None:
         raise ValueError(f"held_out must be 'exclude' or 'allow', got {held_out!r}.")
 
 
+READOUT_KEYS = ("answer_format", "cloze_normalization", "calibration", "template")
+"""What decides how a task is read: a set used under other values measures other neurons' meaning."""
+
+
+def warn_if_other_readout(task: Task, neurons: NeuronSet) -> None:
+    """Warn, naming both, when ``task`` is read otherwise than the task the set was identified on."""
+    recorded = neurons.metadata.get("task") or {}
+    now = task.describe()
+    differ = [k for k in READOUT_KEYS if k in recorded and recorded[k] != now[k]]
+    if differ:
+        pairs = "; ".join(f"{k}: identified with {_short(recorded[k])}, now {_short(now[k])}" for k in differ)
+        warnings.warn(
+            f"task {task.name!r} is read otherwise than the task this neuron set was identified on ({pairs}). "
+            "Its good and bad neurons were chosen for the other read-out; identify again under this one to compare.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def held_out_part(task: Task, neurons: NeuronSet, *, held_out: HeldOut = "exclude") -> HeldOutPart:
-    """``task`` without the examples that identified ``neurons`` (or with them, labelled, under ``"allow"``)."""
+    """``task`` without the examples that identified ``neurons`` (or with them, labelled, under ``"allow"``);
+    warns when the task is read otherwise than the set's (:func:`warn_if_other_readout`)."""
     check_held_out(held_out)
+    warn_if_other_readout(task, neurons)
     recorded = neurons.metadata.get(IDENTIFIED_KEY)
     if recorded is None:
         warnings.warn(
@@ -95,4 +121,12 @@ def held_out_part(task: Task, neurons: NeuronSet, *, held_out: HeldOut = "exclud
     return HeldOutPart(task.subset(keep), n_excluded=len(inside))
 
 
-__all__ = ["IDENTIFIED_KEY", "HeldOut", "HeldOutPart", "check_held_out", "held_out_part"]
+__all__ = [
+    "IDENTIFIED_KEY",
+    "READOUT_KEYS",
+    "HeldOut",
+    "HeldOutPart",
+    "check_held_out",
+    "held_out_part",
+    "warn_if_other_readout",
+]

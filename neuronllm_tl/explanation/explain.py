@@ -46,6 +46,7 @@ from torch import Tensor
 from neuronllm_tl.attribution.ablation import as_candidates
 from neuronllm_tl.attribution.stream import AttributionRequest
 from neuronllm_tl.checks import check_positive_int
+from neuronllm_tl.evaluation.held_out import warn_if_other_readout
 from neuronllm_tl.explanation.direct import token_text, unit_direct_effects, vocabulary_top
 from neuronllm_tl.explanation.records import TaskRecords, per_example_attributions, task_records
 from neuronllm_tl.explanation.roles import THRESHOLDS, RoleEvidence, role_text
@@ -220,6 +221,7 @@ def explain(
         check_positive_int(value, what)
     model_spec(model, hook=neurons.hook)
     neurons.check_compatible(model)
+    warn_if_other_readout(task, neurons)
     targets = _targets(neurons)
     if not targets:
         raise ValueError("the neuron set has no good and no bad neurons to explain; identify with k >= 1.")

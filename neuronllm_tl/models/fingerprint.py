@@ -36,7 +36,7 @@ import torch
 
 from neuronllm_tl.models.protocol import HookedModel
 
-__all__ = ["model_fingerprint"]
+__all__ = ["model_fingerprint", "same_model"]
 
 _StateKey = tuple[tuple[int, int], ...]
 _MEMO: weakref.WeakKeyDictionary[HookedModel, tuple[_StateKey, str]] = weakref.WeakKeyDictionary()
@@ -53,10 +53,11 @@ def _tensor_bytes(t: torch.Tensor) -> memoryview:
     return flat.view(torch.uint8).numpy().data
 
 
-def _compute(model: HookedModel) -> str:
+def _compute(model: HookedModel, *, full_name: bool = False) -> str:
     cfg = model.cfg
     header = {
-        "model_name": Path(str(cfg.model_name)).name,  # a local folder's name, not where it lies: keys travel
+        # a local folder's name, not where it lies: keys travel (full_name: the rule before 2026-12-06)
+        "model_name": str(cfg.model_name) if full_name else Path(str(cfg.model_name)).name,
         "class": f"{type(model).__module__}.{type(model).__qualname__}",
         "n_layers": cfg.n_layers,
         "d_mlp": cfg.d_mlp,
@@ -68,6 +69,11 @@ def _compute(model: HookedModel) -> str:
         h.update(f"\n{name}|{p.dtype}|{tuple(p.shape)}\n".encode())
         h.update(_tensor_bytes(p))
     return h.hexdigest()
+
+
+def same_model(model: HookedModel, recorded: str) -> bool:
+    """Whether ``recorded`` is ``model``'s fingerprint, also as computed before keys dropped the folder path."""
+    return recorded in (model_fingerprint(model), _compute(model, full_name=True))
 
 
 def model_fingerprint(model: HookedModel, *, recompute: bool = False) -> str:

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from neuronllm_tl.display import markdown_to_html
+from neuronllm_tl.models.fingerprint import model_fingerprint, same_model
 from neuronllm_tl.models.protocol import HookedModel
 
 TENSORS_FILE = "neurons.safetensors"
@@ -150,6 +152,21 @@ class NeuronSet:
         ambiguous = torch.zeros(n_layers, d_mlp, dtype=torch.bool)
         return cls(good, bad, good_scores, bad_scores, scores, ambiguous, dict(record["metadata"]))
 
+    def check_same_weights(self, model: HookedModel, *, allow_other_model: bool = False) -> None:
+        """Refuse (or, with ``allow_other_model``, warn about) a model whose weights' fingerprint differs from
+        the one recorded when the set was identified: the same shape is not the same model."""
+        recorded = self.metadata.get("model_fingerprint")
+        if recorded is None or same_model(model, recorded):
+            return
+        message = (
+            f"this NeuronSet was identified on {self.metadata.get('model', 'another model')!r} (weights "
+            f"{str(recorded)[:12]}...), and this model's weights differ ({model_fingerprint(model)[:12]}...): its "
+            "neurons need not mean the same here."
+        )
+        if not allow_other_model:
+            raise ValueError(message + " Identify on this model, or pass allow_other_model=True to use the set anyway.")
+        warnings.warn(message, UserWarning, stacklevel=3)
+
     def random_like(self, seed: int) -> NeuronSet:
         """Random neurons with the same per-layer counts of good and bad (a control), good and bad disjoint."""
         gen = torch.Generator().manual_seed(seed)
@@ -192,8 +209,9 @@ class NeuronSet:
         return folder
 
     @classmethod
-    def load(cls, path: str | Path, *, model: HookedModel | None = None) -> NeuronSet:
-        """Read a set written by :meth:`save`; with ``model=``, also refuse a mismatched model."""
+    def load(cls, path: str | Path, *, model: HookedModel | None = None, allow_other_model: bool = False) -> NeuronSet:
+        """Read a set written by :meth:`save`. With ``model=``, also refuse a model of another shape, and one
+        whose weights differ from those the set was identified on (``allow_other_model=True``: warn instead)."""
         from safetensors.torch import load_file
 
         folder = Path(path)
@@ -225,6 +243,7 @@ class NeuronSet:
         )
         if model is not None:
             out.check_compatible(model)
+            out.check_same_weights(model, allow_other_model=allow_other_model)
         return out
 
 
