@@ -11,7 +11,14 @@ from typing import Any
 
 from neuronllm_tl.attribution.environment import environment
 from neuronllm_tl.cli.flags import method_config_from_args
-from neuronllm_tl.cli.loading import TASK_FLAGS, evaluation_task, model_from_args, task_from_args
+from neuronllm_tl.cli.loading import (
+    TASK_FLAGS,
+    TINY_MODEL,
+    default_tasks,
+    evaluation_task,
+    model_from_args,
+    task_from_args,
+)
 from neuronllm_tl.cli.reporting import report_run, write_report
 from neuronllm_tl.comparison.config import CompareConfig
 from neuronllm_tl.comparison.estimate import estimate_comparison
@@ -148,9 +155,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     start = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"Loading {args.model} (offline; the first run converts the GGUF once and caches it)...")
+    converts = "" if args.model == TINY_MODEL else " (offline; the first run converts the GGUF once and caches it)"
+    print(f"Loading {args.model}{converts}...")
     model = model_from_args(args.model)
-    task = task_from_args(args, default=DEFAULT_TASK)
+    task = task_from_args(args, default=default_tasks(args.model, (DEFAULT_TASK,))[0])
     n_total = min(len(task), args.n_identify + args.n_eval)
     task = task.subset(range(n_total))  # a smaller task keeps the identify:evaluate proportion, as compare does
     ident, held_out = task.split(args.n_identify / (args.n_identify + args.n_eval), seed=args.seed)
@@ -247,6 +255,8 @@ def shot_pairs(items: Sequence[str] | None, tasks: Sequence[str]) -> dict[str, i
 
 def compare_config_from_args(args: argparse.Namespace) -> CompareConfig:
     """The comparison ``neuronllm-tl compare`` runs, from its flags."""
+    if tuple(args.tasks) == CompareConfig().tasks:  # the defaults: the tiny model's own under tiny-random
+        args.tasks = list(default_tasks(args.model, CompareConfig().tasks))
     return CompareConfig(
         tasks=tuple(args.tasks),
         variants=tuple(args.variants),

@@ -32,6 +32,11 @@ TINY_MODEL = "tiny-random"
 """A random 3-layer model for smoke tests; its results mean nothing."""
 
 
+TINY_TASKS = ("tiny-qa", "tiny-qa-reversed")
+"""Built-in tasks in the tiny model's vocabulary: the defaults of ``demo`` and ``compare`` under ``--model
+tiny-random`` (the real tasks' words are unknown to its 50-token tokenizer)."""
+
+
 def model_from_args(name: str) -> HookedModel:
     if name == TINY_MODEL:
         import torch
@@ -39,8 +44,30 @@ def model_from_args(name: str) -> HookedModel:
         from neuronllm_tl.testing import tiny_model
 
         torch.manual_seed(0)
+        _register_tiny_tasks()
         return tiny_model()
     return load_model(name)
+
+
+def default_tasks(model: str, defaults: tuple[str, ...]) -> tuple[str, ...]:
+    """The default tasks of a command for ``model``: the tiny ones under ``--model tiny-random``."""
+    return TINY_TASKS[: len(defaults)] if model == TINY_MODEL else defaults
+
+
+def _register_tiny_tasks() -> None:
+    from neuronllm_tl.tasks.registry import list_tasks, register_task
+    from neuronllm_tl.testing.tasks import TINY_TEMPLATE, tiny_examples
+
+    if TINY_TASKS[0] in list_tasks():
+        return
+    for name, rows in zip(TINY_TASKS, (tiny_examples(), tiny_examples()[::-1]), strict=True):
+        register_task(
+            name,
+            lambda rows=rows, name=name, **options: Task.from_examples(
+                rows, name=name, **{"template": TINY_TEMPLATE, **options}
+            ),
+            description="twelve questions in the tiny model's vocabulary (--model tiny-random smoke runs)",
+        )
 
 
 def task_from_args(args: argparse.Namespace, *, default: str | None = None, source: str | None = None) -> Task:

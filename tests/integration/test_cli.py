@@ -191,3 +191,19 @@ def test_cli_read_out_and_shot_flags_reach_the_task(tmp_path):
     task = json.loads((out / "metadata.json").read_text())["task"]
     assert task["cloze_normalization"] == "char" and task["calibration"] == "contextual"
     assert task["n_demonstrations"] == 2 and task["n_examples"] == 6, "demonstrations are not asked"
+
+
+def test_the_documented_defaults_run_on_the_tiny_model(tmp_path, capsys, monkeypatch):
+    """`demo --model tiny-random` and `compare --model tiny-random` use tasks the tiny vocabulary can express."""
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["demo", "--model", "tiny-random", "--no-report"]) == 0
+    printed = capsys.readouterr().out
+    assert "Task tiny-qa (cloze)" in printed and "GGUF" not in printed
+    assert cli.main(["compare", "--model", "tiny-random", "--seeds", "0", "--variants", "tn", "random", "--no-report"]) == 0
+    assert "## tiny-qa" in capsys.readouterr().out
+
+
+def test_a_mistyped_model_is_one_line_naming_the_fix(capsys):
+    assert cli.main(["identify", "--model", "tiny", "--task", "capitals-mini"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "could not load model 'tiny'" in err and "smollm2-135m" in err
