@@ -34,7 +34,7 @@ from neuronllm_tl.cli.commands import (
     cmd_overlap,
     cmd_tasks,
 )
-from neuronllm_tl.cli.flags import add_method_args, add_task_args
+from neuronllm_tl.cli.flags import add_method_args, add_task_args, plain
 from neuronllm_tl.cli.reporting import add_report_args, add_report_parser
 from neuronllm_tl.comparison.config import ABLATIONS, VARIANTS, CompareConfig
 from neuronllm_tl.steering.modes import MODES
@@ -82,7 +82,11 @@ def _evaluate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _compare_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("compare", help="NeuronLLM against its baselines and ablations: a resumable grid")
+    p = sub.add_parser(
+        "compare",
+        help="NeuronLLM against its baselines and ablations: a resumable grid",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,  # every option shows its default
+    )
     d = CompareConfig()
     p.add_argument("--tasks", nargs="+", default=list(d.tasks), help="task names or .jsonl question files")
     p.add_argument(
@@ -90,17 +94,27 @@ def _compare_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         nargs="+",
         default=list(d.variants),
         choices=list(VARIANTS),
-        help="default: all but the exact-ablation oracle (name 'ablation' to add it: ~100-250 passes per question)",
+        help="methods compared: all but the exact-ablation oracle unless named ('ablation': ~100-250 passes per "
+        "question)",
     )
-    p.add_argument("--ablations", nargs="*", default=[], choices=list(ABLATIONS))
-    p.add_argument("--ablation-tasks", nargs="+", help="tasks the ablations run on (default: the first task)")
+    p.add_argument("--ablations", nargs="*", default=[], choices=list(ABLATIONS), help="setting groups to sweep")
+    p.add_argument("--ablation-tasks", nargs="+", help="tasks the ablations run on (None: the first task)")
     p.add_argument("--k", type=int, default=d.k, help="neurons per set, the same for every method")
-    p.add_argument("--n-identify", type=int, default=d.n_identify)
-    p.add_argument("--n-eval", type=int, default=d.n_eval)
+    p.add_argument("--n-identify", type=int, default=d.n_identify, help="examples each method identifies on")
+    p.add_argument("--n-eval", type=int, default=d.n_eval, help="held-out examples the steering is measured on")
     p.add_argument("--controls", type=int, default=d.controls, help="random sets per cell")
-    p.add_argument("--ig-steps", type=int, default=d.ig_steps)
-    p.add_argument("--format", choices=["cloze", "letter"], default=d.answer_format)
-    p.add_argument("--permutations", type=int, default=d.n_permutations)
+    p.add_argument("--ig-steps", type=int, default=d.ig_steps, help="integrated-gradients steps m per layer")
+    p.add_argument("--format", choices=["cloze", "letter"], default=d.answer_format, help="answer read-out")
+    p.add_argument("--permutations", type=int, default=d.n_permutations, help="option permutations per example")
+    _add_compare_task_args(p, d)
+    p.add_argument("--model", default="smollm2-135m", help="model name or folder")
+    p.add_argument("--out", default="compare_out", help="output folder; rerunning with it resumes")
+    _add_budget_args(p)
+    add_report_args(p, explains=False)
+    p.set_defaults(func=cmd_compare)
+
+
+def _add_compare_task_args(p: argparse.ArgumentParser, d: CompareConfig) -> None:
     p.add_argument(
         "--seeds",
         "--seed",
@@ -123,13 +137,8 @@ def _compare_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="k label-balanced demonstrations for a task, drawn from its identification split (default 0), e.g. "
         "sst2=4; a bare K applies to every task",
     )
-    p.add_argument("--unrelated", nargs="+", help="TASK=OTHER pairs for specificity (default: the next task)")
+    p.add_argument("--unrelated", nargs="+", help="TASK=OTHER pairs for specificity (None: the next task)")
     p.add_argument("--data-files", nargs="+", help="NAME=PATH for dataset tasks, e.g. sst2=../shared/data/sst2/dev.tsv")
-    p.add_argument("--model", default="smollm2-135m")
-    p.add_argument("--out", default="compare_out", help="output folder; rerunning with it resumes")
-    _add_budget_args(p)
-    add_report_args(p, explains=False)
-    p.set_defaults(func=cmd_compare)
 
 
 def _add_budget_args(p: argparse.ArgumentParser) -> None:
@@ -162,7 +171,7 @@ def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="neuronllm-tl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="neuronllm-tl", description=plain(__doc__ or ""), formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("tasks", help="list the registered tasks").set_defaults(func=cmd_tasks)

@@ -4,7 +4,11 @@ method's config (so a method you register gets its flags for free), and the task
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
+import inspect
+import re
+import textwrap
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -52,6 +56,39 @@ def _parser_of(annotation: Any) -> tuple[Callable[[str], Any], list[Any] | None]
     return str, None
 
 
+def plain(text: str) -> str:
+    """reST markup dropped for the terminal: ``code`` and :role:`target` become code and target."""
+    return re.sub(r":\w+:`~?([^`]+)`", r"\1", text).replace("``", "")
+
+
+def field_docs(config_class: type) -> dict[str, str]:
+    """Each field's docstring (the string literal under it in the class body), first sentence, one line;
+    inherited fields from the base classes too."""
+    out: dict[str, str] = {}
+    for cls in reversed(config_class.__mro__):
+        try:
+            body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0]
+        except (OSError, TypeError, SyntaxError, IndexError):
+            continue
+        nodes = getattr(body, "body", [])
+        for node, after in zip(nodes, nodes[1:], strict=False):
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
+                    text = " ".join(str(after.value.value).split())
+                    out[node.target.id] = plain(text.split(". ")[0].rstrip("."))
+    return out
+
+
+def _help(field: str, methods: list[str], what: str = "") -> str:
+    """``methods: meaning (default: each method's)``, from the configs' own declarations."""
+    docs = [field_docs(METHODS[m].config_class).get(field) for m in methods]
+    meaning = next((d for d in docs if d), "") or what
+    defaults = {m: getattr(METHODS[m].config_class, field, None) for m in methods}
+    shown = sorted({repr(v) for v in defaults.values()})
+    default = shown[0] if len(shown) == 1 else ", ".join(f"{m} {v!r}" for m, v in defaults.items())
+    return f"{', '.join(methods)}: {meaning} (default {default})".replace("%", "%%")
+
+
 def _method_fields() -> dict[str, tuple[Any, list[str]]]:
     """Field name -> (its annotation, the methods that have it), over every registered method."""
     out: dict[str, tuple[Any, list[str]]] = {}
@@ -85,7 +122,7 @@ def add_method_args(p: argparse.ArgumentParser) -> None:
                 const=True,
                 default=None,
                 metavar="BOOL",
-                help=f"{', '.join(methods)}: true/false/yes/no/1/0 (default: the config's)",
+                help=_help(field, methods) + "; true/false/yes/no/1/0",
             )
             group.add_argument(
                 "--no-" + flag[2:], dest=OPTION_PREFIX + field, action="store_false", help=f"the same as {flag} false"
@@ -98,7 +135,7 @@ def add_method_args(p: argparse.ArgumentParser) -> None:
             choices=choices,
             default=None,
             metavar=None if choices else field.upper(),
-            help=f"{', '.join(methods)} (default: the config's)",
+            help=_help(field, methods),
         )
     p.add_argument("--contrast-tasks", nargs="+", default=[], help="other tasks, for methods that compare tasks (lape)")
     p.add_argument("--batch-size", type=int, default=8)

@@ -96,3 +96,15 @@ def test_a_third_party_config_is_checked_too_and_an_int_in_a_float_field_becomes
     assert type(_ThirdPartyConfig(scale=2).scale) is float
     with pytest.raises(ValueError, match="_ThirdPartyConfig.keep must be a bool, got 'no'"):
         _ThirdPartyConfig(keep="no")
+
+
+def test_method_flags_show_their_meaning_and_default_and_compare_options_their_defaults():
+    parser = build_parser()
+    subparsers = parser._subparsers._group_actions[0].choices
+    helps = {a.option_strings[0]: a.help for a in subparsers["identify"]._actions if a.option_strings}
+    assert "paper's CNI" in helps["--mask"] and "(default True)" in helps["--mask"]
+    assert "(default neuronllm 16, qrnca 16, knowledge_neurons 20)" in helps["--ig-steps"]
+    assert ":mod:" not in "".join(h or "" for h in helps.values())
+    compare_help = " ".join(subparsers["compare"].format_help().split())
+    assert "(default: 64)" in compare_help and "(default: 100)" in compare_help
+    assert "``" not in parser.format_help()
