@@ -33,14 +33,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from neuronllm_tl.display import markdown_to_html
-from neuronllm_tl.evaluation.held_out import HeldOut, HeldOutPart, held_out_part
+from neuronllm_tl.evaluation.held_out import HeldOut, checked_evaluation
 from neuronllm_tl.evaluation.measurement import measure
-from neuronllm_tl.evaluation.scores import TaskScores, check_task_positions, score_task
+from neuronllm_tl.evaluation.scores import TaskScores, score_task
 from neuronllm_tl.evaluation.statistics import Interval
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.neurons.neuron_set import NeuronSet
 from neuronllm_tl.scoring.shared_prompt import PromptCache
-from neuronllm_tl.steering.modes import get_mode
 from neuronllm_tl.steering.steering import Steering
 from neuronllm_tl.tasks.task import Task
 
@@ -171,25 +170,6 @@ def _mode_rows(
     return rows
 
 
-def _checked_part(
-    model: HookedModel,
-    task: Task,
-    neurons: NeuronSet,
-    modes: Sequence[str],
-    controls: int,
-    positions: str,
-    held_out: HeldOut,
-) -> HeldOutPart:
-    """The arguments checked, and the part of ``task`` to measure (:func:`held_out_part`)."""
-    if controls < 0:
-        raise ValueError(f"controls must be >= 0, got {controls}.")
-    check_task_positions(positions)
-    for mode in modes:
-        get_mode(mode)
-    neurons.check_compatible(model)
-    return held_out_part(task, neurons, held_out=held_out)
-
-
 def evaluate(
     model: HookedModel,
     task: Task,
@@ -210,7 +190,7 @@ def evaluate(
     The examples that identified ``neurons`` are left out first (``held_out="exclude"``), and the report says
     how many; ``held_out="allow"`` keeps them and labels the report not held out
     (:mod:`neuronllm_tl.evaluation.held_out`)."""
-    part = _checked_part(model, task, neurons, modes, controls, positions, held_out)
+    part = checked_evaluation(model, task, neurons, modes, controls, positions, held_out)
     task = part.task
     # every mode and control scores the same prompts: run them once (answer-position steering leaves them alone)
     run: dict[str, Any] = dict(batch_size=batch_size, progress=progress, prompt_cache=PromptCache())

@@ -40,7 +40,7 @@ from neuronllm_tl.evaluation.generation_report import (
     effect_row,
     random_row,
 )
-from neuronllm_tl.evaluation.held_out import HeldOut, held_out_part
+from neuronllm_tl.evaluation.held_out import HeldOut, checked_evaluation
 from neuronllm_tl.evaluation.scores import check_task_positions
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import model_device, model_spec, tokenizer_of
@@ -50,7 +50,6 @@ from neuronllm_tl.scoring.encoded import option_scores
 from neuronllm_tl.scoring.encoding import QuestionEncoder
 from neuronllm_tl.scoring.generation import answer_text, greedy_generate, stop_token_ids
 from neuronllm_tl.scoring.shared_prompt import PromptCache, read_logits
-from neuronllm_tl.steering.modes import get_mode
 from neuronllm_tl.steering.steering import Hooks, Steering
 from neuronllm_tl.tasks.generation import answer_contains, answer_matches
 from neuronllm_tl.tasks.task import Question, Task
@@ -193,8 +192,7 @@ def evaluate_generation(
     the same shape; the identified rows carry paired ``confidence`` bootstrap intervals over the examples. The
     examples that identified ``neurons`` are left out first (``held_out``: as in ``nl.evaluate``)."""
     check_generation_task(task)
-    _check_evaluation(modes, controls, positions)
-    part = held_out_part(task, neurons, held_out=held_out)
+    part = checked_evaluation(model, task, neurons, modes, controls, positions, held_out)
     task = part.task
     model_spec(model, hook=neurons.hook)
     run: dict[str, Any] = dict(
@@ -215,14 +213,6 @@ def evaluate_generation(
             rows.append(random_row(mode, base, controls_scored))
         report.rows.extend(rows)
     return report
-
-
-def _check_evaluation(modes: Sequence[str], controls: int, positions: Any) -> None:
-    if not isinstance(controls, int) or controls < 0:
-        raise ValueError(f"controls must be an int >= 0, got {controls!r}.")
-    check_task_positions(positions)
-    for mode in modes:
-        get_mode(mode)
 
 
 def _settings(arguments: dict[str, Any]) -> dict[str, Any]:

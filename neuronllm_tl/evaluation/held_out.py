@@ -16,10 +16,14 @@ Example:
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from neuronllm_tl.evaluation.scores import check_task_positions
+from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.neurons.neuron_set import NeuronSet
+from neuronllm_tl.steering.modes import get_mode
 from neuronllm_tl.tasks.identity import example_ids
 from neuronllm_tl.tasks.task import Task
 
@@ -60,6 +64,26 @@ class HeldOutPart:
             "checked": self.checked,
             "held_out": self.is_held_out,
         }
+
+
+def checked_evaluation(
+    model: HookedModel,
+    task: Task,
+    neurons: NeuronSet,
+    modes: Sequence[str],
+    controls: int,
+    positions: str,
+    held_out: HeldOut,
+) -> HeldOutPart:
+    """An evaluation's arguments checked (controls, positions, modes, the model's shape), and the part of
+    ``task`` it measures (:func:`held_out_part`): what ``evaluate`` and ``evaluate_generation`` share."""
+    if not isinstance(controls, int) or controls < 0:
+        raise ValueError(f"controls must be an int >= 0, got {controls!r}.")
+    check_task_positions(positions)
+    for mode in modes:
+        get_mode(mode)
+    neurons.check_compatible(model)
+    return held_out_part(task, neurons, held_out=held_out)
 
 
 def check_held_out(held_out: str) -> None:
@@ -127,6 +151,7 @@ __all__ = [
     "HeldOut",
     "HeldOutPart",
     "check_held_out",
+    "checked_evaluation",
     "held_out_part",
     "warn_if_other_readout",
 ]
