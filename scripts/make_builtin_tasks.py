@@ -288,11 +288,13 @@ def topics(rng):
     return rows
 
 
-def main():
+def write_task_files(makers, key: str) -> None:
+    """Each ``(name, make)`` written to ``OUT/name.jsonl``: rows from ``make(random.Random(0))``, none repeating
+    its ``key`` field, shuffled with seed 1, numbered ``name-i``."""
     OUT.mkdir(parents=True, exist_ok=True)
-    for name, make in (("sentiment-mini", sentiment), ("capitals-mini", capitals), ("topics-mini", topics)):
+    for name, make in makers:
         rows = make(random.Random(0))
-        assert len({r["question"] for r in rows}) == len(rows), f"{name} repeats a question"
+        assert len({r[key] for r in rows}) == len(rows), f"{name} repeats a {key}"
         random.Random(1).shuffle(rows)
         for i, r in enumerate(rows):
             r["id"] = f"{name}-{i}"
@@ -300,6 +302,10 @@ def main():
             for r in rows:
                 f.write(json.dumps(r) + "\n")
         print(name, len(rows))
+
+
+def main():
+    write_task_files((("sentiment-mini", sentiment), ("capitals-mini", capitals), ("topics-mini", topics)), "question")
 
 
 if __name__ == "__main__":

@@ -7,13 +7,11 @@ neurons of the free-text and multiple-choice forms can be compared.
 Run from the repository root: python scripts/make_generation_tasks.py
 """
 
-import json
-import random
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_builtin_tasks import COUNTRIES, OUT, in_sentence  # noqa: E402
+from make_builtin_tasks import COUNTRIES, in_sentence, write_task_files  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------------
 # antonyms-gen: both directions of every pair; a word with several opposites accepts each of them.
@@ -117,17 +115,7 @@ def capitals(rng):
 
 
 def main():
-    OUT.mkdir(parents=True, exist_ok=True)
-    for name, make in (("capitals-gen", capitals), ("antonyms-gen", antonyms), ("arithmetic-gen", arithmetic)):
-        rows = make(random.Random(0))
-        assert len({r["prompt"] for r in rows}) == len(rows), f"{name} repeats a prompt"
-        random.Random(1).shuffle(rows)
-        for i, r in enumerate(rows):
-            r["id"] = f"{name}-{i}"
-        with open(OUT / f"{name}.jsonl", "w") as f:
-            for r in rows:
-                f.write(json.dumps(r) + "\n")
-        print(name, len(rows))
+    write_task_files((("capitals-gen", capitals), ("antonyms-gen", antonyms), ("arithmetic-gen", arithmetic)), "prompt")
 
 
 if __name__ == "__main__":
