@@ -194,7 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
         os.environ.setdefault(var, "1")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said by the subcommand's parser, with its own usage, not the top-level one
+        parser._subparsers._group_actions[0].choices[args.command].error(  # type: ignore[union-attr,index]
+            f"unrecognized arguments: {' '.join(unknown)}"
+        )
     try:
         return int(args.func(args))
     except (ValueError, KeyError, OSError, ModuleNotFoundError) as e:  # OSError covers FileNotFoundError

@@ -77,8 +77,8 @@ def convert_rows(
         except (ValueError, TypeError) as e:
             if invalid_rows == "error":
                 raise InvalidRowError(
-                    f'{where}, {unit} {number}: {e} Fix the {unit}, or pass invalid_rows="skip" to drop '
-                    f"invalid {unit}s (their numbers are kept in task.skipped_rows).",
+                    f'{where}, {unit} {number}: {e} Fix the {unit}, or pass invalid_rows="skip" (command line: '
+                    f"--invalid-rows skip) to drop invalid {unit}s (their numbers are kept in task.skipped_rows).",
                     where=where,
                     row=number,
                 ) from None

@@ -207,3 +207,10 @@ def test_a_mistyped_model_is_one_line_naming_the_fix(capsys):
     assert cli.main(["identify", "--model", "tiny", "--task", "capitals-mini"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "could not load model 'tiny'" in err and "smollm2-135m" in err
+
+
+def test_a_subcommands_unknown_option_prints_that_subcommands_usage(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["evaluate", "--neurons", "x", "--bogus"])
+    err = capsys.readouterr().err
+    assert err.startswith("usage: neuronllm-tl evaluate") and "unrecognized arguments: --bogus" in err
