@@ -259,6 +259,14 @@ class Task:
                 )
         return out
 
+    def __repr__(self) -> str:
+        asked = f", {self.effective_permutations} asked" if self.effective_permutations != self.n_permutations else ""
+        shots = f", {len(self.demonstrations)} shots" if self.demonstrations else ""
+        return (
+            f"Task({self.name!r}, {len(self.examples)} examples, {self.answer_format}, "
+            f"{self.n_permutations} permutations{asked}, calibration {self.calibration}{shots})"
+        )
+
     def describe(self) -> dict[str, Any]:
         """What identifies this task in saved metadata."""
         return {

@@ -119,3 +119,10 @@ def test_letters_are_counted_only_where_they_are_shown():
     with pytest.raises(ValueError, match="answer_format='cloze'"):
         cloze.with_options(template=QATemplate(show_options=True))
     assert len(cloze.with_options(answer_format="letter", template=QATemplate(letters="ABCDEFGHIJKL")).questions()) == 3
+
+
+def test_a_task_repr_is_one_short_line():
+    from neuronllm_tl.testing import tiny_task
+
+    text = repr(tiny_task("cloze"))
+    assert text == "Task('tiny-cloze', 12 examples, cloze, 3 permutations, calibration none)" and "\n" not in text
