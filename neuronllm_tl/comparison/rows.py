@@ -37,6 +37,9 @@ from neuronllm_tl.comparison.intervals import pooled_intervals
 from neuronllm_tl.evaluation.statistics import Interval
 from neuronllm_tl.steering.modes import MODES
 
+MIN_CONTROLS = 3
+"""Fewer random sets than this make no "beyond random" verdict: an sd of one or two sets says nothing."""
+
 RowKey = tuple[str, str, str, str, str]
 """(task, group, variant, method, mode)."""
 
@@ -75,8 +78,24 @@ class ResultRow:
 
     @property
     def as_expected(self) -> bool:
-        """p(correct) moved in the direction the mode predicts, by more than 2 control sds."""
+        """p(correct) moved in the direction the mode predicts, by more than 2 control sds (of at least
+        :data:`MIN_CONTROLS` random sets)."""
+        return not self.too_few_controls and self._beyond_in_direction
+
+    @property
+    def too_few_controls(self) -> bool:
+        return 0 < self.random_n < MIN_CONTROLS
+
+    @property
+    def _beyond_in_direction(self) -> bool:
         return self.beyond_random is not None and MODES[self.mode].expected_sign * self.beyond_random > 2
+
+    @property
+    def beyond_mark(self) -> str:
+        """ " ✓" beside the control sds when the verdict holds; a warning instead when too few sets made it."""
+        if self.too_few_controls:
+            return f" (only {self.random_n} random sets: no verdict)"
+        return " ✓" if self.as_expected else ""
 
 
 def across_seeds_sd(values: Sequence[float]) -> float | None:
@@ -157,4 +176,4 @@ def rows_from_cells(cells: Iterable[Cell | Mapping[str, Any]]) -> list[ResultRow
     return rows
 
 
-__all__ = ["ResultRow", "across_seeds_sd", "rows_from_cells"]
+__all__ = ["MIN_CONTROLS", "ResultRow", "across_seeds_sd", "rows_from_cells"]

@@ -86,7 +86,7 @@ def _n(r: ResultRow) -> str:
 
 def _main_cells(r: ResultRow, multi: bool) -> list[str]:
     rand = f"{f(r.random_delta_p_mean, '+.4f')} ± {f(r.random_delta_p_sd, '.4f')}" if r.random_n else "–"
-    mark = " ✓" if r.as_expected else ""
+    mark = r.beyond_mark
     return [
         r.variant,
         r.mode,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from neuronllm_tl.comparison.rows import MIN_CONTROLS
 from neuronllm_tl.reporting.tables import Cell, Table, fmt, num, number_cell
 from neuronllm_tl.steering.modes import MODES
 
@@ -70,6 +71,9 @@ def _before_after(row: Row, before: str, after: str) -> Cell:
 def _beyond_cell(row: Row) -> Cell:
     beyond = num(row.get("beyond_random"))
     mode = MODES.get(row.get("mode", ""))
+    n_controls = int(num(row.get("random_n")) or 0)
+    if 0 < n_controls < MIN_CONTROLS:
+        return Cell(fmt(beyond, "+.1f") + f" (only {n_controls} random sets: no verdict)", beyond)
     mark = " ✓" if beyond is not None and mode is not None and mode.expected_sign * beyond > 2 else ""
     return Cell(fmt(beyond, "+.1f") + mark, beyond)
 

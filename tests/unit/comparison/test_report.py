@@ -29,7 +29,9 @@ def test_metrics_are_signed_and_relative():
     assert row.random_delta_p_mean == pytest.approx(0.0, abs=1e-12)
     assert row.random_delta_p_sd == pytest.approx(math.sqrt(2 * 0.02**2))
     assert row.beyond_random == pytest.approx(-0.3 / math.sqrt(2 * 0.02**2))
-    assert row.as_expected  # degrade should lower p(correct), by more than 2 control sds here
+    assert not row.as_expected and row.too_few_controls  # 2 random sets: no verdict
+    (with_three,) = rows_from_cells([*cells, cell("random", 0.60, seed=2)])
+    assert with_three.as_expected  # degrade should lower p(correct), by more than 2 control sds here
     assert row.unrelated_task == "u" and row.unrelated_delta_p == pytest.approx(-0.05)
     assert row.pcr == pytest.approx(6.0)
 
@@ -81,3 +83,13 @@ def test_cells_with_per_example_values_give_paired_intervals_and_old_cells_none(
     assert diff == paired_difference(da, db)
     with pytest.raises(ValueError, match="earlier version"):
         compare_cells(cell("identified", 0.3), other)
+
+
+def test_fewer_than_three_controls_give_a_warning_not_a_tick():
+    cells = [cell("identified", 0.3), cell("random", 0.58, seed=0), cell("random", 0.62, seed=1)]
+    (row,) = rows_from_cells(cells)
+    assert row.beyond_random < -2 and row.random_n == 2
+    assert not row.as_expected and row.too_few_controls
+    assert row.beyond_mark == " (only 2 random sets: no verdict)"
+    (three,) = rows_from_cells([*cells, cell("random", 0.60, seed=2)])
+    assert three.as_expected and three.beyond_mark == " ✓"
