@@ -147,7 +147,8 @@ class ComparisonResult:
             + (" (every cell once per seed; Δ: mean ± sd across seeds, then each seed's value)" if several else "")
             + f"; K = {cfg.k} neurons per set; IG with {cfg.ig_steps} steps; {cfg.controls} random controls per "
             "cell and seed (same per-layer counts). ✓: Δ p is more than 2 control sds beyond the random mean, in "
-            "the direction the mode predicts. Δ p 95% CI: paired bootstrap over the held-out examples"
+            "the direction the mode predicts (3 or more random sets needed). RAC = Δ acc. / acc. before and RCC = "
+            "Δ p / p before (relative changes, signed). Δ p 95% CI: paired bootstrap over the held-out examples"
             + (
                 ", the unit being the distinct example: an example held out under several seeds is counted once, "
                 "with its before and after averaged over those seeds"

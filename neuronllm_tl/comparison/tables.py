@@ -15,7 +15,7 @@ from neuronllm_tl.comparison.rows import ResultRow
 MAIN_HEADER = (
     "method",
     "mode",
-    "n",
+    "neurons steered",
     "acc. before → after",
     "Δ acc.",
     "RAC",
@@ -28,7 +28,17 @@ MAIN_HEADER = (
     "unrelated Δ p",
     "PCR",
 )
-ABLATION_HEADER = ("task", "setting", "mode", "n", "acc. before → after", "Δ acc.", "p before → after", "Δ p", "RCC")
+ABLATION_HEADER = (
+    "task",
+    "setting",
+    "mode",
+    "neurons steered",
+    "acc. before → after",
+    "Δ acc.",
+    "p before → after",
+    "Δ p",
+    "RCC",
+)
 SUMMARY_HEADER = (
     "method",
     "mode",

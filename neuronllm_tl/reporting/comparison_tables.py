@@ -18,7 +18,7 @@ from neuronllm_tl.steering.modes import MODES
 _MAIN_HEADER = (
     "method",
     "mode",
-    "n",
+    "neurons steered",
     "acc. before → after",
     "Δ acc.",
     "p before → after",
@@ -34,7 +34,7 @@ _ABLATION_HEADER = (
     "task",
     "setting",
     "mode",
-    "n",
+    "neurons steered",
     "acc. before → after",
     "Δ acc.",
     "p before → after",
@@ -45,7 +45,9 @@ _SEED_COLUMNS = {"Δ acc.": "Δ acc. per seed", "Δ p": "Δ p per seed"}
 MAIN_CAPTION = (
     "Δ: after minus before, on the held-out split. CI: paired 95% bootstrap over held-out examples (bold: excludes 0; "
     "–: a cell from an earlier version). ✓: Δ p is more than 2 control sds beyond the random mean, in the direction "
-    "the mode predicts. PCR: |Δ p| / |Δ p on the unrelated task| (large = specific)."
+    "the mode predicts (needs 3 or more random sets). RCC: Δ p / p before, the relative change of p(correct). "
+    "PCR: |Δ p| / |Δ p on the unrelated task| (large = specific). Neurons steered: per set (a range when the "
+    "split seeds' sets differ in size)."
 )
 SEEDS_CAPTION = (
     " Several split seeds: every cell ran once per seed (its own split, neurons and controls); Δ is the mean ± sd "

@@ -126,6 +126,12 @@ def _per_task(values: Any, show: Callable[[Any], str] = str) -> str:
     return "; ".join(f"{Path(str(t)).name}: {show(v)}" for t, v in sorted(values.items()))
 
 
+def _compared(cfg: dict[str, Any], files: RunFiles) -> list[str]:
+    """The configured methods that have rows (one skipped by the run, e.g. LAPE with one task, is not listed)."""
+    present = {row.get("variant") for row in files.results or []}
+    return [v for v in cfg.get("variants") or [] if not files.results or v in present]
+
+
 def _comparison_items(files: RunFiles) -> list[Item | None]:
     cfg = files.compare_config or {}
     meta = _stored_metadata(files.folder)
@@ -133,7 +139,7 @@ def _comparison_items(files: RunFiles) -> list[Item | None]:
     return [
         _model_item(meta) if meta else None,
         Item("tasks", ", ".join(Path(t).name for t in cfg.get("tasks") or [])) if cfg else None,
-        Item("methods", ", ".join(cfg.get("variants") or [])) if cfg else None,
+        Item("methods", ", ".join(_compared(cfg, files))) if cfg else None,
         Item("ablations", ", ".join(cfg.get("ablations") or []) or "none") if cfg else None,
         Item("settings", _pairs({k: cfg.get(k) for k in settings}), code=True) if cfg else None,
         _seeds_item(cfg) if cfg else None,

@@ -149,3 +149,12 @@ def test_the_explanations_contract_is_read_as_written(run):
     for r in rows:
         assert f'id="card-L{r["layer"]}-N{r["index"]}"' in page
         assert f'href="#card-L{r["layer"]}-N{r["index"]}"' in page  # linked from the neuron tables
+
+
+def test_a_method_the_run_skipped_is_not_listed(tmp_path, run):
+    from neuronllm_tl.reporting.header import _compared
+
+    folder = write_comparison(tmp_path / "compare", read_run(run).plots["layers.png"])
+    files = read_run(folder)
+    cfg = {**(files.compare_config or {}), "variants": ["neuronllm", "lape", "qrnca"]}  # lape: no rows (skipped)
+    assert _compared(cfg, files) == ["neuronllm", "qrnca"]
