@@ -65,7 +65,8 @@ def test_mean_sd_per_seed_columns_and_who_beats_whom(tmp_path):
     page = render_report(folder).read_text(encoding="utf-8")
     tags = Tags(page)
     ids = [t.get("id") for t in tags.all("table")]
-    assert ids == ["ranking-1", "ranking-2", "compare-1"]  # who beats whom first, then the methods
+    assert ids == ["compare-1", "ranking-1", "ranking-2"]  # the answer first: plot and main table, then the pairs
+    assert page.count("<details><summary>") == 2  # every pair, collapsed
     assert 'id="who-beats-whom"' in page and 'href="#who-beats-whom"' in page
     (row,) = [r for r in result.rows if r.variant == "neuronllm"]
     assert ">Δ p (mean ± sd)<" in page and "Δ p per seed" in page and "Δ acc. per seed" in page
