@@ -20,7 +20,8 @@ def _pyplot() -> Any:
 
 def plot_delta_p(rows: Sequence[Any], path: str | Path) -> Path:
     """Δ p(correct) per task and method, one panel per mode (error bars: sd across split seeds, when there are
-    several); black bars: random controls (mean ± sd)."""
+    several); black markers: random controls (mean ± sd). Each method keeps its colour in every panel, and
+    every panel has its legend."""
     plt = _pyplot()
     main = [r for r in rows if r.group == "main"]
     modes = [m for m in MODES if any(r.mode == m for r in main)]
@@ -28,6 +29,7 @@ def plot_delta_p(rows: Sequence[Any], path: str | Path) -> Path:
     variants = list(dict.fromkeys(r.variant for r in main))
     fig, axes = plt.subplots(1, max(1, len(modes)), figsize=(4.2 * max(1, len(modes)), 3.8), squeeze=False)
     width = 0.8 / max(1, len(variants))
+    colours = {v: f"C{j % 10}" for j, v in enumerate(variants)}
     for ax, mode in zip(axes[0], modes, strict=False):  # one empty panel when there is no mode
         for j, variant in enumerate(variants):
             xs, ys, es, rx, ry, re = [], [], [], [], [], []
@@ -43,15 +45,18 @@ def plot_delta_p(rows: Sequence[Any], path: str | Path) -> Path:
                             ry.append(r.random_delta_p_mean)
                             re.append(r.random_delta_p_sd)
             if xs:
-                ax.bar(xs, ys, width, yerr=es if any(es) else None, capsize=2, label=variant)
+                ax.bar(xs, ys, width, yerr=es if any(es) else None, capsize=2, label=variant, color=colours[variant])
             if rx:
-                ax.errorbar(rx, ry, yerr=re, fmt="_", color="black", linewidth=1, capsize=2)
+                named = "random controls (mean ± sd)" not in ax.get_legend_handles_labels()[1]
+                label = "random controls (mean ± sd)" if named else None
+                ax.errorbar(rx, ry, yerr=re, fmt="_", color="black", linewidth=1, capsize=2, label=label)
         ax.axhline(0, color="black", linewidth=0.6)
         ax.set_xticks(range(len(tasks)))
         ax.set_xticklabels(tasks, rotation=20, fontsize=8)
         ax.set_title(mode)
         ax.set_ylabel("Δ p(correct)")
-    axes[0][0].legend(fontsize=7)
+        if ax.get_legend_handles_labels()[1]:
+            ax.legend(fontsize=6)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)
