@@ -27,7 +27,7 @@ from neuronllm_tl.evaluation.evaluate import evaluate
 from neuronllm_tl.evaluation.generation import evaluate_generation
 from neuronllm_tl.evaluation.plots import plot_layer_counts, plot_overlap_heatmap
 from neuronllm_tl.evaluation.scores import filter_genuine
-from neuronllm_tl.methods.registry import identify
+from neuronllm_tl.methods.registry import DEFAULT_K, identify
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.neurons.neuron_set import NeuronSet
 from neuronllm_tl.scoring.distractors import with_model_distractors
@@ -40,7 +40,7 @@ DEFAULT_TASK = "capitals-mini"
 DEMO_DEFAULTS: dict[str, str | int] = {
     "task": DEFAULT_TASK,
     "format": "cloze",
-    "k": 50,
+    "k": DEFAULT_K,
     "n_identify": 64,
     "n_eval": 100,
     "controls": 3,

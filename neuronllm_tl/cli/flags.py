@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from neuronllm_tl.methods.base import MethodConfig
-from neuronllm_tl.methods.registry import DEFAULT_METHOD, METHODS, method_config
+from neuronllm_tl.methods.registry import DEFAULT_K, DEFAULT_METHOD, METHODS, method_config
 from neuronllm_tl.tasks.task import CALIBRATIONS, CLOZE_NORMALIZATIONS
 
 OPTION_PREFIX = "method_option_"
@@ -106,7 +106,9 @@ def add_method_args(p: argparse.ArgumentParser) -> None:
         default=DEFAULT_METHOD,
         help=f"neuron-finding method (default {DEFAULT_METHOD})",
     )
-    p.add_argument("--k", type=int, default=100, help="size of the good set and of the bad set")
+    p.add_argument(
+        "--k", type=int, default=DEFAULT_K, help=f"size of the good set and of the bad set (default {DEFAULT_K})"
+    )
     group = p.add_argument_group("method options (each applies to the methods named in its help)")
     for field, (annotation, methods) in _method_fields().items():
         parse, choices = _parser_of(annotation)

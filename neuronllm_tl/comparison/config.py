@@ -5,7 +5,7 @@ A variant holds a :class:`~neuronllm_tl.methods.base.MethodConfig`, so any regis
 too) is compared by the same code: nothing here branches on a method's name.
 
 Example:
-    >>> from neuronllm_tl.methods.registry import method_config
+    >>> from neuronllm_tl.methods.registry import DEFAULT_K, method_config
 from neuronllm_tl.neurons.selection import AGGREGATIONS
     >>> mine = Variant("neuronllm_margin", method_config("neuronllm", objective="margin"), modes=("enhance", "degrade"))
     >>> cfg = CompareConfig(tasks=("capitals-mini", "topics-mini"), variants=("neuronllm_gxa", "tn", "random"))
@@ -21,7 +21,7 @@ from typing import Any
 
 from neuronllm_tl.checks import check_positive_int
 from neuronllm_tl.methods.base import MethodConfig
-from neuronllm_tl.methods.registry import method_config
+from neuronllm_tl.methods.registry import DEFAULT_K, method_config
 from neuronllm_tl.neurons.selection import AGGREGATIONS
 from neuronllm_tl.steering.modes import MODES
 
@@ -155,7 +155,7 @@ class CompareConfig:
     ablations: tuple[str, ...] = ()
     ablation_tasks: tuple[str, ...] | None = None
     """Tasks the ablations run on (default: the first task)."""
-    k: int = 50
+    k: int = DEFAULT_K
     z: float = 0.05
     n_identify: int = 64
     n_eval: int = 100

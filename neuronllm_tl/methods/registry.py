@@ -51,6 +51,9 @@ from neuronllm_tl.tasks.task import Task
 
 MethodFunction = Callable[[MethodInputs], NeuronSet]
 DEFAULT_METHOD = "neuronllm"
+DEFAULT_K = 50
+"""Good neurons (and, for NeuronLLM, bad neurons) per set when K is not given: the same in identify, the demo
+and compare."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,7 @@ def identify(
     task: Task,
     *,
     method: str = DEFAULT_METHOD,
-    k: int = 100,
+    k: int = DEFAULT_K,
     config: MethodConfig | None = None,
     attributions: TaskAttributions | None = None,
     contrast_tasks: Sequence[Task] = (),
