@@ -35,6 +35,7 @@ from neuronllm_tl.cli.commands import (
     cmd_tasks,
 )
 from neuronllm_tl.cli.flags import add_method_args, add_task_args, plain
+from neuronllm_tl.cli.loading import tiny_tasks_for
 from neuronllm_tl.cli.reporting import add_report_args, add_report_parser
 from neuronllm_tl.comparison.config import ABLATIONS, VARIANTS, CompareConfig
 from neuronllm_tl.steering.modes import MODES
@@ -201,7 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"unrecognized arguments: {' '.join(unknown)}"
         )
     try:
-        return int(args.func(args))
+        with tiny_tasks_for(getattr(args, "model", None)):
+            return int(args.func(args))
     except (ValueError, KeyError, OSError, ModuleNotFoundError) as e:  # OSError covers FileNotFoundError
         print(f"neuronllm-tl: error: {e}", file=sys.stderr)
         return 2

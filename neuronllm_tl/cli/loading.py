@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from neuronllm_tl.models.loading import load_model
@@ -44,7 +46,6 @@ def model_from_args(name: str) -> HookedModel:
         from neuronllm_tl.testing import tiny_model
 
         torch.manual_seed(0)
-        _register_tiny_tasks()
         return tiny_model()
     return load_model(name)
 
@@ -54,20 +55,28 @@ def default_tasks(model: str, defaults: tuple[str, ...]) -> tuple[str, ...]:
     return TINY_TASKS[: len(defaults)] if model == TINY_MODEL else defaults
 
 
-def _register_tiny_tasks() -> None:
-    from neuronllm_tl.tasks.registry import list_tasks, register_task
+@contextmanager
+def tiny_tasks_for(model: str | None) -> Iterator[None]:
+    """Within it, under ``--model tiny-random``, the tiny tasks are registered (and unregistered after, so a
+    command leaves the registry as it found it)."""
+    from neuronllm_tl.tasks.registry import list_tasks, register_task, unregister_task
     from neuronllm_tl.testing.tasks import TINY_TEMPLATE, tiny_examples
 
-    if TINY_TASKS[0] in list_tasks():
-        return
+    added = [name for name in TINY_TASKS if model == TINY_MODEL and name not in list_tasks()]
     for name, rows in zip(TINY_TASKS, (tiny_examples(), tiny_examples()[::-1]), strict=True):
-        register_task(
-            name,
-            lambda rows=rows, name=name, **options: Task.from_examples(
-                rows, name=name, **{"template": TINY_TEMPLATE, **options}
-            ),
-            description="twelve questions in the tiny model's vocabulary (--model tiny-random smoke runs)",
-        )
+        if name in added:
+            register_task(
+                name,
+                lambda rows=rows, name=name, **options: Task.from_examples(
+                    rows, name=name, **{"template": TINY_TEMPLATE, **options}
+                ),
+                description="twelve questions in the tiny model's vocabulary (--model tiny-random smoke runs)",
+            )
+    try:
+        yield
+    finally:
+        for name in added:
+            unregister_task(name)
 
 
 def task_from_args(args: argparse.Namespace, *, default: str | None = None, source: str | None = None) -> Task:

@@ -196,7 +196,11 @@ def test_cli_read_out_and_shot_flags_reach_the_task(tmp_path):
 def test_the_documented_defaults_run_on_the_tiny_model(tmp_path, capsys, monkeypatch):
     """`demo --model tiny-random` and `compare --model tiny-random` use tasks the tiny vocabulary can express."""
     monkeypatch.chdir(tmp_path)
+    from neuronllm_tl.tasks.registry import list_tasks
+
+    before = set(list_tasks())
     assert cli.main(["demo", "--model", "tiny-random", "--no-report"]) == 0
+    assert set(list_tasks()) == before  # the tiny tasks are registered for the command only
     printed = capsys.readouterr().out
     assert "Task tiny-qa (cloze)" in printed and "GGUF" not in printed
     assert cli.main(["compare", "--model", "tiny-random", "--seeds", "0", "--variants", "tn", "random", "--no-report"]) == 0
