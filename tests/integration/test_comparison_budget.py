@@ -10,6 +10,7 @@ from neuronllm_tl.comparison import run as run_module
 from neuronllm_tl.comparison.estimate import estimate_comparison
 from neuronllm_tl.comparison.run import run_comparison
 from neuronllm_tl.comparison.store import SPEED_ONLY
+from neuronllm_tl.reporting import render_report
 from tests.integration.test_comparison import QUIET, small, write_tasks
 
 
@@ -41,6 +42,8 @@ def test_a_stopped_run_and_its_continuation_give_the_uninterrupted_results(model
     assert "1 of 12 cells done; rerun the same command to continue" in (out / "results.md").read_text()
     assert any("left:" in n for n in notes) and len(first.progress.left) == 11
     assert json.loads((out / "progress.json").read_text())["done"] == 1
+    page = render_report(out).read_text(encoding="utf-8")
+    assert "Partial results: 1 of 12 cells done; rerun the same command to continue" in page
     while not (result := run_comparison(model, config, out=out, max_minutes=0.0, **QUIET)).complete:
         pass
     assert _table(result) == _table(whole[1])
