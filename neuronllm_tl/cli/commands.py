@@ -255,10 +255,11 @@ def shot_pairs(items: Sequence[str] | None, tasks: Sequence[str]) -> dict[str, i
 
 def compare_config_from_args(args: argparse.Namespace) -> CompareConfig:
     """The comparison ``neuronllm-tl compare`` runs, from its flags."""
-    if tuple(args.tasks) == CompareConfig().tasks:  # the defaults: the tiny model's own under tiny-random
-        args.tasks = list(default_tasks(args.model, CompareConfig().tasks))
+    tasks = tuple(args.tasks)
+    if tasks == CompareConfig().tasks:  # the defaults: the tiny model's own under tiny-random
+        tasks = default_tasks(args.model, tasks)
     return CompareConfig(
-        tasks=tuple(args.tasks),
+        tasks=tasks,
         variants=tuple(args.variants),
         ablations=tuple(args.ablations),
         ablation_tasks=tuple(args.ablation_tasks) if args.ablation_tasks else None,
@@ -273,7 +274,7 @@ def compare_config_from_args(args: argparse.Namespace) -> CompareConfig:
         unrelated=pairs(args.unrelated, "--unrelated") or None,
         data_files=pairs(args.data_files, "--data-files") or None,
         task_options=task_option_pairs(args.task_option) or None,
-        shots=shot_pairs(args.shots, args.tasks) or None,
+        shots=shot_pairs(args.shots, list(tasks)) or None,
     )
 
 

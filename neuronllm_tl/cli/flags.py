@@ -61,9 +61,19 @@ def plain(text: str) -> str:
     return re.sub(r":\w+:`~?([^`]+)`", r"\1", text).replace("``", "")
 
 
+_FIELD_DOCS: dict[type, dict[str, str]] = {}
+
+
 def field_docs(config_class: type) -> dict[str, str]:
     """Each field's docstring (the string literal under it in the class body), first sentence, one line;
-    inherited fields from the base classes too."""
+    inherited fields from the base classes too. Read from the source once per class (the help of every flag
+    asks for it)."""
+    if config_class not in _FIELD_DOCS:
+        _FIELD_DOCS[config_class] = _read_field_docs(config_class)
+    return _FIELD_DOCS[config_class]
+
+
+def _read_field_docs(config_class: type) -> dict[str, str]:
     out: dict[str, str] = {}
     for cls in reversed(config_class.__mro__):
         try:

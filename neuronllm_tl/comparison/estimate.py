@@ -113,12 +113,17 @@ class _Prober:
     def __init__(self, model: HookedModel, config: CompareConfig, probe_examples: int) -> None:
         self.model, self.config, self.n = model, config, probe_examples
         self.shared: dict[tuple[str, str], float] = {}
+        self._splits: dict[tuple[str, str, int], tuple[Task, Task]] = {}
 
     def split(self, task: str, v: Variant) -> tuple[Task, Task]:
+        """The probe examples of ``task``'s first split (each task and read-out loaded once, as the grid does)."""
         fmt = v.answer_format or self.config.answer_format
         perms = v.n_permutations or self.config.n_permutations
-        s = make_splits(self.config, task, fmt, perms, seed=self.config.seeds[0])
-        return s.identify.subset(range(min(self.n, len(s.identify)))), s.evaluate.subset(range(self.n))
+        if (task, fmt, perms) not in self._splits:
+            s = make_splits(self.config, task, fmt, perms, seed=self.config.seeds[0])
+            probe = s.identify.subset(range(min(self.n, len(s.identify)))), s.evaluate.subset(range(self.n))
+            self._splits[task, fmt, perms] = probe
+        return self._splits[task, fmt, perms]
 
     def identify_per_example(self, task: str, v: Variant, ident: Task, contrast: list[Task]) -> float:
         config = v.config.with_defaults(ig_steps=self.config.ig_steps, z=self.config.z)
