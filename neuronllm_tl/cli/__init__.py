@@ -78,7 +78,14 @@ def _evaluate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         action="store_true",
         help="keep the examples that identified the set (labelled: not held out); by default they are excluded",
     )
-    p.add_argument("--report", help="write the report as JSON here")
+    p.add_argument(
+        "--report",
+        nargs="?",
+        const="",
+        metavar="JSON",
+        help="save the evaluation as JSON (default path: NEURONS/report.json) and re-render report.html in that "
+        "folder when it holds a neuron set (default: no file written)",
+    )
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -94,9 +101,9 @@ def _compare_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--variants",
         nargs="+",
         default=list(d.variants),
-        choices=list(VARIANTS),
-        help="methods compared: all but the exact-ablation oracle unless named ('ablation': ~100-250 passes per "
-        "question)",
+        metavar="VARIANT",
+        help=f"methods compared, of {', '.join(VARIANTS)}: all but the exact-ablation oracle unless named "
+        "('ablation': ~100-250 passes per question)",
     )
     p.add_argument("--ablations", nargs="*", default=[], choices=list(ABLATIONS), help="setting groups to sweep")
     p.add_argument("--ablation-tasks", nargs="+", help="tasks the ablations run on (None: the first task)")
@@ -139,6 +146,12 @@ def _add_compare_task_args(p: argparse.ArgumentParser, d: CompareConfig) -> None
         "sst2=4; a bare K applies to every task",
     )
     p.add_argument("--unrelated", nargs="+", help="TASK=OTHER pairs for specificity (None: the next task)")
+    p.add_argument(
+        "--skip",
+        nargs="+",
+        metavar="TASK=VARIANT[,VARIANT]",
+        help="variants not run on a task, e.g. arc_easy=neuronllm_ig,qrnca (default: none skipped)",
+    )
     p.add_argument("--data-files", nargs="+", help="NAME=PATH for dataset tasks, e.g. sst2=../shared/data/sst2/dev.tsv")
 
 

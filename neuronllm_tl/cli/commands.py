@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from neuronllm_tl.attribution.environment import environment
+from neuronllm_tl.cli.compare_args import compare_config_from_args
 from neuronllm_tl.cli.flags import method_config_from_args
 from neuronllm_tl.cli.loading import (
     TASK_FLAGS,
@@ -19,8 +19,7 @@ from neuronllm_tl.cli.loading import (
     model_from_args,
     task_from_args,
 )
-from neuronllm_tl.cli.reporting import report_run, write_report
-from neuronllm_tl.comparison.config import CompareConfig
+from neuronllm_tl.cli.reporting import read_texts, report_run, save_evaluation, write_report
 from neuronllm_tl.comparison.estimate import estimate_comparison
 from neuronllm_tl.comparison.run import run_comparison
 from neuronllm_tl.evaluation.evaluate import evaluate
@@ -30,6 +29,7 @@ from neuronllm_tl.evaluation.scores import filter_genuine
 from neuronllm_tl.methods.registry import DEFAULT_K, identify
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.neurons.neuron_set import NeuronSet
+from neuronllm_tl.reporting.run_files import REPORT_JSON
 from neuronllm_tl.scoring.distractors import with_model_distractors
 from neuronllm_tl.tasks.identity import example_ids
 from neuronllm_tl.tasks.registry import TASKS, list_tasks
@@ -97,6 +97,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 def cmd_identify(args: argparse.Namespace) -> int:
     task = task_from_args(args, default=DEFAULT_TASK)
+    texts = read_texts(args.top_activating)
     model = model_from_args(args.model)
     start = time.time()
     if args.genuine_only:
@@ -130,7 +131,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
     neurons.save(out)
     plot_layer_counts(neurons, out / "layers.png")
     print(f"saved {out}/ (neurons.safetensors, metadata.json, layers.png)")
-    report_run(model, neurons, task, out, args)
+    report_run(model, neurons, task, out, args, texts)
     return 0
 
 
@@ -145,9 +146,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         report = evaluate(model, task, neurons, **run)
     print(report.to_markdown())
-    if args.report:
-        report.save_json(args.report)
-        print(f"saved {args.report}")
+    if args.report is not None:
+        save_evaluation(report, Path(args.report) if args.report else Path(args.neurons) / REPORT_JSON)
     return 0
 
 
@@ -155,6 +155,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     start = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    texts = read_texts(args.top_activating)
     converts = "" if args.model == TINY_MODEL else " (offline; the first run converts the GGUF once and caches it)"
     print(f"Loading {args.model}{converts}...")
     model = model_from_args(args.model)
@@ -187,7 +188,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     (out / "report.md").write_text(report.to_markdown() + "\n")
     plot_layer_counts(neurons, out / "layers.png")
     print(f"Wrote {out}/neurons/, {out}/report.json, {out}/report.md, {out}/layers.png")
-    report_run(model, neurons, held_out, out, args)
+    report_run(model, neurons, held_out, out, args, texts)
     return 0
 
 
@@ -208,74 +209,6 @@ def cmd_overlap(args: argparse.Namespace) -> int:
         path = plot_overlap_heatmap(sets, f"{args.out}_{which}.png", which=which)
         print(f"saved {path}")
     return 0
-
-
-def pairs(items: Sequence[str] | None, flag: str) -> dict[str, str]:
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ValueError(f"{flag} takes NAME=VALUE pairs, got {item!r}.")
-        name, value = item.split("=", 1)
-        out[name] = value
-    return out
-
-
-def _json_or_text(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def task_option_pairs(items: Sequence[str] | None) -> dict[str, dict[str, Any]]:
-    """``--task-option TASK:KEY=VALUE`` (repeated) as ``{task: {key: value}}``; VALUE is JSON when it parses
-    (``4``, ``true``, ``null``, ``["a", "b"]``), else text (``contextual``)."""
-    out: dict[str, dict[str, Any]] = {}
-    for item in items or []:
-        head, sep, value = item.partition("=")
-        task, colon, key = head.rpartition(":")
-        if not (sep and colon and task and key):
-            raise ValueError(f"--task-option takes TASK:KEY=VALUE, e.g. sst2:calibration=contextual; got {item!r}.")
-        out.setdefault(task, {})[key] = _json_or_text(value)
-    return out
-
-
-def shot_pairs(items: Sequence[str] | None, tasks: Sequence[str]) -> dict[str, int]:
-    """``--shots TASK=K ...`` as ``{task: k}``; a bare ``K`` gives every task of ``tasks`` k (a TASK=K wins)."""
-    out: dict[str, int] = {}
-    for item in sorted(items or [], key=lambda i: "=" in i):  # bare K first, so that TASK=K overrides it
-        task, _, k = item.rpartition("=")
-        try:
-            shots = int(k)
-        except ValueError:
-            raise ValueError(f"--shots takes TASK=K (or K for every task), K a whole number; got {item!r}.") from None
-        out.update({task: shots} if task else dict.fromkeys(tasks, shots))
-    return out
-
-
-def compare_config_from_args(args: argparse.Namespace) -> CompareConfig:
-    """The comparison ``neuronllm-tl compare`` runs, from its flags."""
-    tasks = tuple(args.tasks)
-    if tasks == CompareConfig().tasks:  # the defaults: the tiny model's own under tiny-random
-        tasks = default_tasks(args.model, tasks)
-    return CompareConfig(
-        tasks=tasks,
-        variants=tuple(args.variants),
-        ablations=tuple(args.ablations),
-        ablation_tasks=tuple(args.ablation_tasks) if args.ablation_tasks else None,
-        k=args.k,
-        n_identify=args.n_identify,
-        n_eval=args.n_eval,
-        controls=args.controls,
-        ig_steps=args.ig_steps,
-        answer_format=args.format or "cloze",
-        n_permutations=args.permutations,
-        seeds=tuple(args.seeds),
-        unrelated=pairs(args.unrelated, "--unrelated") or None,
-        data_files=pairs(args.data_files, "--data-files") or None,
-        task_options=task_option_pairs(args.task_option) or None,
-        shots=shot_pairs(args.shots, list(tasks)) or None,
-    )
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

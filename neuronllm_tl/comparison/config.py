@@ -1,16 +1,11 @@
-"""What a comparison runs: the methods as :class:`Variant` values (a method config plus protocol settings),
-the reviewers' ablations, and :class:`CompareConfig`, the whole grid.
-
-A variant holds a :class:`~neuronllm_tl.methods.base.MethodConfig`, so any registered method (your own
-too) is compared by the same code: nothing here branches on a method's name.
+"""What a comparison runs: :class:`CompareConfig`, the whole grid of tasks x variants x split seeds (the
+variants and the ablation groups are :mod:`neuronllm_tl.comparison.variants`).
 
 Example:
-    >>> from neuronllm_tl.methods.registry import DEFAULT_K, method_config
-from neuronllm_tl.neurons.selection import AGGREGATIONS
-    >>> mine = Variant("neuronllm_margin", method_config("neuronllm", objective="margin"), modes=("enhance", "degrade"))
     >>> cfg = CompareConfig(tasks=("capitals-mini", "topics-mini"), variants=("neuronllm_gxa", "tn", "random"))
     >>> CompareConfig(tasks=("sst2",), seeds=(0, 1, 2), shots={"sst2": 4},
     ...               task_options={"sst2": {"calibration": "contextual", "cloze_normalization": "char"}})
+    >>> CompareConfig(tasks=("capitals-mini", "arc_easy"), skip={"arc_easy": ("neuronllm_ig", "qrnca")})
 """
 
 from __future__ import annotations
@@ -20,128 +15,20 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from neuronllm_tl.checks import check_positive_int
-from neuronllm_tl.methods.base import MethodConfig
-from neuronllm_tl.methods.registry import DEFAULT_K, method_config
-from neuronllm_tl.neurons.selection import AGGREGATIONS
-from neuronllm_tl.steering.modes import MODES
-
-GOOD_ONLY_MODES = ("excite_good", "silence_good")
-ALL_MODES = ("enhance", "degrade", *GOOD_ONLY_MODES, "excite_bad", "silence_bad")
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One neuron-identification method with its settings: a row group of the comparison."""
-
-    name: str
-    config: MethodConfig
-    k: int | None = None
-    answer_format: str | None = None
-    n_permutations: int | None = None
-    modes: tuple[str, ...] = GOOD_ONLY_MODES
-    controls: bool = True
-    specificity: bool = True
-    group: str = "main"
-
-    def __post_init__(self) -> None:
-        unknown = [m for m in self.modes if m not in MODES]
-        if unknown:
-            raise ValueError(f"variant {self.name!r}: unknown modes {unknown}; choose from {sorted(MODES)}.")
-
-    @property
-    def method(self) -> str:
-        return self.config.method
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "config": self.config.to_dict()}
-
-
-def _ablation(
-    name: str,
-    group: str,
-    *,
-    k: int | None = None,
-    answer_format: str | None = None,
-    n_permutations: int | None = None,
-    **options: Any,
-) -> Variant:
-    return Variant(
-        name,
-        method_config("neuronllm", attribution="grad_x_act", **options),
-        k=k,
-        answer_format=answer_format,
-        n_permutations=n_permutations,
-        modes=("enhance", "degrade"),
-        controls=False,
-        specificity=False,
-        group=group,
-    )
-
-
-VARIANTS: dict[str, Variant] = {
-    v.name: v
-    for v in [
-        Variant("neuronllm", method_config("neuronllm", attribution="integrated_gradients"), modes=ALL_MODES),
-        Variant(
-            "neuronllm_gxa",
-            method_config("neuronllm", attribution="grad_x_act"),
-            modes=("enhance", "degrade", *GOOD_ONLY_MODES),
-        ),
-        *(Variant(name, method_config(name)) for name in ("qrnca", "knowledge_neurons", "tn", "lape")),
-        Variant("random", method_config("random"), controls=False),
-        Variant("ablation", method_config("ablation"), modes=ALL_MODES),
-    ]
-}
-"""The main comparison: NeuronLLM (IG, the paper's; and grad x act), the baselines, and the exact-ablation
-oracle (the neurons whose single silencing changes F most; opt-in, see :data:`DEFAULT_VARIANTS`)."""
-
-ORACLE_VARIANTS: tuple[str, ...] = ("ablation",)
-"""Variants a comparison runs only when named: exact ablation of every neuron costs ~100-250 forward+backward
-passes per question (docs/performance.md), far more than every other method together."""
-DEFAULT_VARIANTS: tuple[str, ...] = tuple(v for v in VARIANTS if v not in ORACLE_VARIANTS)
-
-SELECTION_MODES = ("enhance", "degrade", *GOOD_ONLY_MODES)
-"""The modes of issue #14's grid: good-only modes compare with the positive-only baselines at equal K."""
-
-
-def _selection(name: str, group: str, **options: Any) -> Variant:
-    """A setting of NeuronLLM's selection (issue #14), grad x act unless it sets ``attribution``."""
-    options.setdefault("attribution", "grad_x_act")
-    config = method_config("neuronllm", **options)
-    return Variant(name, config, modes=SELECTION_MODES, controls=False, group=group)
-
-
-ABLATIONS: dict[str, list[Variant]] = {
-    "objective": [
-        _ablation(f"objective={o}", "objective", objective=o)
-        for o in ("contrastive", "vocab_prob", "margin", "vocab_logprob")
-    ],
-    "permutations": [
-        _ablation(f"permutations={n}", "permutations", answer_format="letter", n_permutations=n) for n in (1, 3, 6)
-    ],
-    # On a gated MLP, hook_post = act(gate) * up is linear in up, so grad x act, IG and x0/x2 steering give
-    # the same numbers at hook_pre_linear as at hook_post; hook_pre (the gate) is the point that differs.
-    "hook": [_ablation(f"hook={h}", "hook", hook=h) for h in ("mlp.hook_post", "mlp.hook_pre_linear", "mlp.hook_pre")],
-    "k": [_ablation(f"k={k}", "k", k=k) for k in (10, 25, 50, 100, 200)],
-    # issue #14: why do Knowledge Neurons' sets move the model more? Each a setting of NeuronLLM.
-    "mask": [_selection(f"mask={m}", "mask", mask=m) for m in (True, False)],
-    "aggregation": [_selection(f"aggregation={a}", "aggregation", aggregation=a) for a in AGGREGATIONS],
-    "z": [_selection(f"z={z}", "z", z=z) for z in (0.01, 0.05, 0.2, 1.0)],
-    "attribution": [
-        _selection(f"attribution={a}", "attribution", attribution=a)
-        for a in ("grad_x_act", "integrated_gradients", "ablation")
-    ],
-}
-"""The reviewers' ablations (objective, permutations, hook, k: NeuronLLM with grad x act, Enhance/Degrade only)
-and issue #14's selection grid (mask, aggregation, z, attribution: also the good-only modes and specificity)."""
-
-
-def register_variant(variant: Variant, *, overwrite: bool = False) -> Variant:
-    """Add a variant (your method, or a setting of one) that ``CompareConfig(variants=(...))`` can name."""
-    if variant.name in VARIANTS and not overwrite:
-        raise ValueError(f"variant {variant.name!r} exists already; pass overwrite=True to replace it.")
-    VARIANTS[variant.name] = variant
-    return variant
+from neuronllm_tl.comparison.variants import (
+    ABLATIONS,
+    ALL_MODES,
+    DEFAULT_VARIANTS,
+    GOOD_ONLY_MODES,
+    ORACLE_VARIANTS,
+    RENAMED_VARIANTS,
+    SELECTION_MODES,
+    VARIANTS,
+    Variant,
+    register_variant,
+    renamed,
+)
+from neuronllm_tl.methods.registry import DEFAULT_K
 
 
 @dataclass(frozen=True)
@@ -178,13 +65,19 @@ class CompareConfig:
     split and shown before every question of both splits (``Task.split(..., shots=k)``)."""
     batch_size: int = 8
     max_rows: int = 64
+    skip: Mapping[str, tuple[str, ...]] | None = None
+    """Task -> variants of ``variants`` not run on it, e.g. ``{"arc_easy": ("neuronllm_ig", "qrnca")}`` where
+    exact IG over long multi-token answers costs more than the grid's budget; the report lists what was skipped."""
 
     def __post_init__(self) -> None:
         if not self.tasks:
             raise ValueError("CompareConfig.tasks is empty; name at least one task.")
         object.__setattr__(self, "seeds", _checked_seeds(self.seeds))
+        object.__setattr__(self, "variants", renamed(tuple(self.variants)))
         self._check_task_settings()
         _check_names("variant", self.variants, VARIANTS)
+        if self.skip is not None:
+            self._check_skip()
         _check_names("ablation", self.ablations, ABLATIONS)
         for name in ("k", "n_identify", "n_eval", "ig_steps", "n_permutations"):
             check_positive_int(getattr(self, name), f"CompareConfig.{name}")
@@ -214,6 +107,14 @@ class CompareConfig:
             if isinstance(k, bool) or not isinstance(k, int) or k < 0:
                 raise ValueError(f"CompareConfig.shots[{task!r}] must be an int >= 0 (demonstrations), got {k!r}.")
 
+    def _check_skip(self) -> None:
+        skip = {t: renamed(tuple(v)) for t, v in (self.skip or {}).items()}
+        object.__setattr__(self, "skip", skip)
+        for task, variants in skip.items():
+            if task not in self.tasks:
+                raise ValueError(f"CompareConfig.skip names task {task!r}, not one of tasks {list(self.tasks)}.")
+            _check_names("variant", variants, dict.fromkeys(self.variants))
+
     def unrelated_tasks(self) -> dict[str, str]:
         if self.unrelated is not None:
             return dict(self.unrelated)
@@ -222,7 +123,8 @@ class CompareConfig:
         return {t: self.tasks[(i + 1) % len(self.tasks)] for i, t in enumerate(self.tasks)}
 
     def grid(self) -> list[tuple[str, Variant]]:
-        cells = [(t, VARIANTS[v]) for t in self.tasks for v in self.variants]
+        skip = self.skip or {}
+        cells = [(t, VARIANTS[v]) for t in self.tasks for v in self.variants if v not in skip.get(t, ())]
         for t in self.ablation_tasks or self.tasks[:1]:
             cells += [(t, v) for a in self.ablations for v in ABLATIONS[a]]
         return cells
@@ -241,6 +143,8 @@ class CompareConfig:
         for key in ("tasks", "variants", "ablations", "ablation_tasks", "seeds"):
             if d.get(key) is not None:
                 d[key] = tuple(d[key])
+        if d.get("skip") is not None:
+            d["skip"] = {task: tuple(variants) for task, variants in d["skip"].items()}
         return cls(**d)
 
 
@@ -274,3 +178,19 @@ def _check_names(kind: str, names: tuple[str, ...], known: Mapping[str, Any]) ->
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ValueError(f"unknown {kind}(s) {unknown}; choose from {sorted(known)}.")
+
+
+__all__ = [
+    "ABLATIONS",
+    "ALL_MODES",
+    "DEFAULT_VARIANTS",
+    "GOOD_ONLY_MODES",
+    "ORACLE_VARIANTS",
+    "RENAMED_VARIANTS",
+    "RESERVED_TASK_OPTIONS",
+    "SELECTION_MODES",
+    "VARIANTS",
+    "CompareConfig",
+    "Variant",
+    "register_variant",
+]

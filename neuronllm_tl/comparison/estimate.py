@@ -2,7 +2,8 @@
 
 Per task (its first split seed) and per variant of the grid, :func:`estimate_comparison` times
 
-* identification on ``probe_examples`` examples of the identification split: the attribution run the
+* identification on ``probe_examples`` examples of the identification split, spread over its options'
+  lengths (:func:`representative`): the attribution run the
   variant's method asks for (variants whose methods ask for the same attributions share one run, as the
   grid does), or the whole method where it needs none (random, LAPE);
 * held-out scoring on ``probe_examples`` held-out examples: once cold (the unsteered cell of a split runs
@@ -121,7 +122,7 @@ class _Prober:
         perms = v.n_permutations or self.config.n_permutations
         if (task, fmt, perms) not in self._splits:
             s = make_splits(self.config, task, fmt, perms, seed=self.config.seeds[0])
-            probe = s.identify.subset(range(min(self.n, len(s.identify)))), s.evaluate.subset(range(self.n))
+            probe = s.identify.subset(representative(s.identify, self.n)), s.evaluate.subset(range(self.n))
             self._splits[task, fmt, perms] = probe
         return self._splits[task, fmt, perms]
 
@@ -148,7 +149,7 @@ class _Prober:
         return cold / len(held_out), warm / len(held_out)
 
 
-def estimate_comparison(model: HookedModel, config: CompareConfig, *, probe_examples: int = 2) -> CostEstimate:
+def estimate_comparison(model: HookedModel, config: CompareConfig, *, probe_examples: int = 3) -> CostEstimate:
     """The expected time of ``config``'s grid on this machine, from timings of ``probe_examples`` examples."""
     start = time.time()
     prober = _Prober(model, config, probe_examples)
@@ -172,10 +173,19 @@ def estimate_comparison(model: HookedModel, config: CompareConfig, *, probe_exam
     return CostEstimate(tuple(cells), unsteered, time.time() - start)
 
 
+def representative(task: Task, n: int) -> list[int]:
+    """``n`` examples of ``task`` at evenly spread quantiles of their options' total length: the cost of exact
+    IG over cloze options grows with their tokens (one 6-token option costs ~10x a one-token question), so the
+    first examples alone can read several times too low or too high."""
+    order = sorted(range(len(task)), key=lambda i: (sum(len(o) for o in task.examples[i].options), i))
+    n = min(n, len(order))
+    return sorted(order[int((j + 0.5) * len(order) / n)] for j in range(n))
+
+
 def _contrast(prober: _Prober, task: str, v: Variant) -> list[Task]:
     if not v.config.needs_contrast_tasks:
         return []
     return [prober.split(t, v)[0] for t in prober.config.tasks if t != task]
 
 
-__all__ = ["CellCost", "CostEstimate", "estimate_comparison"]
+__all__ = ["CellCost", "CostEstimate", "estimate_comparison", "representative"]

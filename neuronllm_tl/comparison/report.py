@@ -156,6 +156,7 @@ class ComparisonResult:
                 else ""
             )
             + " (–: a cell from an earlier version, without per-example values)."
+            + "".join(f" Not run on {t} (skipped by the config): {', '.join(v)}." for t, v in (cfg.skip or {}).items())
         )
 
     @property

@@ -9,15 +9,13 @@ identification split. Each steering mode is then applied on the same seed's held
   control seeds s * controls + 0, 1, ...: distinct across split seeds, and 0, 1, ... for seed 0),
 * and, for specificity, the identified set on the same seed's held-out split of an *unrelated* task.
 
-Every evaluated cell is one line of ``cells.jsonl``: a :class:`~neuronllm_tl.comparison.cells.Cell`, whose
-:class:`~neuronllm_tl.evaluation.measurement.SteeringMeasurement` holds accuracy and p(correct) before and after,
-also per held-out example (its permutations' mean, named by :func:`~neuronllm_tl.tasks.identity.example_ids`),
-from which the report's paired confidence intervals come (clustered by example across split seeds,
-:mod:`neuronllm_tl.comparison.intervals`). A cell stored by an earlier version without those names gets
-them from this run's held-out split when it is labelled (its content key guarantees the same examples in
-the same order), so it is not recomputed. The metrics are computed from those lines
-(:mod:`neuronllm_tl.comparison.report`). Every method steers ``k`` good neurons; NeuronLLM also has ``k``
-bad neurons, used by the modes that name them, and each row records how many neurons it steered.
+Every evaluated cell is one line of ``cells.jsonl``: a :class:`~neuronllm_tl.comparison.cells.Cell` with a
+:class:`~neuronllm_tl.evaluation.measurement.SteeringMeasurement`, per held-out example (its permutations'
+mean), from which the report's paired confidence intervals come (clustered by example across split seeds,
+:mod:`neuronllm_tl.comparison.intervals`). A steered cell stores only its final state, joined on reading to its
+split's unsteered cell; examples are named (:func:`~neuronllm_tl.tasks.identity.example_ids`) from this run's
+held-out split, which the content key fixes: neither is stored twice. Every method steers ``k`` good neurons;
+NeuronLLM also has ``k`` bad neurons, for the modes that name them; each row records how many it steered.
 
 Resumable and never stale: attributions, neuron sets and cells are keyed by the content that made them
 (:mod:`neuronllm_tl.comparison.store`; a split's content is its examples, so each seed gets its own): a
@@ -45,7 +43,7 @@ from neuronllm_tl.comparison.config import CompareConfig, Variant
 from neuronllm_tl.comparison.report import ComparisonResult, Progress
 from neuronllm_tl.comparison.splits import Splits, label, make_splits, with_example_ids
 from neuronllm_tl.comparison.store import ArtefactStore
-from neuronllm_tl.evaluation.measurement import SteeringMeasurement, measure
+from neuronllm_tl.evaluation.measurement import SteeringMeasurement, following, measure
 from neuronllm_tl.methods.base import MethodConfig
 from neuronllm_tl.methods.registry import identify
 from neuronllm_tl.models.fingerprint import model_fingerprint
@@ -54,7 +52,6 @@ from neuronllm_tl.neurons.neuron_set import NeuronSet
 from neuronllm_tl.scoring.shared_prompt import PromptCache
 from neuronllm_tl.steering.modes import MODES
 from neuronllm_tl.steering.steering import Steering
-from neuronllm_tl.tasks.identity import example_ids
 from neuronllm_tl.tasks.task import Task
 from neuronllm_tl.version import __version__
 
@@ -175,10 +172,9 @@ class ComparisonRun:
         stored = self.store.cells.get(key)
         cell = None if stored is None else Cell.from_dict(stored)
         if cell is None or cell.measurement.per_example is None:
-            ids = example_ids(eval_task)
-            m = measure(self.model, eval_task, None, example_ids=ids, **self._score_options())
-            cell = Cell("unsteered", m, eval_task=eval_task.name, key=key)
-            self.store.record(cell.to_dict())
+            m = measure(self.model, eval_task, None, **self._score_options())
+            stored = self.store.record(Cell("unsteered", m, eval_task=eval_task.name, key=key).to_dict())
+            cell = Cell.from_dict(stored)  # as a rerun reads it (rounded): both print the same intervals
         cell = with_example_ids(cell, eval_task).with_labels(eval_task=eval_task.name, split_seed=seed)
         self.cells[f"{eval_task.name} / seed {seed} / unsteered"] = cell
         return cell.measurement
@@ -205,8 +201,12 @@ class ComparisonRun:
         if key not in self.store.cells:
             before = self.unsteered(at.task, at.split_seed)
             m = measure(self.model, at.task, steering, before=before, **self._score_options())
-            self.store.record(Cell("steer", m, key=key).to_dict())
-        cell = with_example_ids(Cell.from_dict(self.store.cells[key]), at.task)
+            self.store.record(Cell("steer", m.final(), key=key).to_dict())  # its before is the unsteered cell's
+        stored = Cell.from_dict(self.store.cells[key])
+        m = stored.measurement
+        if m.is_unchanged() and m.per_example is not None:  # its final state: join the split's unsteered one
+            m = following(self.unsteered(at.task, at.split_seed), m, seconds=m.seconds)
+        cell = with_example_ids(replace(stored, measurement=m), at.task)
         if cell.n_steered != steering.n_steered:  # a cell of an earlier version did not store it
             cell = replace(cell, measurement=replace(cell.measurement, n_steered=steering.n_steered))
         self.cells[name] = cell.with_labels(

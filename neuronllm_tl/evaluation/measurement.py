@@ -7,15 +7,16 @@ content name, so two measurements of the same split can be paired example by exa
 one; ``nl.evaluate`` builds its rows from them and ``nl.compare`` stores them, one per line of
 ``cells.jsonl``. Signs: every delta is after minus before.
 
-On disk it is JSON (:meth:`SteeringMeasurement.to_dict`, with ``"format"``); :meth:`~SteeringMeasurement.from_dict`
-also reads the flat cells that ``compare`` wrote before the format existed (their per-example values may be
-missing: the measurement then has no intervals).
+On disk it is JSON (:meth:`SteeringMeasurement.to_dict`, with ``"format"``; per-example values rounded to
+5 decimals; an unchanged measurement writes one set of values instead of two); :meth:`~SteeringMeasurement.from_dict`
+reads format 1 and the flat cells that ``compare`` wrote before the format existed (their per-example values
+may be missing: the measurement then has no intervals).
 
 Example:
     >>> base = score_task(model, task)
     >>> m = measure(model, task, Steering.from_mode(neurons, "degrade"), before=base)
     >>> m.delta("p"), m.intervals()[1]            # Δ p(correct), and its paired 95% interval
-    >>> SteeringMeasurement.from_dict(json.loads(json.dumps(m.to_dict()))) == m
+    >>> SteeringMeasurement.from_dict(json.loads(json.dumps(m.to_dict()))).delta("p") == m.delta("p")
     True
 """
 
@@ -34,7 +35,9 @@ from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.steering.steering import Steering
 from neuronllm_tl.tasks.task import Task
 
-MEASUREMENT_FORMAT = 1
+MEASUREMENT_FORMAT = 2
+PER_EXAMPLE_DECIMALS = 5
+"""Per-example values on disk are rounded to this many decimals (a mean moves by less than 1e-5)."""
 Metric = Literal["accuracy", "p"]
 
 
@@ -87,23 +90,39 @@ class SteeringMeasurement:
         acc = paired_ci(*self.per_example.pair("accuracy"), confidence=confidence)
         return acc, paired_ci(*self.per_example.pair("p"), confidence=confidence)
 
-    def to_dict(self) -> dict[str, Any]:
+    def is_unchanged(self) -> bool:
+        """Whether after equals before everywhere (an unsteered score, or one state of the model alone)."""
         per = self.per_example
-        return {
-            "format": MEASUREMENT_FORMAT,
-            "accuracy_before": self.accuracy_before,
-            "accuracy_after": self.accuracy_after,
-            "p_before": self.p_before,
-            "p_after": self.p_after,
-            "n_steered": self.n_steered,
-            "seconds": self.seconds,
-            "per_example": None
-            if per is None
-            else {
-                "example": None if per.example_ids is None else list(per.example_ids),
-                **{k: list(getattr(per, k)) for k in ("accuracy_before", "accuracy_after", "p_before", "p_after")},
-            },
-        }
+        same = (self.accuracy_before, self.p_before) == (self.accuracy_after, self.p_after)
+        return same and (per is None or (per.accuracy_before, per.p_before) == (per.accuracy_after, per.p_after))
+
+    def final(self) -> SteeringMeasurement:
+        """The after state alone (before set to after, examples unnamed): what ``compare`` stores for a steered
+        cell, since its before state is the split's unsteered measurement (:func:`following` joins them)."""
+        per = self.per_example
+        if per is not None:
+            per = PerExample(None, per.accuracy_after, per.accuracy_after, per.p_after, per.p_after)
+        return SteeringMeasurement(
+            self.accuracy_after, self.accuracy_after, self.p_after, self.p_after, per, self.n_steered, self.seconds
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; per-example values rounded to :data:`PER_EXAMPLE_DECIMALS` decimals (an unchanged
+        measurement writes one set of values, ``accuracy`` / ``p``, instead of before and after)."""
+        per = self.per_example
+        names = (
+            ("accuracy", "p") if self.is_unchanged() else ("accuracy_before", "accuracy_after", "p_before", "p_after")
+        )
+        values = {k: getattr(self, _full_name(k)) for k in names}
+        out: dict[str, Any] = {"format": MEASUREMENT_FORMAT, **values, "n_steered": self.n_steered}
+        out["seconds"] = round(self.seconds, 3)
+        if per is not None:
+            out["per_example"] = {
+                k: [round(x, PER_EXAMPLE_DECIMALS) for x in getattr(per, _full_name(k))] for k in names
+            }
+            if per.example_ids is not None:
+                out["per_example"]["example"] = list(per.example_ids)
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SteeringMeasurement:
@@ -112,18 +131,30 @@ class SteeringMeasurement:
         version = d.get("format", 0)
         if version > MEASUREMENT_FORMAT:
             raise ValueError(f"a measurement of format {version}: written by a newer neuronllm_tl; upgrade it.")
-        if "accuracy_before" not in d:  # an unsteered cell of an earlier version
-            return _unsteered_legacy(d)
+        if "accuracy_before" not in d:  # unchanged: format 2, or an unsteered cell of an earlier version
+            return _unchanged(d)
         per = d.get("per_example")
         return cls(
             float(d["accuracy_before"]),
             float(d["accuracy_after"]),
             float(d["p_before"]),
             float(d["p_after"]),
-            None if not per else _per_example(per, ("accuracy_before", "accuracy_after", "p_before", "p_after")),
+            None if not per else _per_example(per, _CHANGED_KEYS),
             int(d.get("n_steered") or 0),
             float(d.get("seconds") or 0.0),
         )
+
+
+_UNCHANGED_KEYS = ("accuracy", "p")
+_CHANGED_KEYS = ("accuracy_before", "accuracy_after", "p_before", "p_after")
+
+
+def _rounded(values: Sequence[float]) -> list[float]:
+    return [round(x, PER_EXAMPLE_DECIMALS) for x in values]
+
+
+def _full_name(key: str) -> str:
+    return {"accuracy": "accuracy_after", "p": "p_after"}.get(key, key)
 
 
 def _per_example(per: Mapping[str, Any], keys: Sequence[str]) -> PerExample:
@@ -132,11 +163,13 @@ def _per_example(per: Mapping[str, Any], keys: Sequence[str]) -> PerExample:
     return PerExample(None if names is None else tuple(str(n) for n in names), *values)
 
 
-def _unsteered_legacy(d: Mapping[str, Any]) -> SteeringMeasurement:
+def _unchanged(d: Mapping[str, Any]) -> SteeringMeasurement:
     per = d.get("per_example")
     per_example = None if not per else _per_example(per, ("accuracy", "accuracy", "p", "p"))
-    acc, p = float(d["accuracy"]), float(d["p_correct"])
-    return SteeringMeasurement(acc, acc, p, p, per_example, 0, float(d.get("seconds") or 0.0))
+    acc, p = float(d["accuracy"]), float(d["p"] if "p" in d else d["p_correct"])
+    return SteeringMeasurement(
+        acc, acc, p, p, per_example, int(d.get("n_steered") or 0), float(d.get("seconds") or 0.0)
+    )
 
 
 def from_scores(
@@ -191,6 +224,7 @@ def following(before: SteeringMeasurement, after: SteeringMeasurement, *, second
 
 __all__ = [
     "MEASUREMENT_FORMAT",
+    "PER_EXAMPLE_DECIMALS",
     "Metric",
     "PerExample",
     "SteeringMeasurement",

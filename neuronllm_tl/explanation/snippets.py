@@ -60,12 +60,12 @@ class TopActivations:
     n_texts: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"neurons": [asdict(n) for n in self.neurons]}
+        return {"model": self.model, "n_texts": self.n_texts, "neurons": [asdict(n) for n in self.neurons]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TopActivations:
         neurons = [NeuronSnippets(n["layer"], n["index"], [Snippet(**s) for s in n["snippets"]]) for n in d["neurons"]]
-        return cls(neurons)
+        return cls(neurons, str(d.get("model") or ""), int(d.get("n_texts") or 0))
 
     def save_json(self, path: str | Path) -> Path:
         path = Path(path)

@@ -82,12 +82,19 @@ def _report_items(report: Mapping[str, Any]) -> list[Item | None]:
     return [
         Item(
             "task (steering)",
-            f"{report.get('task', '?')}: {report.get('n_examples', '?')} held-out examples, "
+            f"{report.get('task', '?')}: {_examples(report)}, "
             f"{report.get('n_questions', '?')} questions; unsteered accuracy {fmt(base.get('accuracy'), '.3f')}, "
             f"p(correct) {fmt(base.get('p_correct'), '.3f')}",
         ),
         Item("run time", f"{float(run_time):.0f} s") if run_time is not None else None,
     ]
+
+
+def _examples(report: Mapping[str, Any]) -> str:
+    """What the evaluation recorded of its examples ("held-out" only where they were); a report of an earlier
+    version did not record it."""
+    described = (report.get("settings") or {}).get("examples")
+    return str(described) if described else f"{report.get('n_examples', '?')} examples (held out: not recorded)"
 
 
 def _stored_metadata(folder: Path) -> dict[str, Any]:
@@ -143,6 +150,7 @@ def _comparison_items(files: RunFiles) -> list[Item | None]:
         Item("ablations", ", ".join(cfg.get("ablations") or []) or "none") if cfg else None,
         Item("settings", _pairs({k: cfg.get(k) for k in settings}), code=True) if cfg else None,
         _seeds_item(cfg) if cfg else None,
+        Item("not run (skipped)", _per_task(cfg.get("skip"), ", ".join)) if cfg and cfg.get("skip") else None,
         Item("shots", _per_task(cfg.get("shots"))) if cfg else None,
         Item("task options", _per_task(cfg.get("task_options"), _options), code=True) if cfg else None,
         Item("versions", _pairs(meta.get("versions") or {}), code=True) if meta else None,

@@ -203,14 +203,22 @@ def test_the_documented_defaults_run_on_the_tiny_model(tmp_path, capsys, monkeyp
     assert set(list_tasks()) == before  # the tiny tasks are registered for the command only
     printed = capsys.readouterr().out
     assert "Task tiny-qa (cloze)" in printed and "GGUF" not in printed
-    assert cli.main(["compare", "--model", "tiny-random", "--seeds", "0", "--variants", "tn", "random", "--no-report"]) == 0
+    assert (
+        cli.main(["compare", "--model", "tiny-random", "--seeds", "0", "--variants", "tn", "random", "--no-report"])
+        == 0
+    )
     assert "## tiny-qa" in capsys.readouterr().out
 
 
 def test_a_mistyped_model_is_one_line_naming_the_fix(capsys):
     assert cli.main(["identify", "--model", "tiny", "--task", "capitals-mini"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "could not load model 'tiny'" in err and "smollm2-135m" in err
+    assert (
+        len(err.splitlines()) == 1
+        and "could not load model 'tiny'" in err
+        and "smollm2-135m" in err
+        and "tiny-random" in err
+    )
 
 
 def test_a_subcommands_unknown_option_prints_that_subcommands_usage(capsys):
@@ -218,3 +226,25 @@ def test_a_subcommands_unknown_option_prints_that_subcommands_usage(capsys):
         cli.main(["evaluate", "--neurons", "x", "--bogus"])
     err = capsys.readouterr().err
     assert err.startswith("usage: neuronllm-tl evaluate") and "unrecognized arguments: --bogus" in err
+
+
+def test_evaluate_report_rerenders_the_sets_report_and_top_activating_adds_snippets(tmp_path, capsys):
+    """issue #27 item 4: `evaluate --report` writes into the set's folder and re-renders its report.html;
+    `--top-activating FILE` puts the explained neurons' snippets on the report's cards."""
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a b c\n\nd e f g\nb a\n")
+    out = tmp_path / "tiny.neurons"
+    base = ["--model", "tiny-random", "--task", "tiny-qa"]
+    identify = ["identify", *base, "--split", "0.5", "--k", "3", "--out", str(out), "--explain", "2"]
+    assert cli.main([*identify, "--top-activating", str(texts)]) == 0
+    tops = json.loads((out / "top_activating.json").read_text())
+    assert len(tops["neurons"]) == 4 and tops["n_texts"] == 3  # 2 good + 2 bad, over the 3 non-empty lines
+    before = (out / "report.html").read_text()
+    assert "steering" not in before.lower() or "No report.json" in before
+    assert cli.main(["evaluate", "--model", "tiny-random", "--neurons", str(out), "--controls", "0", "--report"]) == 0
+    printed = capsys.readouterr().out
+    assert f"saved {out / 'report.json'}" in printed and "re-rendered with this evaluation" in printed
+    after = (out / "report.html").read_text()
+    assert after != before and "held-out examples" in after
+    assert cli.main([*identify, "--top-activating", str(tmp_path / "missing.txt")]) == 2
+    assert "--top-activating" in capsys.readouterr().err

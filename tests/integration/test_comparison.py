@@ -7,11 +7,13 @@ import shutil
 import pytest
 
 from neuronllm_tl.comparison import run as run_module
-from neuronllm_tl.comparison.cells import Cell
 from neuronllm_tl.comparison.config import ALL_MODES, CompareConfig
 from neuronllm_tl.comparison.intervals import CI_COLUMNS
 from neuronllm_tl.comparison.run import run_comparison
+from neuronllm_tl.comparison.splits import make_splits
 from neuronllm_tl.comparison.store import _read_jsonl
+from neuronllm_tl.evaluation.measurement import SteeringMeasurement
+from neuronllm_tl.tasks.identity import example_ids
 from neuronllm_tl.testing import tiny_examples
 
 QUIET = dict(log=lambda s: None)
@@ -49,7 +51,7 @@ def test_grid_runs_every_method_and_writes_its_outputs(grid):
         for variant in ("qrnca", "knowledge_neurons", "tn", "lape", "random"):
             assert (task, variant, "silence_good") in main
         for mode in ALL_MODES:
-            assert (task, "neuronllm", mode) in main
+            assert (task, "neuronllm_ig", mode) in main
     for r in result.rows:
         if r.group == "main" and r.variant != "random":
             assert r.random_n == 2 * len(config.seeds)  # every control of every split seed
@@ -156,7 +158,7 @@ def test_rows_carry_paired_intervals_from_the_cells_per_example_values(grid):
     out, config, result = grid
     main = [r for r in result.rows if r.group == "main"]
     assert main and all(r.delta_p_ci is not None and r.delta_accuracy_ci is not None for r in main)
-    distinct = _held_out(out, config)
+    distinct = _held_out(config)
     assert config.n_eval < distinct < len(config.seeds) * config.n_eval  # the seeds' held-out splits overlap
     for r in main:
         # over the distinct held-out examples of both seeds, each counted once (averaged over its seeds)
@@ -169,21 +171,21 @@ def test_rows_carry_paired_intervals_from_the_cells_per_example_values(grid):
     assert first["delta_p_ci_high"] != "" and first["seeds"] == "0;1"
 
 
-def _held_out(out, config):
-    """The distinct held-out examples of the first task over every seed, by the names its cells store."""
-    cells = [Cell.from_dict(c) for c in _read_jsonl(out / "cells.jsonl")]
-    names = [c.example_names for c in cells if c.kind == "steer" and c.example_names]
-    assert names and all(len(n) == config.n_eval for n in names)
-    first = config.tasks[0].rsplit("/", 1)[-1].removesuffix(".jsonl")
-    unsteered = [c for c in cells if c.kind == "unsteered" and c.eval_task == f"{first}:evaluate"]
-    return len({n for c in unsteered for n in c.example_names})
+def _held_out(config):
+    """The distinct held-out examples of the first task over every seed."""
+    names = set()
+    for seed in config.seeds:
+        splits = make_splits(config, config.tasks[0], config.answer_format, config.n_permutations, seed=seed)
+        assert len(splits.evaluate) == config.n_eval
+        names |= set(example_ids(splits.evaluate))
+    return len(names)
 
 
 def _legacy(cell):
     """A cell as an earlier version wrote it: flat, without per-example values."""
     m = cell["measurement"]
     if cell["kind"] == "unsteered":
-        flat = {"accuracy": m["accuracy_before"], "p_correct": m["p_before"]}
+        flat = {"accuracy": m["accuracy"], "p_correct": m["p"]}
     else:
         flat = {k: m[k] for k in ("accuracy_before", "accuracy_after", "p_before", "p_after")}
     return {"key": cell["key"], "kind": cell["kind"], "eval_task": cell["eval_task"], **flat, "seconds": m["seconds"]}
@@ -208,7 +210,11 @@ def test_cells_from_an_earlier_version_load_without_intervals(grid, model, tmp_p
     out, config, before = grid
     old = tmp_path / "old"
     shutil.copytree(out, old)
-    cells = _read_jsonl(old / "cells.jsonl")  # an earlier test cut a line: skipped, as the store does
+    (old / "cells.jsonl").unlink()
+    with monkeypatch.context() as m:  # an earlier version stored each steered cell's before and after
+        m.setattr(SteeringMeasurement, "final", lambda self: self)
+        run_comparison(model, config, out=old, **QUIET)
+    cells = _read_jsonl(old / "cells.jsonl")
     (old / "cells.jsonl").write_text("".join(json.dumps(_legacy(c)) + "\n" for c in cells))
     for name in ("measure", "collect_attributions", "identify"):
         monkeypatch.setattr(run_module, name, _fail)  # nothing is rescored: old cells are reused as they are
@@ -235,15 +241,16 @@ def test_formats_of_one_task_are_not_reported_as_changes(model, tmp_path):
 def test_every_seed_has_its_own_split_neurons_and_cells(grid):
     out, config, result = grid
     steer = [c for c in _read_jsonl(out / "cells.jsonl") if c.get("kind") == "steer"]
-    row = next(r for r in result.rows if r.variant == "neuronllm" and r.mode == "degrade" and r.task == config.tasks[0])
+    rows = [r for r in result.rows if r.variant == "neuronllm_ig" and r.mode == "degrade"]
+    row = next(r for r in rows if r.task == config.tasks[0])
     assert row.seeds == (0, 1) and len(row.delta_p_per_seed) == 2
     assert row.delta_p == pytest.approx(sum(row.delta_p_per_seed) / 2)
     assert row.delta_p_sd == pytest.approx(abs(row.delta_p_per_seed[0] - row.delta_p_per_seed[1]) / 2**0.5)
-    assert len(list((out / "neurons").glob("*a.jsonl-neuronllm-*"))) == 2  # one neuron set per seed
+    assert len(list((out / "neurons").glob("*a.jsonl-neuronllm_ig-*"))) == 2  # one neuron set per seed
     assert len({c["key"] for c in steer}) == len(steer)
     pairs = {(p.task, p.mode, p.a, p.b) for p in result.pairs}
-    assert (config.tasks[0], "silence_good", "neuronllm", "neuronllm_gxa") in pairs
-    distinct = _held_out(out, config)
+    assert (config.tasks[0], "silence_good", "neuronllm_ig", "neuronllm_gxa") in pairs
+    distinct = _held_out(config)
     first = [p for p in result.pairs if p.task == config.tasks[0]]
     assert first and all(p.seeds == (0, 1) and p.difference.interval.n == distinct for p in first)
 

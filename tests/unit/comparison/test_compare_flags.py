@@ -1,9 +1,12 @@
 """The compare command's flags for split seeds and per-task settings become the CompareConfig they say."""
 
+import json
+
 import pytest
 
 from neuronllm_tl.cli import build_parser, main
-from neuronllm_tl.cli.commands import compare_config_from_args
+from neuronllm_tl.cli.compare_args import compare_config_from_args
+from neuronllm_tl.comparison.config import CompareConfig
 
 
 def config_of(*flags):
@@ -17,12 +20,19 @@ def test_defaults_are_the_configs():
 
 def test_seeds_task_options_and_shots():
     config = config_of(
-        "--seeds", "3", "1",
-        "--task-option", "sst2:calibration=contextual",
-        "--task-option", "sst2:cloze_normalization=char",
-        "--task-option", "data/x:y.jsonl:prepend_bos=false",  # a path with a colon: the last one splits
-        "--shots", "2", "sst2=4",
-    )  # fmt: skip
+        "--seeds",
+        "3",
+        "1",
+        "--task-option",
+        "sst2:calibration=contextual",
+        "--task-option",
+        "sst2:cloze_normalization=char",
+        "--task-option",
+        "data/x:y.jsonl:prepend_bos=false",  # a path with a colon: the last one splits
+        "--shots",
+        "2",
+        "sst2=4",
+    )
     assert config.seeds == (3, 1)
     assert config.task_options == {
         "sst2": {"calibration": "contextual", "cloze_normalization": "char"},
@@ -34,9 +44,13 @@ def test_seeds_task_options_and_shots():
 
 @pytest.mark.parametrize(
     "flags, message",
-    [(["--task-option", "sst2=contextual"], "TASK:KEY=VALUE"), (["--shots", "sst2=many"], "whole number"),
-     (["--seeds", "0", "0"], "repeats"), (["--shots", "mnli=2"], "does not run")],
-)  # fmt: skip
+    [
+        (["--task-option", "sst2=contextual"], "TASK:KEY=VALUE"),
+        (["--shots", "sst2=many"], "whole number"),
+        (["--seeds", "0", "0"], "repeats"),
+        (["--shots", "mnli=2"], "does not run"),
+    ],
+)
 def test_bad_flags_are_refused_with_how_to_fix(flags, message, capsys):
     assert main(["compare", "--model", "tiny-random", "--tasks", "sst2", "topics-mini", *flags]) == 2
     assert message in capsys.readouterr().err
@@ -44,8 +58,8 @@ def test_bad_flags_are_refused_with_how_to_fix(flags, message, capsys):
 
 def test_the_exact_ablation_oracle_runs_only_when_named():
     assert "ablation" not in config_of().variants  # hundreds of passes per question: opt-in
-    named = config_of("--variants", "neuronllm", "ablation")
-    assert named.variants == ("neuronllm", "ablation")
+    named = config_of("--variants", "neuronllm_ig", "ablation")
+    assert named.variants == ("neuronllm_ig", "ablation")
     from neuronllm_tl.comparison.config import VARIANTS
 
     oracle = VARIANTS["ablation"]
@@ -61,3 +75,37 @@ def test_the_grid_variants_keep_their_own_settings_under_the_comparisons():
     configs = [run.method_config(v) for v in ABLATIONS["z"]]
     assert [c.z for c in configs] == [0.01, 0.05, 0.2, 1.0]
     assert {c.ig_steps for c in configs} == {8}
+
+
+def test_the_old_name_of_the_ig_variant_still_works_with_a_warning():
+    """issue #27 item 5: compare's IG variant was "neuronllm", the word identify uses for grad x act."""
+    with pytest.warns(FutureWarning, match="'neuronllm' is now 'neuronllm_ig'"):
+        config = config_of("--variants", "neuronllm", "tn")
+    assert config.variants == ("neuronllm_ig", "tn")
+    assert config.to_dict()["variants"] == ("neuronllm_ig", "tn")  # a saved config carries the new name
+
+
+def test_skip_leaves_variants_out_of_one_tasks_cells_only():
+    config = config_of(
+        "--tasks",
+        "capitals-mini",
+        "sentiment-mini",
+        "--variants",
+        "tn",
+        "lape",
+        "random",
+        "--skip",
+        "sentiment-mini=lape,random",
+    )
+    cells = [(t, v.name) for t, v in config.grid()]
+    assert cells == [
+        ("capitals-mini", "tn"),
+        ("capitals-mini", "lape"),
+        ("capitals-mini", "random"),
+        ("sentiment-mini", "tn"),
+    ]
+    assert CompareConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    with pytest.raises(ValueError, match="not one of tasks"):
+        config_of("--tasks", "capitals-mini", "--skip", "arc_easy=tn")
+    with pytest.raises(ValueError, match="unknown variant"):
+        config_of("--tasks", "capitals-mini", "--variants", "tn", "--skip", "capitals-mini=qrnca")

@@ -46,7 +46,7 @@ def test_config_round_trips_and_refuses_bad_values():
     config = CompareConfig(**SMALL, ablations=("k",), unrelated={"a": "b", "b": "a"})
     assert CompareConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     with pytest.raises(ValueError, match="unknown variant"):
-        CompareConfig(variants=("neuronllm", "qr"))
+        CompareConfig(variants=("neuronllm_ig", "qr"))
     with pytest.raises(ValueError, match="its own unrelated task"):
         CompareConfig(tasks=("a",), unrelated={"a": "a"})
     with pytest.raises(ValueError, match="tasks is empty"):

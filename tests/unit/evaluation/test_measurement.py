@@ -8,7 +8,13 @@ import torch
 import neuronllm_tl as nl
 from neuronllm_tl.comparison.cells import Cell
 from neuronllm_tl.evaluation import evaluate as evaluate_module
-from neuronllm_tl.evaluation.measurement import MEASUREMENT_FORMAT, SteeringMeasurement, measure
+from neuronllm_tl.evaluation.measurement import (
+    MEASUREMENT_FORMAT,
+    PER_EXAMPLE_DECIMALS,
+    SteeringMeasurement,
+    following,
+    measure,
+)
 from neuronllm_tl.evaluation.scores import score_task
 from neuronllm_tl.evaluation.statistics import paired_ci
 from neuronllm_tl.steering.steering import Steering
@@ -38,7 +44,10 @@ def test_a_measurement_round_trips_through_json_with_its_format(model, setting):
     task, neurons = setting
     m = measure(model, task, Steering.from_mode(neurons, "enhance"))
     d = json.loads(json.dumps(m.to_dict()))
-    assert d["format"] == MEASUREMENT_FORMAT and SteeringMeasurement.from_dict(d) == m
+    back = SteeringMeasurement.from_dict(d)
+    assert d["format"] == MEASUREMENT_FORMAT and back.delta("p") == m.delta("p") and back.n_steered == m.n_steered
+    assert back.per_example.p_after == pytest.approx(m.per_example.p_after, abs=0.5 * 10**-PER_EXAMPLE_DECIMALS)
+    assert SteeringMeasurement.from_dict(back.to_dict()) == back  # rounding once is all the loss
     with pytest.raises(ValueError, match="newer neuronllm_tl"):
         SteeringMeasurement.from_dict({**d, "format": MEASUREMENT_FORMAT + 1})
 
@@ -51,6 +60,39 @@ def test_following_an_unsteered_measurement_equals_measuring_from_scores(model, 
     chained = measure(model, task, steering, before=unsteered)
     direct = measure(model, task, steering, before=score_task(model, task))
     assert chained.per_example == direct.per_example and chained.delta("p") == pytest.approx(direct.delta("p"))
+
+
+def test_a_steered_cell_stores_its_final_state_and_is_joined_to_the_unsteered_one(model, setting):
+    task, neurons = setting
+    unsteered = measure(model, task, None, example_ids=[f"e{i}" for i in range(len(task))])
+    m = measure(model, task, Steering.from_mode(neurons, "degrade"), before=unsteered)
+    stored = json.loads(json.dumps(m.final().to_dict()))
+    assert "accuracy_before" not in stored and "example" not in stored["per_example"]  # one set of values
+    joined = following(unsteered, SteeringMeasurement.from_dict(stored), seconds=m.seconds)
+    assert joined.delta("p") == pytest.approx(m.delta("p")) and joined.per_example.example_ids[0] == "e0"
+    assert joined.per_example.p_after == pytest.approx(m.per_example.p_after, abs=1e-5)
+    assert joined.intervals()[1].low == pytest.approx(m.intervals()[1].low, abs=1e-4)
+
+
+def test_format_1_measurements_are_still_read():
+    v1 = {
+        "format": 1,
+        "accuracy_before": 1.0,
+        "accuracy_after": 0.5,
+        "p_before": 0.9,
+        "p_after": 0.4,
+        "n_steered": 4,
+        "seconds": 2.0,
+        "per_example": {
+            "example": ["a", "b"],
+            "accuracy_before": [1.0, 1.0],
+            "accuracy_after": [0.0, 1.0],
+            "p_before": [0.9, 0.9],
+            "p_after": [0.2, 0.6],
+        },
+    }
+    m = SteeringMeasurement.from_dict(v1)
+    assert m.delta("accuracy") == -0.5 and m.per_example.example_ids == ("a", "b") and m.n_steered == 4
 
 
 def test_old_flat_cells_are_read_only_by_from_dict():

@@ -85,7 +85,7 @@ def test_a_neuron_set_gives_its_good_then_bad_neurons_and_to_dict_has_the_schema
     top = top_activating(model, neuron_set(model), ["the movie was great .", "", "the sky is blue"], k=4)
     assert [(n.layer, n.index) for n in top.neurons] == [(2, 5), (1, 3), (0, 7), (2, 40)]
     d = top.to_dict()
-    assert set(d) == {"neurons"}
+    assert set(d) == {"model", "n_texts", "neurons"} and d["n_texts"] == 3
     for n in d["neurons"]:
         assert set(n) == {"layer", "index", "snippets"} and len(n["snippets"]) == 2  # the empty text is skipped
         for s in n["snippets"]:

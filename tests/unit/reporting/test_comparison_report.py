@@ -32,10 +32,10 @@ def cell(variant, seed, delta):
 
 def write_seeded(folder):
     config = CompareConfig(
-        tasks=("a.jsonl", "b.jsonl"), variants=("neuronllm", "tn"), seeds=(0, 1, 2), shots={"a.jsonl": 2},
+        tasks=("a.jsonl", "b.jsonl"), variants=("neuronllm_ig", "tn"), seeds=(0, 1, 2), shots={"a.jsonl": 2},
         task_options={"b.jsonl": {"calibration": "contextual"}},
     )  # fmt: skip
-    cells = [cell(v, s, d) for v, d in (("neuronllm", -0.3), ("tn", -0.01)) for s in (0, 1, 2)]
+    cells = [cell(v, s, d) for v, d in (("neuronllm_ig", -0.3), ("tn", -0.01)) for s in (0, 1, 2)]
     result = ComparisonResult.from_cells(cells, config)
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps(config.to_dict()))
@@ -68,16 +68,16 @@ def test_mean_sd_per_seed_columns_and_who_beats_whom(tmp_path):
     assert ids == ["compare-1", "ranking-1", "ranking-2"]  # the answer first: plot and main table, then the pairs
     assert page.count("<details><summary>") == 2  # every pair, collapsed
     assert 'id="who-beats-whom"' in page and 'href="#who-beats-whom"' in page
-    (row,) = [r for r in result.rows if r.variant == "neuronllm"]
+    (row,) = [r for r in result.rows if r.variant == "neuronllm_ig"]
     assert ">Δ p (mean ± sd)<" in page and "Δ p per seed" in page and "Δ acc. per seed" in page
     assert f"{row.delta_p:+.4f} ± {row.delta_p_sd:.4f}" in page
     assert ", ".join(f"{x:+.4f}" for x in row.delta_p_per_seed) in page
     assert "4–6" in page  # neurons steered differ across seeds
     (pair,) = result.pairs
-    assert pair.verdict == "neuronllm beats tn" and "neuronllm beats tn" in page
+    assert pair.verdict == "neuronllm_ig beats tn" and "neuronllm_ig beats tn" in page
     assert f'<td data-sort="{pair.difference.interval.n}">{pair.difference.interval.n}</td>' in page  # examples
     assert pair.difference.interval.n == N + 4  # distinct examples over the three seeds, not 3 N
-    assert "neuronllm (" in page and f"tn {pair.difference.interval.format('+.4f')}" in page  # the compact table
+    assert "neuronllm_ig (" in page and f"tn {pair.difference.interval.format('+.4f')}" in page  # the compact table
     assert "counts once" in page  # the captions say what is resampled
 
 

@@ -1,0 +1,170 @@
+"""What a comparison compares: the methods as :class:`Variant` values (a method config plus protocol
+settings), the reviewers' ablation groups, and their open registry (:func:`register_variant`).
+
+A variant holds a :class:`~neuronllm_tl.methods.base.MethodConfig`, so any registered method (your own
+too) is compared by the same code: nothing here branches on a method's name.
+
+Example:
+    >>> from neuronllm_tl.methods.registry import method_config
+    >>> mine = Variant("neuronllm_margin", method_config("neuronllm", objective="margin"), modes=("enhance", "degrade"))
+    >>> register_variant(mine)                 # CompareConfig(variants=(..., "neuronllm_margin")) can name it
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from neuronllm_tl.methods.base import MethodConfig
+from neuronllm_tl.methods.registry import method_config
+from neuronllm_tl.neurons.selection import AGGREGATIONS
+from neuronllm_tl.steering.modes import MODES
+
+GOOD_ONLY_MODES = ("excite_good", "silence_good")
+ALL_MODES = ("enhance", "degrade", *GOOD_ONLY_MODES, "excite_bad", "silence_bad")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One neuron-identification method with its settings: a row group of the comparison."""
+
+    name: str
+    config: MethodConfig
+    k: int | None = None
+    answer_format: str | None = None
+    n_permutations: int | None = None
+    modes: tuple[str, ...] = GOOD_ONLY_MODES
+    controls: bool = True
+    specificity: bool = True
+    group: str = "main"
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.modes if m not in MODES]
+        if unknown:
+            raise ValueError(f"variant {self.name!r}: unknown modes {unknown}; choose from {sorted(MODES)}.")
+
+    @property
+    def method(self) -> str:
+        return self.config.method
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "config": self.config.to_dict()}
+
+
+def _ablation(
+    name: str,
+    group: str,
+    *,
+    k: int | None = None,
+    answer_format: str | None = None,
+    n_permutations: int | None = None,
+    **options: Any,
+) -> Variant:
+    return Variant(
+        name,
+        method_config("neuronllm", attribution="grad_x_act", **options),
+        k=k,
+        answer_format=answer_format,
+        n_permutations=n_permutations,
+        modes=("enhance", "degrade"),
+        controls=False,
+        specificity=False,
+        group=group,
+    )
+
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in [
+        Variant("neuronllm_ig", method_config("neuronllm", attribution="integrated_gradients"), modes=ALL_MODES),
+        Variant(
+            "neuronllm_gxa",
+            method_config("neuronllm", attribution="grad_x_act"),
+            modes=("enhance", "degrade", *GOOD_ONLY_MODES),
+        ),
+        *(Variant(name, method_config(name)) for name in ("qrnca", "knowledge_neurons", "tn", "lape")),
+        Variant("random", method_config("random"), controls=False),
+        Variant("ablation", method_config("ablation"), modes=ALL_MODES),
+    ]
+}
+"""The main comparison: NeuronLLM (IG, the paper's; and grad x act), the baselines, and the exact-ablation
+oracle (the neurons whose single silencing changes F most; opt-in, see :data:`DEFAULT_VARIANTS`)."""
+
+RENAMED_VARIANTS: dict[str, str] = {"neuronllm": "neuronllm_ig"}
+"""Old variant name -> new (read with a FutureWarning for one release): ``neuronllm`` named the IG variant,
+while ``identify(method="neuronllm")`` defaults to grad x act; each variant now names its attribution."""
+
+ORACLE_VARIANTS: tuple[str, ...] = ("ablation",)
+"""Variants a comparison runs only when named: exact ablation of every neuron costs ~100-250 forward+backward
+passes per question (docs/performance.md), far more than every other method together."""
+DEFAULT_VARIANTS: tuple[str, ...] = tuple(v for v in VARIANTS if v not in ORACLE_VARIANTS)
+
+SELECTION_MODES = ("enhance", "degrade", *GOOD_ONLY_MODES)
+"""The modes of issue #14's grid: good-only modes compare with the positive-only baselines at equal K."""
+
+
+def _selection(name: str, group: str, **options: Any) -> Variant:
+    """A setting of NeuronLLM's selection (issue #14), grad x act unless it sets ``attribution``."""
+    options.setdefault("attribution", "grad_x_act")
+    config = method_config("neuronllm", **options)
+    return Variant(name, config, modes=SELECTION_MODES, controls=False, group=group)
+
+
+ABLATIONS: dict[str, list[Variant]] = {
+    "objective": [
+        _ablation(f"objective={o}", "objective", objective=o)
+        for o in ("contrastive", "vocab_prob", "margin", "vocab_logprob")
+    ],
+    "permutations": [
+        _ablation(f"permutations={n}", "permutations", answer_format="letter", n_permutations=n) for n in (1, 3, 6)
+    ],
+    # On a gated MLP, hook_post = act(gate) * up is linear in up, so grad x act, IG and x0/x2 steering give
+    # the same numbers at hook_pre_linear as at hook_post; hook_pre (the gate) is the point that differs.
+    "hook": [_ablation(f"hook={h}", "hook", hook=h) for h in ("mlp.hook_post", "mlp.hook_pre_linear", "mlp.hook_pre")],
+    "k": [_ablation(f"k={k}", "k", k=k) for k in (10, 25, 50, 100, 200)],
+    # issue #14: why do Knowledge Neurons' sets move the model more? Each a setting of NeuronLLM.
+    "mask": [_selection(f"mask={m}", "mask", mask=m) for m in (True, False)],
+    "aggregation": [_selection(f"aggregation={a}", "aggregation", aggregation=a) for a in AGGREGATIONS],
+    "z": [_selection(f"z={z}", "z", z=z) for z in (0.01, 0.05, 0.2, 1.0)],
+    "attribution": [
+        _selection(f"attribution={a}", "attribution", attribution=a)
+        for a in ("grad_x_act", "integrated_gradients", "ablation")
+    ],
+}
+"""The reviewers' ablations (objective, permutations, hook, k: NeuronLLM with grad x act, Enhance/Degrade only)
+and issue #14's selection grid (mask, aggregation, z, attribution: also the good-only modes and specificity)."""
+
+
+def register_variant(variant: Variant, *, overwrite: bool = False) -> Variant:
+    """Add a variant (your method, or a setting of one) that ``CompareConfig(variants=(...))`` can name."""
+    if variant.name in VARIANTS and not overwrite:
+        raise ValueError(f"variant {variant.name!r} exists already; pass overwrite=True to replace it.")
+    VARIANTS[variant.name] = variant
+    return variant
+
+
+def renamed(variants: tuple[str, ...]) -> tuple[str, ...]:
+    """``variants`` with old names replaced by new ones (and a FutureWarning per old name)."""
+    for old in set(variants) & set(RENAMED_VARIANTS):
+        warnings.warn(
+            f"variant {old!r} is now {RENAMED_VARIANTS[old]!r} (the old name goes in the next release).",
+            FutureWarning,
+            stacklevel=4,
+        )
+    return tuple(RENAMED_VARIANTS.get(v, v) for v in variants)
+
+
+__all__ = [
+    "ABLATIONS",
+    "ALL_MODES",
+    "DEFAULT_VARIANTS",
+    "GOOD_ONLY_MODES",
+    "ORACLE_VARIANTS",
+    "RENAMED_VARIANTS",
+    "SELECTION_MODES",
+    "VARIANTS",
+    "Variant",
+    "register_variant",
+    "renamed",
+]
