@@ -29,6 +29,7 @@ from neuronllm_tl.comparison.plots import plot_ablation_k, plot_delta_p
 from neuronllm_tl.comparison.ranking import PAIR_COLUMNS, PairResult, pairwise, standings
 from neuronllm_tl.comparison.rows import ResultRow, rows_from_cells
 from neuronllm_tl.comparison.tables import ablation_table, main_table, standings_table, summary_table
+from neuronllm_tl.tasks.registry import default_task_name
 
 PER_SEED_COLUMNS = [
     "seeds",
@@ -182,7 +183,7 @@ class ComparisonResult:
                 self.standings_table(),
             ]
         for task in cfg.tasks:
-            parts += ["", f"## {Path(task).name}", "", self.main_table(task)]
+            parts += ["", f"## {default_task_name(task)}", "", self.main_table(task)]
         for group in cfg.ablations:
             parts += ["", f"## Ablation: {group}", "", self.ablation_table(group)]
         parts += ["", "Model time: " + ", ".join(f"{k} {v:.0f} s" for k, v in sorted(self.timings.items()))]

@@ -9,11 +9,11 @@ without the interval columns, shows "–" there. Who beats whom is in :mod:`neur
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from neuronllm_tl.comparison.rows import MIN_CONTROLS
 from neuronllm_tl.reporting.tables import Cell, Table, fmt, num, number_cell
 from neuronllm_tl.steering.modes import MODES
+from neuronllm_tl.tasks.registry import default_task_name
 
 _MAIN_HEADER = (
     "method",
@@ -155,8 +155,8 @@ def _header(header: Sequence[str], several: bool) -> list[str]:
 
 
 def task_name(task: str) -> str:
-    """A task as the tables name it: a ``.jsonl`` path by its file name."""
-    return Path(task).name
+    """A task as the tables name it: as every command does (a ``.jsonl`` path by its file's stem)."""
+    return default_task_name(task)
 
 
 def comparison_tables(rows: Sequence[Row]) -> list[Table]:

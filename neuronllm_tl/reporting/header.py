@@ -15,6 +15,7 @@ from typing import Any
 
 from neuronllm_tl.reporting.run_files import RunFiles
 from neuronllm_tl.reporting.tables import fmt
+from neuronllm_tl.tasks.registry import default_task_name
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def _per_task(values: Any, show: Callable[[Any], str] = str) -> str:
     """``{task: value}`` as ``a.jsonl: value; b.jsonl: ...``, or "none"."""
     if not isinstance(values, Mapping) or not values:
         return "none"
-    return "; ".join(f"{Path(str(t)).name}: {show(v)}" for t, v in sorted(values.items()))
+    return "; ".join(f"{default_task_name(str(t))}: {show(v)}" for t, v in sorted(values.items()))
 
 
 def _compared(cfg: dict[str, Any], files: RunFiles) -> list[str]:
@@ -145,7 +146,7 @@ def _comparison_items(files: RunFiles) -> list[Item | None]:
     settings = ("k", "n_identify", "n_eval", "controls", "ig_steps", "answer_format", "n_permutations")
     return [
         _model_item(meta) if meta else None,
-        Item("tasks", ", ".join(Path(t).name for t in cfg.get("tasks") or [])) if cfg else None,
+        Item("tasks", ", ".join(default_task_name(t) for t in cfg.get("tasks") or [])) if cfg else None,
         Item("methods", ", ".join(_compared(cfg, files))) if cfg else None,
         Item("ablations", ", ".join(cfg.get("ablations") or []) or "none") if cfg else None,
         Item("settings", _pairs({k: cfg.get(k) for k in settings}), code=True) if cfg else None,
@@ -173,7 +174,7 @@ def header_items(files: RunFiles) -> list[Item]:
 def title(files: RunFiles) -> str:
     """``NeuronLLM report: <task> on <model>`` (or the comparison's tasks)."""
     if files.is_comparison:
-        tasks = ", ".join(Path(t).name for t in (files.compare_config or {}).get("tasks") or [])
+        tasks = ", ".join(default_task_name(t) for t in (files.compare_config or {}).get("tasks") or [])
         return f"Method comparison: {tasks}" if tasks else "Method comparison"
     if files.neurons is not None:
         meta = files.neurons.metadata

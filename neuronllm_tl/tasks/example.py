@@ -8,6 +8,8 @@ Example:
     >>> ex = MCExample.from_dict({"question": "2 + 2 =", "options": ["4", "5"], "answer": 0})
     >>> ex.options[ex.answer]
     '4'
+    >>> MCExample.from_dict({"question": "2 + 2 =", "options": ["4", "5"], "answer": "4"}).answer  # or its text
+    0
 """
 
 from __future__ import annotations
@@ -37,12 +39,13 @@ class MCExample:
         if missing:
             raise ValueError(
                 f"example {dict(row)!r} lacks {missing}: each example needs 'question' (str), "
-                "'options' (list of str) and 'answer' (int index of the correct option)."
+                "'options' (list of str) and 'answer' (the correct option: its int index, or its text)."
             )
+        options = tuple(row["options"])
         return cls(
             question=row["question"],
-            options=tuple(row["options"]),
-            answer=row["answer"],
+            options=options,
+            answer=_answer_index(row["answer"], options),
             context=row.get("context"),
             id=None if row.get("id") is None else str(row["id"]),
         )
@@ -54,6 +57,19 @@ class MCExample:
         if self.id is not None:
             out["id"] = self.id
         return out
+
+
+def _answer_index(answer: Any, options: tuple[Any, ...]) -> Any:
+    """``answer`` as an index: an option's text (exactly) is read as that option; anything else is left for
+    the validator to judge."""
+    if not isinstance(answer, str):
+        return answer
+    if answer in options:
+        return options.index(answer)
+    raise ValueError(
+        f"'answer' {answer!r} is not one of the options {list(options)!r}: give the correct option's text exactly, "
+        "or its int index."
+    )
 
 
 def _validate_example(ex: MCExample) -> None:

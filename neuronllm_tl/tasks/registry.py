@@ -244,6 +244,14 @@ def load_task_file(path: str | Path, *, name: str | None = None, limit: int | No
     return finish_task(load_question_file(path, **options), name=name, limit=limit)
 
 
+def default_task_name(source: str | Path) -> str:
+    """The name ``load_task(source)`` gives a task without ``name=``: a registered name itself, a ``.jsonl``
+    path its file's stem (``data/mine.jsonl`` -> ``mine``), as every command prints it."""
+    if isinstance(source, str) and source in _TASKS:
+        return source
+    return Path(source).stem if Path(source).suffix.lower() == ".jsonl" else str(source)
+
+
 def _resolve(source: str | Path) -> TaskEntry | None:
     """The registry row of ``source``, or None when it is a ``.jsonl`` path."""
     if isinstance(source, str) and source in _TASKS:

@@ -132,9 +132,9 @@ def test_compare_command_runs_offline_and_resumes(tmp_path, capsys):
             "--out", str(tmp_path / "out")]
     assert main(args) == 0
     first = capsys.readouterr().out
-    assert "## a.jsonl" in first and "neuronllm_gxa | silence_good" in first
+    assert "## a\n" in first and "neuronllm_gxa | silence_good" in first
     report = (tmp_path / "out" / "report.html").read_text()
-    assert "a.jsonl: methods" in report and "Ablation: k" in report and "<dt>model fingerprint</dt>" in report
+    assert "a: methods" in report and "Ablation: k" in report and "<dt>model fingerprint</dt>" in report
     saved = json.loads((tmp_path / "out" / "config.json").read_text())
     assert saved["seeds"] == [0, 1] and saved["shots"] == {paths[0]: 1}
     assert saved["task_options"] == {paths[1]: {"cloze_normalization": "mean"}}

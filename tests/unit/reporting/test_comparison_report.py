@@ -48,7 +48,7 @@ def test_the_header_shows_seeds_shots_and_task_options(tmp_path):
     folder, _ = write_seeded(tmp_path / "c")
     items = {i.label: i.value for i in header_items(read_run(folder))}
     assert items["split seeds"].startswith("0, 1, 2 (every cell once per seed")
-    assert items["shots"] == "a.jsonl: 2" and items["task options"] == "b.jsonl: calibration=contextual"
+    assert items["shots"] == "a: 2" and items["task options"] == "b: calibration=contextual"
     assert "seed=" not in items["settings"]
 
 

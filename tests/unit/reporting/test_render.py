@@ -118,10 +118,10 @@ def test_a_comparison_shows_its_tables_and_plots(tmp_path, run):
     tags = Tags(page)
     assert page.count('<img class="zoom" src="data:image/png;base64,') == 1  # delta_p.png (no ablation_k.png)
     titles = [h for h in page.split("<h3>")[1:]]
-    assert titles[0].startswith("a.jsonl: methods") and titles[1].startswith("Ablation: k")
+    assert titles[0].startswith("a: methods") and titles[1].startswith("Ablation: k")
     assert len(tags.all("table")) == 2 and "[-0.6000, -0.4000]" in page and "-50.0 ✓" in page
     assert "-50.0 (only 2 random sets: no verdict)" in page
-    assert "Method comparison: a.jsonl" in page and "good-neurons" not in page
+    assert "Method comparison: a" in page and "a.jsonl" not in page and "good-neurons" not in page
 
 
 def test_format_and_shading():
