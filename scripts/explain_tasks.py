@@ -2,12 +2,12 @@
 
     python scripts/explain_tasks.py --out docs/explain --neurons-dir /tmp/explain-neurons
 
-Per task: the first --n examples in cloze format, ``nl.identify`` with the default method (NeuronLLM,
-gradient x activation, contrastive F) and K = --k, then ``nl.explain`` on the same examples with exact
-ablation, then ``nl.top_activating`` of the --top-bad worst bad neurons over the question texts of all
-three tasks. Writes ``<task>.md`` (the explanations' markdown), ``<task>.explanations.json``,
-``<task>.top_activating.md`` and ``<task>.json`` (accuracy, timings, roles) under --out, and prints a
-summary. Resumable: a task whose ``<task>.json`` exists is skipped. With --neurons-dir, each NeuronSet is
+Per task: the first 2 x --n examples in cloze format, split in halves (seed 0); ``nl.identify`` on one
+half with the default method (NeuronLLM, gradient x activation, contrastive F) and K = --k, then
+``nl.explain`` on the other, held-out half with exact ablation (accuracy is measured there too), then
+``nl.top_activating`` of the --top-bad worst bad neurons over the question texts of all three tasks.
+Writes ``<task>.md`` (the explanations' markdown), ``<task>.explanations.json``, ``<task>.top_activating.md``
+and ``<task>.json`` (accuracy, timings, roles) under --out, and prints a summary. Resumable: a task whose ``<task>.json`` exists is skipped. With --neurons-dir, each NeuronSet is
 saved there and a later run reuses it instead of identifying again.
 """
 
@@ -45,7 +45,7 @@ def wrong_answers(model, task) -> dict[str, int]:
 
 
 def run(model, name: str, args: argparse.Namespace, out: Path) -> dict:
-    task = load(name, args.n)
+    task, held = load(name, 2 * args.n).split(0.5, seed=0)  # identify on one half, explain on the other
     start = time.time()
     saved = Path(args.neurons_dir) / f"{name}.neurons" if args.neurons_dir else None
     if saved is not None and saved.exists():
@@ -55,17 +55,18 @@ def run(model, name: str, args: argparse.Namespace, out: Path) -> dict:
         if saved is not None:
             neurons.save(saved)
     t_identify = time.time() - start
-    ex = nl.explain(model, neurons, task, with_ablation=True, top_examples=3)
+    ex = nl.explain(model, neurons, held, with_ablation=True, top_examples=3)
     t_explain = time.time() - start - t_identify
     (out / f"{name}.md").write_text(ex.to_markdown())
     ex.save_json(out / f"{name}.explanations.json")
     top = nl.top_activating(model, neurons.bad[: args.top_bad], corpus(args.n), k=3)
     (out / f"{name}.top_activating.md").write_text(top.to_markdown())
     top.save_json(out / f"{name}.top_activating.json")
-    scores = nl.score_task(model, task)
+    scores = nl.score_task(model, held)
     summary = {
         "task": name,
-        "n_examples": len(task),
+        "n_examples": len(held),
+        "n_identify": len(task),
         "k": args.k,
         "accuracy": scores.accuracy,
         "seconds_identify": round(t_identify, 1),

@@ -131,7 +131,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
     neurons.save(out)
     plot_layer_counts(neurons, out / "layers.png")
     print(f"saved {out}/ (neurons.safetensors, metadata.json, layers.png)")
-    report_run(model, neurons, task, out, args, texts)
+    report_run(model, neurons, task if held is None else held, out, args, texts)  # explained where held out
     return 0
 
 

@@ -53,7 +53,7 @@ def write_explanations(model: HookedModel, neurons: NeuronSet, task: Task, out: 
         return None
     start = time.time()
     try:
-        explanations = explain(model, neurons.top(n), task)
+        explanations = explain(model, neurons.top(n), task, held_out="allow")  # labelled when not held out
     except (ValueError, TypeError, KeyError, RuntimeError, NotImplementedError) as e:
         print(f"neuronllm-tl: explanations skipped ({type(e).__name__}: {e})", file=sys.stderr)
         return None

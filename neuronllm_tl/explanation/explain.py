@@ -46,7 +46,7 @@ from torch import Tensor
 from neuronllm_tl.attribution.ablation import as_candidates
 from neuronllm_tl.attribution.stream import AttributionRequest
 from neuronllm_tl.checks import check_positive_int
-from neuronllm_tl.evaluation.held_out import warn_if_other_readout
+from neuronllm_tl.evaluation.held_out import HeldOut, held_out_part
 from neuronllm_tl.explanation.direct import token_text, unit_direct_effects, vocabulary_top
 from neuronllm_tl.explanation.records import TaskRecords, per_example_attributions, task_records
 from neuronllm_tl.explanation.roles import THRESHOLDS, RoleEvidence, role_text
@@ -209,8 +209,12 @@ def explain(
     top_examples: int = 5,
     with_ablation: bool = False,
     batch_size: int = 16,
+    held_out: HeldOut = "exclude",
 ) -> Explanations:
-    """Explain every neuron of ``neurons`` (pass ``neurons.top(k)`` for fewer) on ``task``: see the module doc."""
+    """Explain every neuron of ``neurons`` (pass ``neurons.top(k)`` for fewer) on ``task``: see the module doc.
+
+    The examples that identified ``neurons`` are left out (``held_out="exclude"``: a neuron's role measured on
+    the data that chose it is circular); ``"allow"`` keeps them and ``Explanations.examples`` says so."""
     if not isinstance(neurons, NeuronSet):
         raise TypeError(
             f"neurons must be a NeuronSet (from nl.identify or NeuronSet.load), got {type(neurons).__name__}."
@@ -221,11 +225,13 @@ def explain(
         check_positive_int(value, what)
     model_spec(model, hook=neurons.hook)
     neurons.check_compatible(model)
-    warn_if_other_readout(task, neurons)
+    part = held_out_part(task, neurons, held_out=held_out)
+    task = part.task
     targets = _targets(neurons)
     if not targets:
         raise ValueError("the neuron set has no good and no bad neurons to explain; identify with k >= 1.")
     pairs = torch.tensor([[t[0], t[1]] for t in targets], dtype=torch.long)
     m = _measure(model, neurons, task, pairs, batch_size=batch_size, with_ablation=with_ablation)
     rows = [_row(model, task, m, n, t, (top_tokens, top_examples)) for n, t in enumerate(targets)]
-    return Explanations(task=task.name, model=model_spec(model).model_name, rows=rows, thresholds=dict(THRESHOLDS))
+    name = model_spec(model).model_name
+    return Explanations(task.name, name, rows, thresholds=dict(THRESHOLDS), examples=part.describe())

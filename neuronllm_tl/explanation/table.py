@@ -91,12 +91,15 @@ class Explanations:
     model: str
     rows: list[NeuronExplanation] = field(default_factory=list)
     thresholds: dict[str, float] = field(default_factory=dict)
+    examples: str = ""
+    """Which examples were measured, e.g. "40 held-out examples; 24 that identified the set were excluded"."""
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"task": self.task, "model": self.model, "thresholds": dict(self.thresholds), "rows": self._rows()}
+        head = {"task": self.task, "model": self.model, "examples": self.examples}
+        return {**head, "thresholds": dict(self.thresholds), "rows": self._rows()}
 
     def _rows(self) -> list[dict[str, Any]]:
         return [asdict(r) for r in self.rows]
@@ -104,7 +107,8 @@ class Explanations:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Explanations:
         rows = [NeuronExplanation(**row) for row in d["rows"]]
-        return cls(task=d["task"], model=d["model"], rows=rows, thresholds=dict(d["thresholds"]))
+        examples = str(d.get("examples") or "")
+        return cls(task=d["task"], model=d["model"], rows=rows, thresholds=dict(d["thresholds"]), examples=examples)
 
     def save_json(self, path: str | Path) -> Path:
         path = Path(path)
@@ -124,7 +128,9 @@ class Explanations:
 
     def to_markdown(self) -> str:
         lines = [
-            f"Explanations of {len(self.rows)} neurons of {self.model} on task {self.task}. Direct effects: "
+            f"Explanations of {len(self.rows)} neurons of {self.model} on task {self.task}"
+            + (f" ({self.examples})" if self.examples else "")
+            + ". Direct effects: "
             "the neuron's output direction through the final norm (mean scale at the answer positions) and "
             "the unembedding, at its mean answer-position activation. ✗: the model gets the example wrong.",
             "",

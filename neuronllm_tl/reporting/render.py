@@ -121,6 +121,7 @@ def build_context(files: RunFiles) -> dict[str, Any]:
         "cards": cards,
         "thresholds": (files.explanations or {}).get("thresholds") or {},
         "explained_on": (files.explanations or {}).get("task"),
+        "explained_examples": (files.explanations or {}).get("examples"),
         "steering": steering_table(files.report) if files.report is not None else None,
         "baseline": (files.report or {}).get("baseline") or {},
         "notes": _missing_notes(files) if not comparison else dict(files.notes),

@@ -47,7 +47,9 @@ def test_cli_identify_and_evaluate_on_a_tiny_model(tmp_path, capsys):
     split = ["--split", "0.5", "--seed", "1"]
     assert cli.main(["identify", *args, *split, "--k", "4", "--out", str(out), "--explain", "2"]) == 0
     assert (out / "neurons.safetensors").is_file() and (out / "layers.png").is_file()
-    assert len(json.loads((out / "explanations.json").read_text())["rows"]) == 4  # 2 good + 2 bad
+    explained = json.loads((out / "explanations.json").read_text())
+    assert len(explained["rows"]) == 4 and explained["examples"] == "6 held-out examples"  # on the held-out half
+    assert "(6 held-out examples)" in (out / "report.html").read_text()
     assert 'id="good-neurons"' in (out / "report.html").read_text()
     assert (
         cli.main(["evaluate", *args, "--neurons", str(out), "--controls", "2", "--report", str(tmp_path / "r.json")])

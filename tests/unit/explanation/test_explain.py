@@ -216,3 +216,19 @@ def test_direct_effects_on_every_model_class(kind, tmp_path):
             )
     assert hook_count(model) == 0
     assert nl.explain is explain
+
+
+def test_explain_leaves_out_the_examples_that_identified_the_set(model):
+    """issue #27 item 1: a role measured on the data that chose the neuron is circular."""
+    import neuronllm_tl as nl
+
+    task = tiny_task("cloze")
+    ident, held = task.split(0.5, seed=0)
+    neurons = nl.identify(model, ident, k=2)
+    with pytest.raises(ValueError, match="none is held out"):
+        explain(model, neurons, ident)
+    ex = explain(model, neurons, task)  # the whole task: its identification half is excluded, and said
+    assert ex.examples == f"{len(held)} held-out examples; {len(ident)} that identified the set were excluded"
+    assert f"({ex.examples})" in ex.to_markdown()
+    labelled = explain(model, neurons, ident, held_out="allow")
+    assert "NOT held out" in labelled.examples and type(ex).from_dict(labelled.to_dict()).examples == labelled.examples

@@ -10,7 +10,7 @@ from neuronllm_tl.explanation import THRESHOLDS, Explanations, NeuronExplanation
 from neuronllm_tl.explanation.roles import RoleEvidence, role_text
 from tests.unit.explanation.test_explain import neuron_set, sentiment_task
 
-SCHEMA_TOP = {"task", "model", "thresholds", "rows"}
+SCHEMA_TOP = {"examples", "task", "model", "thresholds", "rows"}
 SCHEMA_ROW = {
     "layer",
     "index",
