@@ -7,8 +7,9 @@ half with the default method (NeuronLLM, gradient x activation, contrastive F) a
 ``nl.explain`` on the other, held-out half with exact ablation (accuracy is measured there too), then
 ``nl.top_activating`` of the --top-bad worst bad neurons over the question texts of all three tasks.
 Writes ``<task>.md`` (the explanations' markdown), ``<task>.explanations.json``, ``<task>.top_activating.md``
-and ``<task>.json`` (accuracy, timings, roles) under --out, and prints a summary. Resumable: a task whose ``<task>.json`` exists is skipped. With --neurons-dir, each NeuronSet is
-saved there and a later run reuses it instead of identifying again.
+and ``<task>.json`` (accuracy, timings, roles) under --out, and prints a summary. Resumable: a task whose
+``<task>.json`` exists is skipped. With --neurons-dir, each NeuronSet is saved there and a later run reuses it
+instead of identifying again.
 """
 
 import argparse

@@ -26,8 +26,9 @@ TASKS = ("capitals-gen", "antonyms-gen", "arithmetic-gen")
 
 
 def measure_task(model, name: str, args: argparse.Namespace) -> tuple[dict, object, object]:
-    import neuronllm_tl as nl
     from scipy import stats
+
+    import neuronllm_tl as nl
 
     ident, held_out = nl.load_task(name).split(0.5, seed=args.seed)
     ident = ident.subset(range(min(args.n_identify, len(ident))))

@@ -22,7 +22,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def variants_by_name() -> dict:
-    from neuronllm_tl.comparison.config import ABLATIONS, VARIANTS
+    from neuronllm_tl.comparison.variants import ABLATIONS, VARIANTS
 
     return {**VARIANTS, **{v.name: v for group in ABLATIONS.values() for v in group}}
 

@@ -37,7 +37,8 @@ from neuronllm_tl.cli.commands import (
 from neuronllm_tl.cli.flags import add_method_args, add_task_args, plain
 from neuronllm_tl.cli.loading import tiny_tasks_for
 from neuronllm_tl.cli.reporting import add_report_args, add_report_parser
-from neuronllm_tl.comparison.config import ABLATIONS, VARIANTS, CompareConfig
+from neuronllm_tl.comparison.config import CompareConfig
+from neuronllm_tl.comparison.variants import ABLATIONS, VARIANTS
 from neuronllm_tl.steering.modes import MODES
 
 

@@ -17,15 +17,9 @@ from typing import Any
 from neuronllm_tl.checks import check_positive_int
 from neuronllm_tl.comparison.variants import (
     ABLATIONS,
-    ALL_MODES,
     DEFAULT_VARIANTS,
-    GOOD_ONLY_MODES,
-    ORACLE_VARIANTS,
-    RENAMED_VARIANTS,
-    SELECTION_MODES,
     VARIANTS,
     Variant,
-    register_variant,
     renamed,
 )
 from neuronllm_tl.methods.registry import DEFAULT_K
@@ -180,17 +174,4 @@ def _check_names(kind: str, names: tuple[str, ...], known: Mapping[str, Any]) ->
         raise ValueError(f"unknown {kind}(s) {unknown}; choose from {sorted(known)}.")
 
 
-__all__ = [
-    "ABLATIONS",
-    "ALL_MODES",
-    "DEFAULT_VARIANTS",
-    "GOOD_ONLY_MODES",
-    "ORACLE_VARIANTS",
-    "RENAMED_VARIANTS",
-    "RESERVED_TASK_OPTIONS",
-    "SELECTION_MODES",
-    "VARIANTS",
-    "CompareConfig",
-    "Variant",
-    "register_variant",
-]
+__all__ = ["RESERVED_TASK_OPTIONS", "CompareConfig"]

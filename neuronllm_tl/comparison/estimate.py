@@ -31,8 +31,9 @@ from typing import Any
 
 from neuronllm_tl.attribution.collect import collect_attributions
 from neuronllm_tl.attribution.stream import RunOptions
-from neuronllm_tl.comparison.config import CompareConfig, Variant
+from neuronllm_tl.comparison.config import CompareConfig
 from neuronllm_tl.comparison.splits import make_splits
+from neuronllm_tl.comparison.variants import Variant
 from neuronllm_tl.evaluation.scores import score_task
 from neuronllm_tl.methods.registry import identify
 from neuronllm_tl.models.protocol import HookedModel

@@ -2,77 +2,28 @@
 
 The rows and their metrics (signed, after minus before, on the held-out splits; mean ± sd across split
 seeds) are defined in :mod:`neuronllm_tl.comparison.rows`; who beats whom in
-:mod:`neuronllm_tl.comparison.ranking`; the markdown tables in :mod:`neuronllm_tl.comparison.tables`.
+:mod:`neuronllm_tl.comparison.ranking`; the tables (one model for markdown and HTML) in
+:mod:`neuronllm_tl.comparison.tables`.
 
-``results.csv`` has one line per row: the columns of :data:`COLUMNS`, where ``delta_accuracy`` and
-``delta_p`` (and the before/after values) are means across split seeds, ``*_ci_low``/``*_ci_high`` the
-paired 95% interval over the distinct held-out examples of every seed (each example averaged over the seeds
-that held it out first: :mod:`neuronllm_tl.comparison.intervals`), ``seeds`` the split seeds and
-``*_per_seed`` each seed's value (``;``-separated, in the order of ``seeds``), and ``*_sd`` the sd across
-seeds (ddof 1; empty with one seed). ``pairwise.csv`` has one line per pair of variants of a task, group
-and mode (:data:`~neuronllm_tl.comparison.ranking.PAIR_COLUMNS`).
+``results.csv`` and ``pairwise.csv``: :mod:`neuronllm_tl.comparison.results_csv`.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from neuronllm_tl.comparison.cells import Cell, as_cells
 from neuronllm_tl.comparison.config import CompareConfig
-from neuronllm_tl.comparison.intervals import CI_COLUMNS, ci_columns
 from neuronllm_tl.comparison.plots import plot_ablation_k, plot_delta_p
-from neuronllm_tl.comparison.ranking import PAIR_COLUMNS, PairResult, pairwise, standings
+from neuronllm_tl.comparison.ranking import PairResult, pairwise
+from neuronllm_tl.comparison.results_csv import COLUMNS, PER_SEED_COLUMNS, write_pairs, write_rows
 from neuronllm_tl.comparison.rows import ResultRow, rows_from_cells
 from neuronllm_tl.comparison.tables import ablation_table, main_table, standings_table, summary_table
 from neuronllm_tl.tasks.registry import default_task_name
-
-PER_SEED_COLUMNS = [
-    "seeds",
-    "n_steered_per_seed",
-    "delta_accuracy_per_seed",
-    "delta_accuracy_sd",
-    "delta_p_per_seed",
-    "delta_p_sd",
-]
-COLUMNS = [
-    "task",
-    "group",
-    "variant",
-    "method",
-    "mode",
-    "n_steered",
-    "accuracy_before",
-    "accuracy_after",
-    "delta_accuracy",
-    "rac",
-    "p_before",
-    "p_after",
-    "delta_p",
-    "rcc",
-    "random_delta_p_mean",
-    "random_delta_p_sd",
-    "random_n",
-    "beyond_random",
-    "unrelated_task",
-    "unrelated_delta_p",
-    "pcr",
-    *CI_COLUMNS,
-    *PER_SEED_COLUMNS,
-]
-
-
-def _csv_fields(r: ResultRow) -> dict[str, Any]:
-    fields = {k: v for k, v in asdict(r).items() if k in COLUMNS}
-    for k in PER_SEED_COLUMNS:
-        if isinstance(fields[k], tuple):
-            fields[k] = ";".join(map(str, fields[k]))
-    return fields | ci_columns(r.delta_accuracy_ci, r.delta_p_ci)
-
 
 PROGRESS_FILE = "progress.json"
 
@@ -125,18 +76,18 @@ class ComparisonResult:
         return self.progress is None or self.progress.complete
 
     def main_table(self, task: str) -> str:
-        return main_table([r for r in self.rows if r.task == task and r.group == "main"])
+        return main_table([r for r in self.rows if r.task == task and r.group == "main"]).to_markdown()
 
     def ablation_table(self, group: str) -> str:
-        return ablation_table([r for r in self.rows if r.group == group])
+        return ablation_table([r for r in self.rows if r.group == group]).to_markdown()
 
     def summary_table(self) -> str:
         """Per method and mode, over tasks: mean Δp, and on how many tasks it beat the random controls."""
-        return summary_table(self.rows)
+        return summary_table(self.rows).to_markdown()
 
     def standings_table(self) -> str:
         """Per task, group and mode: the best variant, and which others it beats (paired CI excludes 0)."""
-        return standings_table(standings(self.pairs))
+        return standings_table(self.pairs).to_markdown()
 
     def _intro(self) -> str:
         cfg = self.config
@@ -190,20 +141,10 @@ class ComparisonResult:
         return "\n".join(parts) + "\n"
 
     def write_csv(self, path: Path) -> Path:
-        with open(path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=COLUMNS)
-            w.writeheader()
-            for r in self.rows:
-                w.writerow(_csv_fields(r))
-        return path
+        return write_rows(self.rows, path)
 
     def write_pairs_csv(self, path: Path) -> Path:
-        with open(path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=PAIR_COLUMNS)
-            w.writeheader()
-            for p in self.pairs:
-                w.writerow(p.row())
-        return path
+        return write_pairs(self.pairs, path)
 
     def write(self, out: Path) -> None:
         (out / PROGRESS_FILE).write_text(json.dumps((self.progress or Progress(1, 1)).to_dict(), indent=2))

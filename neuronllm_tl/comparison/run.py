@@ -39,10 +39,11 @@ from typing import Any
 from neuronllm_tl.attribution.collect import TaskAttributions, collect_attributions
 from neuronllm_tl.attribution.stream import AttributionRequest, RunOptions
 from neuronllm_tl.comparison.cells import Cell
-from neuronllm_tl.comparison.config import CompareConfig, Variant
+from neuronllm_tl.comparison.config import CompareConfig
 from neuronllm_tl.comparison.report import ComparisonResult, Progress
 from neuronllm_tl.comparison.splits import Splits, label, make_splits, with_example_ids
 from neuronllm_tl.comparison.store import ArtefactStore
+from neuronllm_tl.comparison.variants import Variant
 from neuronllm_tl.evaluation.measurement import SteeringMeasurement, following, measure
 from neuronllm_tl.methods.base import MethodConfig
 from neuronllm_tl.methods.registry import identify
@@ -193,8 +194,7 @@ class ComparisonRun:
         (task, variant, split seed, ...) come from this run, so two names for the same content each get their
         rows. ``seed`` is a random control's seed (None for the identified set)."""
         neuron_set, neurons_key = neurons
-        control = "" if seed is None else seed
-        name = f"{task} / seed {at.split_seed} / {v.name} / {mode} / {which}{control} / {at.role}"
+        name = f"{task} / seed {at.split_seed} / {v.name} / {mode} / {which}{'' if seed is None else seed} / {at.role}"
         parts = self._parts(at.task, neurons=neurons_key, mode=MODES[mode].factors, which=which, seed=seed)
         key = self.store.key(name, parts)
         steering = Steering.from_mode(neuron_set, mode)

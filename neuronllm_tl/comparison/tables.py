@@ -1,149 +1,144 @@
-"""The markdown tables of a comparison: one per task, one per ablation, the summary over tasks, and who beats
-whom. With several split seeds, Δ acc. and Δ p read "mean ± sd" across seeds, with each seed's value beside
-them; with one seed, the value alone (no sd, no per-seed column)."""
+"""The tables of a comparison, built once from typed rows: one per task, one per ablation group, the summary
+over tasks, who beats whom, and every pair. ``results.md`` writes them with :meth:`Table.to_markdown`; the HTML
+report lays out the same :class:`~neuronllm_tl.tables.Table` values (read back from the run's CSVs), so the two
+views carry the same columns and numbers.
+
+With several split seeds, Δ acc. and Δ p read "mean ± sd" across seeds, with each seed's value beside them;
+with one seed, the value alone (no sd, no per-seed column).
+
+Example:
+    >>> print(main_table(result.rows_of("capitals-mini")).to_markdown())
+"""
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
-from neuronllm_tl.comparison.ranking import PairResult, Standing
+from neuronllm_tl.comparison.ranking import PairResult, Standing, standings
 from neuronllm_tl.comparison.rows import ResultRow
+from neuronllm_tl.tables import Cell, Table, fmt, number_cell
+from neuronllm_tl.tasks.registry import default_task_name
 
+_STEERING = ("neurons steered", "acc. before → after", "Δ acc.", "RAC", "p before → after", "Δ p", "Δ p 95% CI", "RCC")
 MAIN_HEADER = (
     "method",
     "mode",
-    "neurons steered",
-    "acc. before → after",
-    "Δ acc.",
-    "RAC",
-    "p before → after",
-    "Δ p",
-    "Δ p 95% CI",
-    "RCC",
+    *_STEERING,
     "random Δ p (mean ± sd)",
     "beyond random (sd)",
     "unrelated Δ p",
     "PCR",
 )
-ABLATION_HEADER = (
-    "task",
-    "setting",
-    "mode",
-    "neurons steered",
-    "acc. before → after",
-    "Δ acc.",
-    "p before → after",
-    "Δ p",
-    "RCC",
-)
-SUMMARY_HEADER = (
-    "method",
-    "mode",
-    "tasks",
-    "mean Δ p",
-    "tasks beyond 2 sd of random, expected direction",
-    "median PCR",
-)
-STANDINGS_HEADER = (
-    "task",
-    "group",
-    "mode",
-    "best (mean Δ p)",
-    "beats: difference [95% CI]",
-    "ties: difference [95% CI]",
-)
+ABLATION_HEADER = ("task", "setting", "mode", *_STEERING)
+SUMMARY_HEADER: tuple[str, ...] = ("method", "mode", "tasks", "mean Δ p")
+SUMMARY_HEADER += ("tasks beyond 2 sd of random, expected direction", "median PCR")
+STANDINGS_HEADER = ("task", "group", "mode", "best (mean Δ p)", "beats: a − b [95% CI]", "ties: a − b [95% CI]")
+PAIRS_HEADER: tuple[str, ...] = ("task", "group", "mode", "a", "b", "seeds", "examples", "Δ p a", "Δ p b")
+PAIRS_HEADER += ("a − b", "95% CI", "p-value", "verdict")
 SEED_COLUMNS = {"Δ acc.": "Δ acc. per seed", "Δ p": "Δ p per seed"}
 """With several seeds: each of these columns reads "mean ± sd" and is followed by its per-seed column."""
+MAIN_CAPTION = (
+    "Δ: after minus before, on the held-out split. CI: paired 95% bootstrap over held-out examples (bold: excludes 0; "
+    "–: a cell from an earlier version). ✓: Δ p is more than 2 control sds beyond the random mean, in the direction "
+    "the mode predicts (needs 3 or more random sets). RAC = Δ acc. / acc. before and RCC = Δ p / p before (relative "
+    "changes, signed). PCR: |Δ p| / |Δ p on the unrelated task| (large = specific). Neurons steered: per set (a "
+    "range when the split seeds' sets differ in size)."
+)
+SEEDS_CAPTION = (
+    " Several split seeds: every cell ran once per seed (its own split, neurons and controls); Δ is the mean ± sd "
+    "across seeds, then each seed's value, n the fewest neurons steered under any seed. The CI resamples distinct "
+    "held-out examples: an example held out under several seeds counts once, its before and after averaged over "
+    "those seeds (so the CI is centred near, not exactly at, the mean across seeds)."
+)
+PAIRS_CAPTION = (
+    "Per task, group and mode, two variants' identified sets compared on the same held-out examples: the mean of "
+    "the per-example difference of Δ p (a − b), its paired 95% bootstrap CI and a paired permutation p-value. The "
+    "unit is the distinct example: an example held out under several split seeds counts once, its difference "
+    "averaged over those seeds (examples: how many). A variant beats the other only when the CI excludes 0 on the "
+    "side the mode predicts (lower Δ p for degrade and the silencing modes, higher for enhance); otherwise a tie."
+)
 
 
-def f(x: float | None, fmt: str = "+.3f") -> str:
-    if x is None:
-        return "–"
-    if math.isinf(x):
-        return "∞"
-    return format(x, fmt)
-
-
-def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """A markdown table: the header, its rule, then one line per row of cells."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
-    return "\n".join(lines)
-
-
-def _with_seeds(header: Sequence[str], multi: bool) -> list[str]:
-    if not multi:
-        return list(header)
-    out: list[str] = []
-    for h in header:
-        out += [f"{h} (mean ± sd)", SEED_COLUMNS[h]] if h in SEED_COLUMNS else [h]
-    return out
-
-
-def _delta_cells(mean: float, sd: float | None, per_seed: Sequence[float], fmt: str, multi: bool) -> list[str]:
-    if not multi:
-        return [f(mean, fmt)]
-    return [f"{f(mean, fmt)} ± {f(sd, fmt.lstrip('+'))}", ", ".join(f(x, fmt) for x in per_seed)]
-
-
-def _n(r: ResultRow) -> str:
-    counts = r.n_steered_per_seed or (r.n_steered,)
-    return str(min(counts)) if min(counts) == max(counts) else f"{min(counts)}–{max(counts)}"
-
-
-def _main_cells(r: ResultRow, multi: bool) -> list[str]:
-    rand = f"{f(r.random_delta_p_mean, '+.4f')} ± {f(r.random_delta_p_sd, '.4f')}" if r.random_n else "–"
-    mark = r.beyond_mark
-    return [
-        r.variant,
-        r.mode,
-        _n(r),
-        f"{r.accuracy_before:.3f} → {r.accuracy_after:.3f}",
-        *_delta_cells(r.delta_accuracy, r.delta_accuracy_sd, r.delta_accuracy_per_seed, "+.3f", multi),
-        f(r.rac, "+.2f"),
-        f"{r.p_before:.3f} → {r.p_after:.3f}",
-        *_delta_cells(r.delta_p, r.delta_p_sd, r.delta_p_per_seed, "+.4f", multi),
-        r.delta_p_ci.bounds("+.4f") if r.delta_p_ci is not None else "–",
-        f(r.rcc, "+.2f"),
-        rand,
-        f(r.beyond_random, "+.1f") + mark,
-        f(r.unrelated_delta_p, "+.4f"),
-        f(r.pcr, ".1f"),
-    ]
-
-
-def _ablation_cells(r: ResultRow, multi: bool) -> list[str]:
-    return [
-        r.task,
-        r.variant,
-        r.mode,
-        _n(r),
-        f"{r.accuracy_before:.3f} → {r.accuracy_after:.3f}",
-        *_delta_cells(r.delta_accuracy, r.delta_accuracy_sd, r.delta_accuracy_per_seed, "+.3f", multi),
-        f"{r.p_before:.3f} → {r.p_after:.3f}",
-        *_delta_cells(r.delta_p, r.delta_p_sd, r.delta_p_per_seed, "+.4f", multi),
-        f(r.rcc, "+.2f"),
-    ]
-
-
-def _multi(rows: Sequence[ResultRow]) -> bool:
+def _several(rows: Sequence[ResultRow]) -> bool:
     return any(len(r.seeds) > 1 for r in rows)
 
 
-def main_table(rows: Sequence[ResultRow]) -> str:
-    multi = _multi(rows)
-    return markdown_table(_with_seeds(MAIN_HEADER, multi), [_main_cells(r, multi) for r in rows])
+def _header(header: Sequence[str], several: bool) -> list[str]:
+    out: list[str] = []
+    for h in header:
+        out += [f"{h} (mean ± sd)", SEED_COLUMNS[h]] if several and h in SEED_COLUMNS else [h]
+    return out
 
 
-def ablation_table(rows: Sequence[ResultRow]) -> str:
-    multi = _multi(rows)
-    return markdown_table(_with_seeds(ABLATION_HEADER, multi), [_ablation_cells(r, multi) for r in rows])
+def _delta(mean: float, sd: float | None, per_seed: Sequence[float], spec: str, several: bool) -> list[Cell]:
+    cell = number_cell(mean, spec)
+    if not several:
+        return [cell]
+    text = f"{cell.text} ± {fmt(sd, spec.lstrip('+'))}"
+    return [Cell(text, cell.sort, cell.css), Cell(", ".join(fmt(x, spec) for x in per_seed) or "–")]
 
 
-def summary_table(rows: Sequence[ResultRow]) -> str:
+def _n(r: ResultRow) -> Cell:
+    counts = r.n_steered_per_seed or (r.n_steered,)
+    low, high = min(counts), max(counts)
+    return Cell(str(low) if low == high else f"{low}–{high}", low)
+
+
+def _ci(r: ResultRow) -> Cell:
+    ci = r.delta_p_ci
+    return Cell("–") if ci is None else Cell(ci.bounds("+.4f"), ci.low, "sig" if ci.excludes_zero else "")
+
+
+def _steering(r: ResultRow, several: bool) -> list[Cell]:
+    """Neurons steered and the steering's effect: the columns the main and ablation tables share."""
+    return [
+        _n(r),
+        Cell(f"{r.accuracy_before:.3f} → {r.accuracy_after:.3f}", r.accuracy_after),
+        *_delta(r.delta_accuracy, r.delta_accuracy_sd, r.delta_accuracy_per_seed, "+.3f", several),
+        number_cell(r.rac, "+.2f"),
+        Cell(f"{r.p_before:.3f} → {r.p_after:.3f}", r.p_after),
+        *_delta(r.delta_p, r.delta_p_sd, r.delta_p_per_seed, "+.4f", several),
+        _ci(r),
+        number_cell(r.rcc, "+.2f"),
+    ]
+
+
+def _main_cells(r: ResultRow, several: bool) -> list[Cell]:
+    rand = f"{fmt(r.random_delta_p_mean, '+.4f')} ± {fmt(r.random_delta_p_sd, '.4f')}" if r.random_n else "–"
+    return [
+        Cell(r.variant),
+        Cell(r.mode),
+        *_steering(r, several),
+        Cell(rand, r.random_delta_p_mean if r.random_n else None),
+        Cell(fmt(r.beyond_random, "+.1f") + r.beyond_mark, r.beyond_random),
+        number_cell(r.unrelated_delta_p, "+.4f"),
+        number_cell(r.pcr, ".1f", signed=False),
+    ]
+
+
+def main_table(rows: Sequence[ResultRow], title: str = "") -> Table:
+    several = _several(rows)
+    caption = MAIN_CAPTION + (SEEDS_CAPTION if several else "")
+    return Table(title, _header(MAIN_HEADER, several), [_main_cells(r, several) for r in rows], caption)
+
+
+def ablation_table(rows: Sequence[ResultRow], title: str = "") -> Table:
+    several = _several(rows)
+    cells = [[Cell(default_task_name(r.task)), Cell(r.variant), Cell(r.mode), *_steering(r, several)] for r in rows]
+    return Table(title, _header(ABLATION_HEADER, several), cells)
+
+
+def comparison_tables(rows: Sequence[ResultRow]) -> list[Table]:
+    """One table of every method per task (group ``main``), then one per ablation group."""
+    main = [r for r in rows if r.group == "main"]
+    tasks = list(dict.fromkeys(r.task for r in main))
+    groups = list(dict.fromkeys(r.group for r in rows if r.group != "main"))
+    by_task = [main_table([r for r in main if r.task == t], f"{default_task_name(t)}: methods") for t in tasks]
+    return by_task + [ablation_table([r for r in rows if r.group == g], f"Ablation: {g}") for g in groups]
+
+
+def summary_table(rows: Sequence[ResultRow]) -> Table:
     """Per method and mode, over tasks: mean Δp, and on how many tasks it beat the random controls."""
     cells: dict[tuple[str, str], list[ResultRow]] = {}
     for r in rows:
@@ -155,31 +150,69 @@ def summary_table(rows: Sequence[ResultRow]) -> str:
         with_controls = [r for r in rs if r.random_n]
         beyond = f"{sum(r.as_expected for r in with_controls)} / {len(with_controls)}" if with_controls else "–"
         mean_dp = statistics.fmean(r.delta_p for r in rs)
-        median_pcr = f(statistics.median(pcrs) if pcrs else None, ".1f")
-        lines.append([variant, mode, str(len(rs)), f"{mean_dp:+.4f}", beyond, median_pcr])
-    return markdown_table(SUMMARY_HEADER, lines)
+        median_pcr = statistics.median(pcrs) if pcrs else None
+        n = Cell(str(len(rs)), len(rs))
+        pcr = number_cell(median_pcr, ".1f", signed=False)
+        lines.append([Cell(variant), Cell(mode), n, number_cell(mean_dp, "+.4f"), Cell(beyond), pcr])
+    return Table("Summary over tasks", SUMMARY_HEADER, lines)
 
 
-def _pair_text(p: PairResult) -> str:
-    return f"{p.b} {p.difference.interval.format('+.4f')}"
+def _versus(ps: Iterable[PairResult], prefix: str = "") -> list[str]:
+    return [f"{prefix}{p.b} {p.difference.interval.format('+.4f')}" for p in ps]
 
 
-def standings_table(standings: Iterable[Standing]) -> str:
+def _standing_cells(s: Standing) -> list[Cell]:
+    ties = _versus(s.ties) + _versus(s.beaten_by, "beaten by ")
+    return [
+        Cell(default_task_name(s.task)),
+        Cell(s.group),
+        Cell(s.mode),
+        Cell(f"{s.best} ({s.best_delta_p:+.4f})", s.best_delta_p),
+        Cell("; ".join(_versus(s.beats)) or "–", len(s.beats)),
+        Cell("; ".join(ties) or "–", len(ties)),
+    ]
+
+
+def standings_table(pairs: Sequence[PairResult]) -> Table:
     """Per task, group and mode: the best variant, the others it beats, and those it ties with."""
-    lines = []
-    for s in standings:
-        ties = [_pair_text(p) for p in s.ties] + [f"beaten by {_pair_text(p)}" for p in s.beaten_by]
-        lines.append(
-            [
-                Path(s.task).name,
-                s.group,
-                s.mode,
-                f"{s.best} ({s.best_delta_p:+.4f})",
-                "; ".join(_pair_text(p) for p in s.beats) or "–",
-                "; ".join(ties) or "–",
-            ]
-        )
-    return markdown_table(STANDINGS_HEADER, lines)
+    return Table("Best per task and mode", STANDINGS_HEADER, [_standing_cells(s) for s in standings(pairs)])
 
 
-__all__ = ["ablation_table", "f", "main_table", "markdown_table", "standings_table", "summary_table"]
+def _pair_cells(p: PairResult) -> list[Cell]:
+    ci = p.difference.interval
+    return [
+        Cell(default_task_name(p.task)),
+        Cell(p.group),
+        Cell(p.mode),
+        Cell(p.a),
+        Cell(p.b),
+        Cell(", ".join(map(str, p.seeds))),
+        Cell(str(ci.n), ci.n),
+        number_cell(p.a_delta_p, "+.4f"),
+        number_cell(p.b_delta_p, "+.4f"),
+        number_cell(ci.estimate, "+.4f"),
+        Cell(ci.bounds("+.4f"), ci.low, "sig" if ci.excludes_zero else ""),
+        Cell(fmt(p.difference.p_value, ".4f"), p.difference.p_value),
+        Cell(p.verdict, css="" if p.winner is None else "sig"),
+    ]
+
+
+def pairs_table(pairs: Sequence[PairResult]) -> Table:
+    return Table("Every pair", PAIRS_HEADER, [_pair_cells(p) for p in pairs], PAIRS_CAPTION)
+
+
+__all__ = [
+    "ABLATION_HEADER",
+    "MAIN_CAPTION",
+    "MAIN_HEADER",
+    "PAIRS_HEADER",
+    "SEEDS_CAPTION",
+    "STANDINGS_HEADER",
+    "SUMMARY_HEADER",
+    "ablation_table",
+    "comparison_tables",
+    "main_table",
+    "pairs_table",
+    "standings_table",
+    "summary_table",
+]

@@ -15,12 +15,14 @@ from typing import Any
 
 import jinja2
 
+from neuronllm_tl.comparison.ranking import PairResult
+from neuronllm_tl.comparison.results_csv import read_pairs, read_rows
+from neuronllm_tl.comparison.tables import comparison_tables, pairs_table, standings_table
 from neuronllm_tl.reporting.cards import build_cards
-from neuronllm_tl.reporting.comparison_tables import comparison_tables
 from neuronllm_tl.reporting.header import header_items, title
-from neuronllm_tl.reporting.ranking_tables import ranking_tables
 from neuronllm_tl.reporting.run_files import COMPARE_PLOTS, LAYER_PLOT, RunFiles, read_run
 from neuronllm_tl.reporting.tables import fmt, neuron_table, steering_table
+from neuronllm_tl.tables import Table
 from neuronllm_tl.version import __version__
 
 REPORT_FILE = "report.html"
@@ -95,8 +97,8 @@ def _comparison_context(files: RunFiles) -> dict[str, Any]:
     if missing:
         notes["compare_plots"] = f"Missing plot(s): {', '.join(missing)} (written by neuronllm-tl compare)."
     return {
-        "tables": comparison_tables(files.results or []),
-        "ranking": ranking_tables(files.pairs or []),
+        "tables": comparison_tables(read_rows(files.results or [])),
+        "ranking": _ranking(read_pairs(files.pairs or [])),
         "plots": plots,
         "notes": notes,
     }
@@ -130,6 +132,11 @@ def build_context(files: RunFiles) -> dict[str, Any]:
 
 def render_html(files: RunFiles) -> str:
     return environment().get_template(TEMPLATE).render(**build_context(files))
+
+
+def _ranking(pairs: list[PairResult]) -> list[Table]:
+    """Who beats whom: the compact table, then every pair (none without a readable pair)."""
+    return [standings_table(pairs), pairs_table(pairs)] if pairs else []
 
 
 def render_report(run_dir: str | Path, *, out: str | Path | None = None) -> Path:

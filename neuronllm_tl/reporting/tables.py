@@ -6,62 +6,11 @@ numbers, "–" last). The templates only lay the rows out.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from neuronllm_tl.neurons.neuron_set import NeuronSet
-
-
-@dataclass(frozen=True)
-class Cell:
-    text: str
-    sort: str | float | None = None
-    """The value sorted by (None: the text); numbers sort numerically."""
-    css: str = ""
-    """Extra CSS classes: ``pos``/``neg`` (sign), ``sig`` (an interval that excludes 0)."""
-    href: str = ""
-    """A link inside the page (``#card-...``), or empty."""
-
-
-@dataclass(frozen=True)
-class Table:
-    title: str
-    header: Sequence[str]
-    rows: list[list[Cell]]
-    caption: str = ""
-
-
-def fmt(x: Any, spec: str = "+.3f") -> str:
-    """A number as text: ``–`` for missing, ``∞`` for infinite, ``nan`` kept visible."""
-    if x is None or x == "":
-        return "–"
-    try:
-        value = float(x)
-    except (TypeError, ValueError):
-        return str(x)
-    if math.isinf(value):
-        return "∞" if value > 0 else "-∞"
-    if math.isnan(value):
-        return "nan"
-    return format(value, spec)
-
-
-def num(x: Any) -> float | None:
-    """A float, or None for a missing or unreadable value (CSV cells are strings, empty when missing)."""
-    if x is None or x == "":
-        return None
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return None
-
-
-def number_cell(x: Any, spec: str = "+.3f", *, signed: bool = True) -> Cell:
-    value = num(x)
-    css = "" if value is None or not signed or value == 0 else ("pos" if value > 0 else "neg")
-    return Cell(fmt(value, spec), value, css)
+from neuronllm_tl.tables import Cell, Table, fmt, num, number_cell
 
 
 def interval_cell(ci: Mapping[str, Any] | None, spec: str = "+.4f") -> Cell:

@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 from neuronllm_tl.comparison import run as run_module
-from neuronllm_tl.comparison.config import ALL_MODES, CompareConfig
+from neuronllm_tl.comparison.config import CompareConfig
+from neuronllm_tl.comparison.variants import ALL_MODES
 from neuronllm_tl.comparison.intervals import CI_COLUMNS
 from neuronllm_tl.comparison.run import run_comparison
 from neuronllm_tl.comparison.splits import make_splits

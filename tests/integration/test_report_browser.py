@@ -109,5 +109,5 @@ def test_comparison_report_in_a_browser(demo_run):
         _keep(page.screenshot(out / "comparison_screenshot.png"))
         _check_offline_and_clean(page)
         titles = page.evaluate("[...document.querySelectorAll('section#comparison h3')].map(h => h.textContent)")
-        assert titles == ["tiny.jsonl: methods", "Ablation: k"]
+        assert titles == ["tiny: methods", "Ablation: k"]
         assert page.evaluate("document.querySelectorAll('section#comparison img').length") == 2

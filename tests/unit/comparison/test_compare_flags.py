@@ -60,14 +60,14 @@ def test_the_exact_ablation_oracle_runs_only_when_named():
     assert "ablation" not in config_of().variants  # hundreds of passes per question: opt-in
     named = config_of("--variants", "neuronllm_ig", "ablation")
     assert named.variants == ("neuronllm_ig", "ablation")
-    from neuronllm_tl.comparison.config import VARIANTS
+    from neuronllm_tl.comparison.variants import VARIANTS
 
     oracle = VARIANTS["ablation"]
     assert oracle.method == "ablation" and "degrade" in oracle.modes  # it finds bad neurons too
 
 
 def test_the_grid_variants_keep_their_own_settings_under_the_comparisons():
-    from neuronllm_tl.comparison.config import ABLATIONS
+    from neuronllm_tl.comparison.variants import ABLATIONS
     from neuronllm_tl.comparison.run import ComparisonRun
 
     run = ComparisonRun.__new__(ComparisonRun)  # method_config reads only the comparison's config

@@ -5,7 +5,8 @@ import math
 
 import pytest
 
-from neuronllm_tl.comparison.config import VARIANTS, CompareConfig, Variant
+from neuronllm_tl.comparison.config import CompareConfig
+from neuronllm_tl.comparison.variants import VARIANTS, Variant
 from neuronllm_tl.comparison.report import rows_from_cells
 from neuronllm_tl.methods.registry import method_config
 

@@ -1,0 +1,42 @@
+"""issue #26 item 4: each comparison table is built once from typed rows; results.md and the HTML report are
+two views of it, with the same columns and the same numbers (the report reads the rows back from the CSVs)."""
+
+import csv
+from dataclasses import replace
+
+from neuronllm_tl.comparison.results_csv import read_pairs, read_rows, write_rows
+from neuronllm_tl.comparison.tables import comparison_tables, pairs_table, standings_table, summary_table
+from neuronllm_tl.reporting import render_report
+from tests.unit.reporting.test_comparison_report import write_seeded
+
+
+def _texts(table):
+    return table.header, [[c.text for c in row] for row in table.rows]
+
+
+def test_every_table_carries_the_same_columns_and_numbers_in_both_views(tmp_path):
+    folder, result = write_seeded(tmp_path / "c")
+    rows = [*result.rows, *(replace(r, group="k", variant="k=10", random_n=2) for r in result.rows)]
+    write_rows(rows, folder / "results.csv")
+    with open(folder / "results.csv") as f:
+        back = read_rows(csv.DictReader(f))
+    with open(folder / "pairwise.csv") as f:
+        pairs = read_pairs(csv.DictReader(f))
+
+    def tables(rs, ps):
+        return [*comparison_tables(rs), summary_table(rs), standings_table(ps), pairs_table(ps)]
+
+    in_memory, from_csv = tables(rows, result.pairs), tables(back, pairs)
+    assert [t.title for t in in_memory] == ["a: methods", "Ablation: k", "Summary over tasks", "Best per task and mode",
+                                            "Every pair"]  # fmt: skip
+    for md, html in zip(in_memory, from_csv, strict=True):
+        assert _texts(md) == _texts(html), md.title
+
+    page = render_report(folder).read_text()
+    main, ablation = in_memory[:2]
+    assert "RAC" in main.header and "Δ p 95% CI" in ablation.header
+    for table in (main, ablation, in_memory[3], in_memory[4]):
+        assert all(h in page for h in table.header), table.title
+        assert all(c.text in page for row in table.rows for c in row if "<" not in c.text), table.title
+    markdown = main.to_markdown().splitlines()[0]
+    assert markdown.startswith("| method | mode | neurons steered |") and "| RAC |" in markdown
