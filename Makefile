@@ -29,6 +29,7 @@ PIP_COMPILE = $(VENV)-lock/bin/pip-compile --quiet --no-header --no-emit-index-u
 # install from the lock, check that the set is consistent with pyproject's ranges (pip check), then add
 # the offline packages (after the check: their own requirements are deliberately not installed)
 define install_locked
+	rm -rf $(1)  # from scratch: pip check would see the offline packages' unmet pins in a reused venv
 	$(PYTHON) -m venv $(1)
 	$(1)/bin/pip install $(PIP_LOG_FLAGS) --no-deps -r $(2)
 	$(1)/bin/pip install $(PIP_LOG_FLAGS) --no-deps -e .

@@ -28,7 +28,7 @@ from neuronllm_tl.attribution.stream import AttributionRequest
 from neuronllm_tl.comparison.config import CompareConfig
 from neuronllm_tl.comparison.report import ComparisonResult
 from neuronllm_tl.comparison.run import run_comparison as compare
-from neuronllm_tl.comparison.variants import Variant, register_variant
+from neuronllm_tl.comparison.variants import Variant, register_variant, unregister_variant
 from neuronllm_tl.evaluation.evaluate import EvaluationReport, evaluate
 from neuronllm_tl.evaluation.generation import evaluate_generation, generate_answers, score_generation
 from neuronllm_tl.evaluation.generation_report import GenerationReport
@@ -37,20 +37,21 @@ from neuronllm_tl.evaluation.scores import TaskScores, filter_genuine, score_tas
 from neuronllm_tl.evaluation.statistics import Interval, paired_ci, paired_difference
 from neuronllm_tl.explanation import Explanations, TopActivations, explain, top_activating
 from neuronllm_tl.methods.base import MethodConfig, MethodInputs
-from neuronllm_tl.methods.registry import METHODS, identify, method_config, register_method
+from neuronllm_tl.methods.registry import METHODS, identify, method_config, register_method, unregister_method
 from neuronllm_tl.models.fast_paths import FastPathWarning
 from neuronllm_tl.models.loading import DEFAULT_MODEL, load_model
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.neurons.neuron_set import NeuronSet
 from neuronllm_tl.neurons.selection import FewerNeuronsWarning
+from neuronllm_tl.registry import PluginWarning
 from neuronllm_tl.reporting import render_report
 from neuronllm_tl.scoring.distractors import with_model_distractors
-from neuronllm_tl.scoring.objectives import register_objective
-from neuronllm_tl.steering.modes import MODES, register_mode
+from neuronllm_tl.scoring.objectives import register_objective, unregister_objective
+from neuronllm_tl.steering.modes import MODES, register_mode, unregister_mode
 from neuronllm_tl.steering.steering import Steering, steer, steering_hooks
 from neuronllm_tl.tasks.example import MCExample
 from neuronllm_tl.tasks.generation import GenerationExample
-from neuronllm_tl.tasks.registry import list_tasks, load_task, register_task
+from neuronllm_tl.tasks.registry import list_tasks, load_task, register_task, unregister_task
 from neuronllm_tl.tasks.task import Task
 from neuronllm_tl.tasks.template import QATemplate
 from neuronllm_tl.version import __version__
@@ -99,12 +100,18 @@ __all__ = [
     "method_config",
     "paired_ci",
     "paired_difference",
+    "PluginWarning",
     "register_method",
     "register_mode",
     "register_objective",
     "register_task",
     "render_report",
     "register_variant",
+    "unregister_method",
+    "unregister_mode",
+    "unregister_objective",
+    "unregister_task",
+    "unregister_variant",
     "score_generation",
     "score_task",
     "set_interaction",

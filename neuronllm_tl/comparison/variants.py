@@ -13,12 +13,14 @@ Example:
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from neuronllm_tl.methods.base import MethodConfig
 from neuronllm_tl.methods.registry import method_config
 from neuronllm_tl.neurons.selection import AGGREGATIONS
+from neuronllm_tl.registry import Registry
 from neuronllm_tl.steering.modes import MODES
 
 GOOD_ONLY_MODES = ("excite_good", "silence_good")
@@ -74,20 +76,20 @@ def _ablation(
     )
 
 
-VARIANTS: dict[str, Variant] = {
-    v.name: v
-    for v in [
-        Variant("neuronllm_ig", method_config("neuronllm", attribution="integrated_gradients"), modes=ALL_MODES),
-        Variant(
-            "neuronllm_gxa",
-            method_config("neuronllm", attribution="grad_x_act"),
-            modes=("enhance", "degrade", *GOOD_ONLY_MODES),
-        ),
-        *(Variant(name, method_config(name)) for name in ("qrnca", "knowledge_neurons", "tn", "lape")),
-        Variant("random", method_config("random"), controls=False),
-        Variant("ablation", method_config("ablation"), modes=ALL_MODES),
-    ]
-}
+_VARIANTS: Registry[Variant] = Registry("variant", hint="Add one with register_variant(Variant(...)).")
+for _variant in [
+    Variant("neuronllm_ig", method_config("neuronllm", attribution="integrated_gradients"), modes=ALL_MODES),
+    Variant(
+        "neuronllm_gxa",
+        method_config("neuronllm", attribution="grad_x_act"),
+        modes=("enhance", "degrade", *GOOD_ONLY_MODES),
+    ),
+    *(Variant(name, method_config(name)) for name in ("qrnca", "knowledge_neurons", "tn", "lape")),
+    Variant("random", method_config("random"), controls=False),
+    Variant("ablation", method_config("ablation"), modes=ALL_MODES),
+]:
+    _VARIANTS.register(_variant.name, _variant)
+VARIANTS: Mapping[str, Variant] = _VARIANTS.view
 """The main comparison: NeuronLLM (IG, the paper's; and grad x act), the baselines, and the exact-ablation
 oracle (the neurons whose single silencing changes F most; opt-in, see :data:`DEFAULT_VARIANTS`)."""
 
@@ -138,10 +140,12 @@ and issue #14's selection grid (mask, aggregation, z, attribution: also the good
 
 def register_variant(variant: Variant, *, overwrite: bool = False) -> Variant:
     """Add a variant (your method, or a setting of one) that ``CompareConfig(variants=(...))`` can name."""
-    if variant.name in VARIANTS and not overwrite:
-        raise ValueError(f"variant {variant.name!r} exists already; pass overwrite=True to replace it.")
-    VARIANTS[variant.name] = variant
-    return variant
+    return _VARIANTS.register(variant.name, variant, overwrite=overwrite)
+
+
+def unregister_variant(name: str) -> Variant:
+    """Remove a variant (a built-in one too; reimport the package to get it back)."""
+    return _VARIANTS.unregister(name)
 
 
 def renamed(variants: tuple[str, ...]) -> tuple[str, ...]:
@@ -167,4 +171,5 @@ __all__ = [
     "Variant",
     "register_variant",
     "renamed",
+    "unregister_variant",
 ]

@@ -32,7 +32,6 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from neuronllm_tl.attribution.collect import TaskAttributions
@@ -47,6 +46,7 @@ from neuronllm_tl.methods.random_neurons import RandomConfig, random_method
 from neuronllm_tl.methods.taylor import TaylorConfig, taylor_neurons
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.neurons.neuron_set import NeuronSet
+from neuronllm_tl.registry import METHOD_ENTRY_POINTS, Registry
 from neuronllm_tl.tasks.task import Task
 
 MethodFunction = Callable[[MethodInputs], NeuronSet]
@@ -64,9 +64,12 @@ class MethodSpec:
     description: str = ""
 
 
-_METHODS: dict[str, MethodSpec] = {}
-METHODS: Mapping[str, MethodSpec] = MappingProxyType(_METHODS)
-"""The registered methods (read-only; add one with :func:`register_method`)."""
+_METHODS: Registry[MethodSpec] = Registry(
+    "method", hint="Add one with register_method(name, config_class, function).", entry_points=METHOD_ENTRY_POINTS
+)
+METHODS: Mapping[str, MethodSpec] = _METHODS.view
+"""The registered methods (read-only; add one with :func:`register_method`, or from another package through
+the ``neuronllm_tl.methods`` entry-point group: :mod:`neuronllm_tl.registry`)."""
 
 
 def register_method(
@@ -85,21 +88,22 @@ def register_method(
             f"{config_class.__name__}.method is {config_class.method!r}; set the class attribute "
             f"method: ClassVar[str] = {name!r} so that its to_dict/from_dict name the method."
         )
-    if name in _METHODS and not overwrite:
-        raise ValueError(f"method {name!r} is registered already; pass overwrite=True to replace it.")
-    spec = MethodSpec(name, config_class, function, description)
-    _METHODS[name] = spec
+    spec = _METHODS.register(name, MethodSpec(name, config_class, function, description), overwrite=overwrite)
     CONFIG_CLASSES[name] = config_class
     return spec
 
 
+def unregister_method(name: str) -> MethodSpec:
+    """Remove a method (a built-in one too; reimport the package to get it back)."""
+    spec = _METHODS.unregister(name)
+    CONFIG_CLASSES.pop(name, None)
+    return spec
+
+
 def get_method(name: str) -> MethodSpec:
-    if name not in _METHODS:
-        hint = ""
-        if name in ("grad_x_act", "integrated_gradients"):
-            hint = f" {name!r} is an attribution: use method='neuronllm', attribution={name!r}."
-        raise ValueError(f"unknown method {name!r}; registered methods: {sorted(_METHODS)}.{hint}")
-    return _METHODS[name]
+    if name in ("grad_x_act", "integrated_gradients") and name not in _METHODS.view:
+        raise ValueError(f"{name!r} is an attribution, not a method: use method='neuronllm', attribution={name!r}.")
+    return _METHODS.get(name)
 
 
 def method_config(method: str = DEFAULT_METHOD, **options: Any) -> MethodConfig:

@@ -49,6 +49,7 @@ from typing import Protocol
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from neuronllm_tl.registry import Registry
 from neuronllm_tl.scoring.encoding import EncodedQuestions, option_scores
 from neuronllm_tl.tasks.task import Task
 
@@ -163,39 +164,37 @@ def margin(scores: OptionScores) -> Float[Tensor, " question"]:
 contrastive.reads_only_option_scores = True  # type: ignore[attr-defined]
 margin.reads_only_option_scores = True  # type: ignore[attr-defined]
 
-_REGISTRY: dict[str, Objective] = {
-    "contrastive": contrastive,
-    "vocab_prob": vocab_prob,
-    "vocab_logprob": vocab_logprob,
-    "margin": margin,
-    "sequence_logprob": vocab_logprob,
-}
-OBJECTIVES: KeysView[str] = _REGISTRY.keys()
+_REGISTRY: Registry[Objective] = Registry(
+    "objective", hint="Pass one of these, or register yours with register_objective(name, fn)."
+)
+for _name, _fn in (
+    ("contrastive", contrastive),
+    ("vocab_prob", vocab_prob),
+    ("vocab_logprob", vocab_logprob),
+    ("margin", margin),
+    ("sequence_logprob", vocab_logprob),
+):
+    _REGISTRY.register(_name, _fn)
+OBJECTIVES: KeysView[str] = _REGISTRY.view.keys()
 """The registered objectives' names: a read-only view that stays current as objectives register."""
 
 
 def register_objective(name: str, fn: Objective, *, overwrite: bool = False) -> Objective:
     """Register ``fn`` under ``name`` so that ``objective=name`` reaches it everywhere; returns ``fn``."""
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"an objective's name must be a non-empty string, got {name!r}.")
     if not callable(fn):
         raise TypeError(f"objective {name!r} must be a callable of OptionScores, got {type(fn).__name__}.")
-    if name in _REGISTRY and not overwrite and _REGISTRY[name] is not fn:
-        raise ValueError(f"objective {name!r} is already registered; pass overwrite=True to replace it.")
-    _REGISTRY[name] = fn
-    return fn
+    return _REGISTRY.register(name, fn, overwrite=overwrite)
+
+
+def unregister_objective(name: str) -> Objective:
+    """Remove an objective (a built-in one too; reimport the package to get it back)."""
+    return _REGISTRY.unregister(name)
 
 
 def get_objective(objective: str | Objective) -> Objective:
     """The objective registered under a name; a callable passes through unchanged."""
     if isinstance(objective, str):
-        try:
-            return _REGISTRY[objective]
-        except KeyError:
-            raise ValueError(
-                f"unknown objective {objective!r}; registered objectives: {', '.join(_REGISTRY)}. Pass one of "
-                "these, a callable of OptionScores, or register yours with register_objective(name, fn)."
-            ) from None
+        return _REGISTRY.get(objective)
     if callable(objective):
         return objective
     raise TypeError(f"objective must be a registered name or a callable, got {type(objective).__name__}.")
@@ -225,7 +224,7 @@ def objective_name(objective: str | Objective) -> str:
     """A name for messages and metadata: the registered name, else the callable's ``__name__``."""
     if isinstance(objective, str):
         return objective
-    for name, fn in _REGISTRY.items():
+    for name, fn in _REGISTRY.view.items():
         if fn is objective:
             return name
     return str(getattr(objective, "__name__", None) or objective)

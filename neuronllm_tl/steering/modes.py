@@ -30,7 +30,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
+
+from neuronllm_tl.registry import Registry
 
 GROUPS = ("good", "bad")
 """The neuron groups of a NeuronSet that a steering can scale."""
@@ -72,37 +73,36 @@ class Mode:
         return frozenset(self.factors)
 
 
-_MODES: dict[str, Mode] = {
-    "enhance": Mode({"good": 2.0, "bad": 0.0}, +1),
-    "degrade": Mode({"good": 0.0, "bad": 2.0}, -1),
-    "excite_good": Mode({"good": 2.0}, +1),
-    "silence_good": Mode({"good": 0.0}, -1),
-    "excite_bad": Mode({"bad": 2.0}, -1),
-    "silence_bad": Mode({"bad": 0.0}, +1),
-}
-MODES: Mapping[str, Mode] = MappingProxyType(_MODES)
+_MODES: Registry[Mode] = Registry(
+    "steering mode",
+    hint="Pass factors=, or add it with neuronllm_tl.steering.register_mode(name, factors, expected_sign=...).",
+)
+for _name, _mode in (
+    ("enhance", Mode({"good": 2.0, "bad": 0.0}, +1)),
+    ("degrade", Mode({"good": 0.0, "bad": 2.0}, -1)),
+    ("excite_good", Mode({"good": 2.0}, +1)),
+    ("silence_good", Mode({"good": 0.0}, -1)),
+    ("excite_bad", Mode({"bad": 2.0}, -1)),
+    ("silence_bad", Mode({"bad": 0.0}, +1)),
+):
+    _MODES.register(_name, _mode)
+MODES: Mapping[str, Mode] = _MODES.view
 """Every registered mode by name (read-only; add one with :func:`register_mode`)."""
 
 
 def register_mode(name: str, factors: Mapping[str, float], *, expected_sign: int, overwrite: bool = False) -> Mode:
     """Add a steering mode; it is then accepted wherever a mode name is (``steer``, ``evaluate``, ``compare``)."""
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"a mode name must be a non-empty string, got {name!r}.")
-    if name in _MODES and not overwrite:
-        raise ValueError(f"steering mode {name!r} already exists; pick another name or pass overwrite=True.")
-    mode = Mode(dict(factors), expected_sign)
-    _MODES[name] = mode
-    return mode
+    return _MODES.register(name, Mode(dict(factors), expected_sign), overwrite=overwrite)
+
+
+def unregister_mode(name: str) -> Mode:
+    """Remove a steering mode (a built-in one too; reimport the package to get it back)."""
+    return _MODES.unregister(name)
 
 
 def get_mode(name: str) -> Mode:
     """The registered mode ``name``; an unknown name is refused with the list of known ones."""
-    if not isinstance(name, str) or name not in _MODES:
-        raise ValueError(
-            f"unknown steering mode {name!r}; choose one of {sorted(_MODES)}, pass factors=, "
-            "or add it with neuronllm_tl.steering.register_mode(name, factors, expected_sign=...)."
-        )
-    return _MODES[name]
+    return _MODES.get(name)
 
 
 def mode_groups(name: str) -> frozenset[str]:
@@ -113,7 +113,7 @@ def mode_groups(name: str) -> frozenset[str]:
 def mode_of(factors: Mapping[str, float]) -> str | None:
     """The first registered mode whose factors are exactly ``factors``, or None."""
     wanted = check_factors(factors)
-    return next((name for name, mode in _MODES.items() if mode.factors == wanted), None)
+    return next((name for name, mode in MODES.items() if mode.factors == wanted), None)
 
 
 __all__ = ["GROUPS", "MODES", "Mode", "check_factors", "get_mode", "mode_groups", "mode_of", "register_mode"]

@@ -42,6 +42,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from neuronllm_tl.registry import TASK_ENTRY_POINTS, Registry
 from neuronllm_tl.tasks.datasets import DATASET_OPTIONS, DATASET_TASKS, load_dataset_source
 from neuronllm_tl.tasks.rows import InvalidRows, check_invalid_rows, finish_task, load_question_file
 from neuronllm_tl.tasks.task import Task
@@ -117,8 +118,8 @@ def _shipped(name: str, header: str) -> TaskLoader:
     return load
 
 
-_TASKS: dict[str, TaskEntry] = {
-    entry.name: replace(entry, readout=READOUT_DEFAULTS.get(entry.name, entry.readout))
+_SHIPPED: tuple[TaskEntry, ...] = tuple(
+    replace(entry, readout=READOUT_DEFAULTS.get(entry.name, entry.readout))
     for entry in (
         TaskEntry(
             "sentiment-mini",
@@ -160,15 +161,19 @@ _TASKS: dict[str, TaskEntry] = {
             for spec in DATASET_TASKS.values()
         ),
     )
-}
-TASKS: Mapping[str, TaskEntry] = MappingProxyType(_TASKS)
-"""The registry, read-only (a live view: it shows tasks registered later)."""
-BUILTIN_TASKS: tuple[str, ...] = tuple(n for n, e in _TASKS.items() if e.source == "built-in")
+)
+_TASKS: Registry[TaskEntry] = Registry("task", entry_points=TASK_ENTRY_POINTS)
+for _entry in _SHIPPED:
+    _TASKS.register(_entry.name, _entry)
+TASKS: Mapping[str, TaskEntry] = _TASKS.view
+"""The registry, read-only (a live view: it shows tasks registered later, also by other packages through the
+``neuronllm_tl.tasks`` entry-point group: :mod:`neuronllm_tl.registry`)."""
+BUILTIN_TASKS: tuple[str, ...] = tuple(e.name for e in _SHIPPED if e.source == "built-in")
 
 
 def list_tasks() -> dict[str, str]:
     """Every registered task: name -> description."""
-    return {name: entry.description for name, entry in _TASKS.items()}
+    return {name: entry.description for name, entry in TASKS.items()}
 
 
 def register_task(name: str, loader: TaskLoader, *, description: str = "", overwrite: bool = False) -> None:
@@ -177,20 +182,20 @@ def register_task(name: str, loader: TaskLoader, *, description: str = "", overw
         raise ValueError(f"a task name must be a non-empty str, got {name!r}.")
     if not callable(loader):
         raise TypeError(f"loader must be a callable loader(**options) -> Task, got {type(loader).__name__}.")
-    if name in _TASKS and not overwrite:
-        old = _TASKS[name]
+    if name in TASKS and not overwrite:
+        old = TASKS[name]
         raise ValueError(
             f"task {name!r} is already registered ({old.source}: {old.description or 'no description'}); "
             "pass overwrite=True to replace it, or choose another name."
         )
-    _TASKS[name] = TaskEntry(name, loader, description, "registered", None)
+    _TASKS.register(name, TaskEntry(name, loader, description, "registered", None), overwrite=overwrite)
 
 
 def unregister_task(name: str) -> None:
     """Remove a task from the registry (a built-in one too; reimport the package to get it back)."""
-    if name not in _TASKS:
-        raise UnknownTaskError(f"task {name!r} is not registered; registered tasks: {sorted(_TASKS)}.")
-    del _TASKS[name]
+    if name not in TASKS:
+        raise UnknownTaskError(f"task {name!r} is not registered; registered tasks: {sorted(TASKS)}.")
+    _TASKS.unregister(name)
 
 
 def load_task(
@@ -247,15 +252,15 @@ def load_task_file(path: str | Path, *, name: str | None = None, limit: int | No
 def default_task_name(source: str | Path) -> str:
     """The name ``load_task(source)`` gives a task without ``name=``: a registered name itself, a ``.jsonl``
     path its file's stem (``data/mine.jsonl`` -> ``mine``), as every command prints it."""
-    if isinstance(source, str) and source in _TASKS:
+    if isinstance(source, str) and source in TASKS:
         return source
     return Path(source).stem if Path(source).suffix.lower() == ".jsonl" else str(source)
 
 
 def _resolve(source: str | Path) -> TaskEntry | None:
     """The registry row of ``source``, or None when it is a ``.jsonl`` path."""
-    if isinstance(source, str) and source in _TASKS:
-        return _TASKS[source]
+    if isinstance(source, str) and source in TASKS:
+        return TASKS[source]
     path = Path(source)
     if path.suffix.lower() == ".jsonl":
         return None
@@ -265,7 +270,7 @@ def _resolve(source: str | Path) -> TaskEntry | None:
             "labelled table (csv, tsv, parquet) use load_task('<dataset task>', data_files=..., columns=..., "
             "label_column=..., labels=...) or load_classification_task."
         )
-    groups = {s: sorted(n for n, e in _TASKS.items() if e.source == s) for s in ("built-in", "dataset", "registered")}
+    groups = {s: sorted(n for n, e in TASKS.items() if e.source == s) for s in ("built-in", "dataset", "registered")}
     raise UnknownTaskError(
         f"unknown task {source!r}; built-in tasks: {groups['built-in']}, dataset tasks: {groups['dataset']}"
         + (f", registered: {groups['registered']}" if groups["registered"] else "")
@@ -279,7 +284,7 @@ def _check_options(what: str, options: Mapping[str, Any], extra: Sequence[str]) 
         return
     dataset_only = [o for o in unknown if o in DATASET_OPTIONS]
     if dataset_only:
-        datasets = sorted(n for n, e in _TASKS.items() if e.source == "dataset")
+        datasets = sorted(n for n, e in TASKS.items() if e.source == "dataset")
         one = len(dataset_only) == 1
         raise ValueError(
             f"{', '.join(o + '=' for o in dataset_only)} appl{'ies' if one else 'y'} to the dataset tasks "

@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 import neuronllm_tl as nl
-from neuronllm_tl.comparison import config as comparison_config
+from neuronllm_tl.comparison import variants as comparison_variants
 from neuronllm_tl.methods import base as methods_base
 from neuronllm_tl.methods import registry as methods_registry
+from neuronllm_tl.registry import Registry
 from neuronllm_tl.scoring import objectives as scoring_objectives
 from neuronllm_tl.steering import modes as steering_modes
 from neuronllm_tl.tasks.registry import unregister_task
@@ -35,22 +36,28 @@ def python_blocks() -> list[str]:
     return BLOCK.findall(DOC.read_text())
 
 
-def _private_registries() -> dict[str, dict]:
-    """The dicts behind the registries that have no public unregister."""
+def _registries() -> dict[str, Registry]:
     return {
         "methods": methods_registry._METHODS,
-        "method configs": methods_base.CONFIG_CLASSES,
         "objectives": scoring_objectives._REGISTRY,
         "modes": steering_modes._MODES,
-        "variants": comparison_config.VARIANTS,
+        "variants": comparison_variants._VARIANTS,
     }
+
+
+def _restore(registry: Registry, before: dict) -> None:
+    for name in set(registry.view) - set(before):
+        registry.unregister(name)
+    for name, value in before.items():
+        registry.register(name, value, overwrite=True)
 
 
 @pytest.fixture(scope="module")
 def doc(tmp_path_factory):
     """The namespace after running every block of the page; the registries are restored afterwards."""
-    registries = _private_registries()
-    before = {name: dict(d) for name, d in registries.items()}
+    registries = _registries()
+    before = {name: dict(r.view) for name, r in registries.items()}
+    configs_before = dict(methods_base.CONFIG_CLASSES)
     tasks_before = set(nl.list_tasks())
     mp = pytest.MonkeyPatch()
     mp.setattr(tempfile, "mkdtemp", lambda *a, **k: str(tmp_path_factory.mktemp("extending")))
@@ -63,16 +70,17 @@ def doc(tmp_path_factory):
         yield module.__dict__
     finally:
         mp.undo()
-        for name, d in registries.items():
-            d.clear()
-            d.update(before[name])
+        for name, r in registries.items():
+            _restore(r, before[name])
+        methods_base.CONFIG_CLASSES.clear()
+        methods_base.CONFIG_CLASSES.update(configs_before)
         for task in set(nl.list_tasks()) - tasks_before:
             unregister_task(task)
     assert REGISTERED["method"] not in nl.METHODS
     assert REGISTERED["objective"] not in scoring_objectives.OBJECTIVES
     assert REGISTERED["task"] not in nl.list_tasks()
     assert REGISTERED["mode"] not in nl.MODES
-    assert not set(VARIANT_NAMES) & set(comparison_config.VARIANTS)
+    assert not set(VARIANT_NAMES) & set(comparison_variants.VARIANTS)
 
 
 def test_the_page_has_a_setup_and_one_example_per_extension_point():

@@ -12,7 +12,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "neuronllm_tl"
 STAGES = [
-    ("version", "checks", "installed", "display", "tables"),
+    ("version", "checks", "installed", "display", "tables", "registry"),
     ("models",),
     ("tasks",),
     ("scoring",),

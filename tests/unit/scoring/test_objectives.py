@@ -96,7 +96,7 @@ def custom():
     name = "test-correct-minus-mean"
     assert register_objective(name, correct_minus_mean) is correct_minus_mean
     yield name
-    objectives._REGISTRY.pop(name)
+    objectives.unregister_objective(name)
 
 
 @pytest.mark.parametrize("answer_format", ["letter", "cloze"])

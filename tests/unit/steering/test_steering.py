@@ -32,10 +32,10 @@ def two_layer_set(n_layers=3, d_mlp=48):
 @pytest.fixture
 def restore_modes():
     """Custom modes registered by a test are removed after it."""
-    saved = dict(modes_module._MODES)
+    saved = set(modes_module.MODES)
     yield
-    modes_module._MODES.clear()
-    modes_module._MODES.update(saved)
+    for name in set(modes_module.MODES) - saved:
+        modes_module.unregister_mode(name)
 
 
 def hand_hooks(neurons, factors, positions):
@@ -103,7 +103,7 @@ def test_mode_table_holds_factors_and_expected_signs():
 
 
 def test_register_mode_validates(restore_modes):
-    with pytest.raises(ValueError, match="already exists.*overwrite=True"):
+    with pytest.raises(ValueError, match="registered already.*overwrite=True"):
         register_mode("enhance", {"good": 3.0}, expected_sign=1)
     with pytest.raises(ValueError, match="keys 'good' and 'bad'"):
         register_mode("boost", {"neutral": 3.0}, expected_sign=1)

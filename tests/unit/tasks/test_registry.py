@@ -5,7 +5,13 @@ import json
 import pytest
 
 from neuronllm_tl.tasks.registry import (
-    BUILTIN_TASKS, TASKS, list_tasks, load_task, load_task_file, register_task, unregister_task,
+    BUILTIN_TASKS,
+    TASKS,
+    list_tasks,
+    load_task,
+    load_task_file,
+    register_task,
+    unregister_task,
 )
 from neuronllm_tl.tasks.task import Task
 from neuronllm_tl.testing import tiny_examples
@@ -18,7 +24,17 @@ def write_questions(path, rows):
 
 def test_one_table_lists_built_in_and_dataset_tasks():
     tasks = list_tasks()
-    assert {"sentiment-mini", "capitals-mini", "topics-mini", "mmlu", "arc_easy", "sst2", "rte", "mnli", "ag_news"} <= set(tasks)
+    assert {
+        "sentiment-mini",
+        "capitals-mini",
+        "topics-mini",
+        "mmlu",
+        "arc_easy",
+        "sst2",
+        "rte",
+        "mnli",
+        "ag_news",
+    } <= set(tasks)
     assert all(isinstance(d, str) and d for d in tasks.values())
     assert {TASKS[n].source for n in tasks} == {"built-in", "dataset"}
     assert set(BUILTIN_TASKS) == {n for n in tasks if TASKS[n].source == "built-in"}
@@ -47,7 +63,9 @@ def test_invalid_lines_of_a_question_file_error_or_skip(tmp_path):
 
 
 def test_options_that_do_not_apply_are_refused_clearly(tmp_path):
-    with pytest.raises(ValueError, match=r"subjects= applies to the dataset tasks .*not to the built-in task 'capitals-mini'"):
+    with pytest.raises(
+        ValueError, match=r"subjects= applies to the dataset tasks .*not to the built-in task 'capitals-mini'"
+    ):
         load_task("capitals-mini", subjects=["x"])
     with pytest.raises(ValueError, match=r"data_files= applies to the dataset tasks"):
         load_task("capitals-mini", data_files="x.tsv")
@@ -93,8 +111,8 @@ def test_a_tasks_default_read_out_applies_unless_the_caller_sets_one(monkeypatch
 
     from neuronllm_tl.tasks import registry
 
-    entry = registry._TASKS["sentiment-mini"]
-    monkeypatch.setitem(registry._TASKS, "sentiment-mini", replace(entry, readout={"calibration": "contextual"}))
+    entry = registry.TASKS["sentiment-mini"]
+    monkeypatch.setitem(registry._TASKS._items, "sentiment-mini", replace(entry, readout={"calibration": "contextual"}))
     assert load_task("sentiment-mini").calibration == "contextual"
     assert load_task("sentiment-mini", calibration="none").calibration == "none"
     assert load_task("sentiment-mini", answer_format="letter").calibration == "none", "cloze read-outs only"
