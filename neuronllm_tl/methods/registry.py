@@ -163,7 +163,11 @@ def identify(
         attributions: Per-question attributions to rank from (they must answer ``config.attribution_request()``),
             e.g. one IG run shared by QRNCA and Knowledge Neurons.
         contrast_tasks: Other tasks, for methods that compare tasks (``lape``).
-        batch_size, max_rows, max_tokens, progress: How the model is run (:class:`RunOptions`); never the numbers.
+        batch_size: Examples per batch (with all their permutations). This and the next three say how the
+            model is run (:class:`RunOptions`), never the numbers.
+        max_rows: Rows per pass of integrated gradients' and exact ablation's variants (their memory budget).
+        max_tokens: Padded tokens per batch at most (rows x longest row: the memory of a forward+backward).
+        progress: Show a progress bar.
         checkpoint: NeuronLLM: a file saved after every batch; a rerun with the same model weights, task, options
             and library version continues after the last finished batch and ends with the same neurons.
         distributed: NeuronLLM: shard the batches over an initialized ``torch.distributed`` group and all-reduce

@@ -215,11 +215,11 @@ def load_task(
         invalid_rows: ``"error"`` stops at the first invalid row, naming it; ``"skip"`` drops invalid rows
             (empty text, unknown label, invalid example) and records them in ``task.skipped_rows``.
         limit: Keep the first ``limit`` examples (dataset tasks are shuffled with ``shuffle_seed`` first).
-        shots (in ``task_options``): that many label-balanced demonstrations drawn from the (limited) task's
-            examples and removed from them (:meth:`Task.with_shots`); ``Task.split(..., shots=k)`` draws
-            them from the identification split instead.
         task_options: :data:`TASK_OPTIONS` (answer_format, template, n_permutations, seed, ...), and for a
             dataset task :data:`DATASET_OPTIONS` (subjects, columns, label_column, labels, split, shuffle_seed).
+            ``shots=k``: k label-balanced demonstrations drawn from the (limited) task's examples and removed
+            from them (:meth:`Task.with_shots`); ``Task.split(..., shots=k)`` draws them from the
+            identification split instead.
     """
     check_invalid_rows(invalid_rows)
     entry = _resolve(source)
