@@ -11,15 +11,20 @@ subpackages, in pipeline order: ``models`` -> ``tasks`` -> ``scoring`` -> ``attr
 
 Example:
     >>> import neuronllm_tl as nl
-    >>> model = nl.load_model("smollm2-135m")            # offline default
-    >>> task = nl.load_task("capitals-mini")              # or a dataset name, or a .jsonl path
+    >>> from neuronllm_tl.testing import tiny_model, tiny_task   # a random 3-layer model: the examples run anywhere
+    >>> model = tiny_model()                  # or nl.load_model("smollm2-135m"): the offline default
+    >>> task = tiny_task("cloze")             # or nl.load_task("capitals-mini"), a dataset name, a .jsonl path
     >>> ident, held_out = task.split(0.5, seed=0)
-    >>> neurons = nl.identify(model, ident, k=100)      # method="neuronllm"; or "qrnca", "knowledge_neurons", ...
+    >>> neurons = nl.identify(model, ident, k=3)          # method="neuronllm"; or "qrnca", "knowledge_neurons", ...
     >>> with nl.steer(model, neurons, mode="degrade"):
-    ...     logits = model(tokens)
-    >>> report = nl.evaluate(model, held_out, neurons, modes=["enhance", "degrade"], controls=5)
-    >>> print(nl.explain(model, neurons.top(5), held_out))  # what each neuron does: options, tokens, examples
-    >>> nl.render_report("neuronllm_demo")   # one self-contained report.html of a run folder
+    ...     logits = model(model.to_tokens("the movie was great ."))
+    >>> report = nl.evaluate(model, held_out, neurons, modes=["enhance", "degrade"], controls=2)
+    >>> ex = nl.explain(model, neurons.top(2), held_out)  # what each neuron does: options, tokens, examples
+    >>> path = neurons.save("tiny.neurons")
+    >>> (path / "neurons.safetensors").is_file()
+    True
+    >>> nl.render_report("tiny.neurons").name   # one self-contained report.html of a run folder
+    'report.html'
 """
 
 from neuronllm_tl.attribution.collect import TaskAttributions, collect_attributions

@@ -20,9 +20,13 @@ answer suffix. ``candidates=`` restricts the variants to a list of neurons; the 
 marked outside ``mask``.
 
 Example:
+    >>> enc = enc.take_questions(torch.arange(6))                     # the tiny task's first 6 questions
     >>> out = exact_ablation(model, model_spec(model), enc, baseline="zero")
     >>> out.attributions.shape     # [question, layer, d_mlp]: E, > 0 where the neuron helps F
-    >>> out = exact_ablation(model, spec, enc, candidates=[(3, 17), (5, 2)])   # only these two; out.mask
+    torch.Size([6, 3, 48])
+    >>> out = exact_ablation(model, spec, enc, candidates=[(1, 17), (2, 2)])   # only these two
+    >>> int(out.mask.sum()), bool(out.attributions[:, 0].eq(0).all())     # the others: E = 0, outside mask
+    (2, True)
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ def exact_ablation(
     check_replay(replay, max_rows)
     neurons = candidate_neurons(spec, as_candidates(candidates)).to(enc.tokens.device)
     values = baseline_values(model, spec, enc, baseline)
-    mode = replay_mode(model, replay)
+    mode = replay_mode(model, replay, int(enc.tokens.shape[1]))
     # variant 0 is the clean question (no hook: its replay starts at the last layer), variant 1 + n ablates neuron n
     variant_layer = torch.cat([torch.tensor([spec.n_layers - 1]), neurons[:, 0].cpu()])
     with torch.no_grad():

@@ -6,6 +6,8 @@ prompt); ``"answer"`` counts only the answer position.
 
 Example:
     >>> rates, n_tokens = firing_rates(model, task)          # [layer, d_mlp] shares in [0, 1]
+    >>> rates.shape, bool(((rates >= 0) & (rates <= 1)).all())
+    (torch.Size([3, 48]), True)
 """
 
 from __future__ import annotations

@@ -8,10 +8,13 @@ QRNCA, Knowledge Neurons) from one attribution run. :class:`TaskAttributions` ho
 184 kB per question). Both read the one loop of :mod:`neuronllm_tl.attribution.stream`.
 
 Example:
-    >>> request = AttributionRequest(method="integrated_gradients", objective="vocab_prob")
+    >>> request = AttributionRequest(method="integrated_gradients", objective="vocab_prob", ig_steps=4)
     >>> attr = collect_attributions(model, task, request)
-    >>> attr.per_example().shape                 # [example, layer, d_mlp], summed over permutations
-    >>> attr.save("capitals-ig-vocab.safetensors")
+    >>> attr.attributions.shape, attr.per_example().shape   # [question, ...]; [example, ...]: summed over permutations
+    (torch.Size([36, 3, 48]), torch.Size([12, 3, 48]))
+    >>> path = attr.save(tmp_path / "tiny-ig-vocab.safetensors")
+    >>> torch.equal(TaskAttributions.load(path).attributions, attr.attributions)
+    True
 """
 
 from __future__ import annotations

@@ -6,10 +6,20 @@ object, so a path is reported on and verified against the plain forward pass, or
 (its structure rules it out, or its check found a difference, which also warns).
 
 Example:
-    >>> report = nl.environment(nl.load_model("smollm2-135m"))
+    >>> from neuronllm_tl.testing import tiny_hf_llama
+    >>> report = nl.environment(tiny_hf_llama(str(tmp_path / "llama")))    # a random Llama: every fast path applies
     >>> print(report.to_text())
+    - Python: ...
+    - torch threads: 1
+    - model: ... (TransformerBridge)
+      - shared_prompt: on, verified against the plain forward pass
+      ...
+      - layer_replay: on, verified against the plain forward pass
+      ...
     >>> report.fast_paths["layer_replay"].on
     True
+    >>> nl.environment(model).fast_paths["layer_replay"].on     # the native tiny bridge has no key/value cache
+    False
 """
 
 from __future__ import annotations

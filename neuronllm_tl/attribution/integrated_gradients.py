@@ -17,6 +17,7 @@ engine (:mod:`neuronllm_tl.attribution.replay`) is shared with exact ablation
 Example:
     >>> out = integrated_gradients(model, model_spec(model), enc, steps=16, objective="vocab_prob")
     >>> out.attributions.shape  # [question, layer, d_mlp]
+    torch.Size([36, 3, 48])
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def integrated_gradients(
         f, scores = probed_objective(*read_logits(model, enc), fn)
     acc = _IGAccumulator(enc.n_questions, spec, enc.tokens.device)
     variants = _Variants(torch.tensor(layer_list, device=enc.tokens.device), steps)
-    mode = replay_mode(model, replay)
+    mode = replay_mode(model, replay, int(enc.tokens.shape[1]))
     variant_layer = variants.layer(torch.arange(len(variants), device=variants.layers.device))
     for p in variant_passes(
         model,

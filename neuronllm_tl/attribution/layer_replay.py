@@ -1,4 +1,4 @@
-"""Replay from the variant's layer: the fastest exact replay, for Llama-family Hugging Face bridges.
+"""Replay from the variant's layer: the fastest exact replay, for Llama- and Gemma-3-family Hugging Face bridges.
 
 A variant that changes layer l's answer-position activation (an IG step scaling layer l, an ablation of a
 neuron of layer l) changes nothing below layer l, at any position, and nothing before the answer position,
@@ -25,9 +25,15 @@ or crashing check warns); a model that fails either uses prefix replay (:mod:`ne
 Letter-only unembedding checks itself the same way (:func:`letter_unembedding_on`).
 
 Example:
-    >>> suffix, state = capture_question(model, enc.take_questions(torch.tensor([0])))
-    >>> rows = torch.arange(suffix.n_rows)
-    >>> logits = run_from(model, state, start=torch.full_like(rows, 3), rows=rows, hooks=my_hooks)  # from block 3
+    >>> from neuronllm_tl.testing import tiny_hf_llama
+    >>> llama = tiny_hf_llama(str(tmp_path / "llama"))                # a 2-layer random Llama, saved there
+    >>> question = QuestionEncoder(llama, task).encode(task.questions()[:1])
+    >>> suffix, state = capture_question(llama, question)
+    >>> rows = torch.arange(state.n_replayed)           # one-token options: their rows share one replayed row
+    >>> logits = run_from(llama, state, start=torch.full_like(rows, 1), rows=rows)          # from block 1
+    >>> with torch.no_grad():
+    ...     clean = llama(question.tokens[:1, : int(question.answer_pos[0]) + 1])[0, -1]
+    >>> torch.testing.assert_close(logits[0, 0], clean, rtol=1e-4, atol=1e-4)   # no hooks: the clean logits
 """
 
 from __future__ import annotations
@@ -65,8 +71,9 @@ class QuestionState:
     """Per layer, the prompt's keys and values before the answer position, ``[1, kv_head, prefix, d_head]``."""
     residuals: list[Float[Tensor, "replayed suffix d_model"]]
     """Per layer l, the clean residual entering block l at the suffix positions, one row per replayed row."""
-    rotary: tuple[Tensor, Tensor]
-    """The rotary cos and sin of the suffix positions, ``[1, suffix, d_head]``."""
+    rotary: list[tuple[Tensor, Tensor]]
+    """Per layer, the rotary cos and sin of the suffix positions, ``[1, suffix, d_head]`` (one object shared by
+    every layer of a Llama; Gemma's local and global layers have different bases)."""
     replayed_row: Int[Tensor, " row"]
     """For each row of the question, the replayed row whose logits it reads (rows that read the same
     positions of the same tokens share one)."""
@@ -97,7 +104,7 @@ def capture_question(model: Any, question: EncodedQuestions) -> tuple[EncodedQue
     return suffix, QuestionState(prefix_kv, residuals, rotary, replayed_row)
 
 
-def _clean_suffix_run(model: Any, tokens: Tensor, cache: Any) -> tuple[list[Tensor], tuple[Tensor, Tensor]]:
+def _clean_suffix_run(model: Any, tokens: Tensor, cache: Any) -> tuple[list[Tensor], list[tuple[Tensor, Tensor]]]:
     """The base model's forward over the suffix rows, recording each block's input and the rotary tables."""
     seen: dict[int, tuple[tuple, dict]] = {}
 
@@ -114,10 +121,13 @@ def _clean_suffix_run(model: Any, tokens: Tensor, cache: Any) -> tuple[list[Tens
         for h in handles:
             h.remove()
     residuals = [_hidden_states(*seen[j]).detach() for j in range(len(model.blocks))]
-    rotary = seen[0][1].get("position_embeddings")
-    if rotary is None:
-        raise ValueError("layer replay needs rotary position embeddings passed to the blocks (Llama-family models).")
-    return residuals, (rotary[0].detach(), rotary[1].detach())
+    rotary = []
+    for j in range(len(model.blocks)):
+        cos_sin = seen[j][1].get("position_embeddings")
+        if cos_sin is None:
+            raise ValueError("layer replay needs rotary position embeddings passed to the blocks (Llama, Gemma 3).")
+        rotary.append((cos_sin[0].detach(), cos_sin[1].detach()))
+    return residuals, rotary
 
 
 def _hidden_states(args: tuple, kwargs: dict) -> Tensor:
@@ -149,7 +159,7 @@ def run_from(
                 clean = state.residuals[j][joining.to(state.residuals[j].device)]
                 x = clean if x is None else torch.cat([x, clean])
             assert x is not None  # the first block is start[0], where row 0 joins
-            x = _block(model.blocks[j], x, state.prefix_kv[j], state.rotary)
+            x = _block(model.blocks[j], x, state.prefix_kv[j], state.rotary[j])
         x = model.ln_final(x)
         if columns is None:
             return model.unembed(x)
@@ -158,8 +168,11 @@ def run_from(
 
 
 def _block(block: Any, x: Tensor, kv: tuple[Tensor, Tensor], rotary: tuple[Tensor, Tensor]) -> Tensor:
-    x = x + shared_prefix_attention(block.attn.original_component, block.ln1(x), kv, rotary)
-    return x + block.mlp(block.ln2(x))
+    """A pre-norm block; Gemma's also norms the attention and MLP outputs (``ln1_post``, ``ln2_post``)."""
+    attended = shared_prefix_attention(block.attn.original_component, block.ln1(x), kv, rotary)
+    x = x + (block.ln1_post(attended) if hasattr(block, "ln1_post") else attended)
+    out = block.mlp(block.ln2(x))
+    return x + (block.ln2_post(out) if hasattr(block, "ln2_post") else out)
 
 
 def shared_prefix_attention(
@@ -168,25 +181,42 @@ def shared_prefix_attention(
     """Causal attention of every row's suffix over the one shared prefix cache plus its own suffix.
 
     The scores against the prefix are an einsum with the ``[kv_head, prefix, d_head]`` cache, so the
-    cache is read once for all rows; grouped-query heads are grouped, not repeated.
+    cache is read once for all rows; grouped-query heads are grouped, not repeated. Query/key norms (Gemma 3,
+    Qwen3) apply before the rotation, as in the model; a local layer's ``sliding_window`` lets a query at
+    position i see keys j with i - j < window only.
     """
     from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
     n, s, _ = x.shape
     d = attn.head_dim
     q, k, v = (getattr(attn, p)(x).view(n, s, -1, d).transpose(1, 2) for p in _ATTENTION_PARTS[:3])
+    if getattr(attn, "q_norm", None) is not None:
+        q, k = attn.q_norm(q), attn.k_norm(k)
     q, k = apply_rotary_pos_emb(q, k, *rotary)
     kv_heads = k.shape[1]
     q = q.reshape(n, kv_heads, -1, s, d)
     keys, values = kv[0][0], kv[1][0]
     prefix_scores = torch.einsum("nkgsd,kpd->nkgsp", q, keys) * attn.scaling
     own = torch.einsum("nkgsd,nktd->nkgst", q, k) * attn.scaling
-    own = own.masked_fill(~torch.ones(s, s, dtype=torch.bool, device=x.device).tril(), float("-inf"))
-    weights = torch.cat([prefix_scores, own], -1).softmax(-1, dtype=torch.float32).to(q.dtype)
     p = keys.shape[1]
+    prefix_scores, own = _masked(prefix_scores, own, p, getattr(attn, "sliding_window", None))
+    weights = torch.cat([prefix_scores, own], -1).softmax(-1, dtype=torch.float32).to(q.dtype)
     out = torch.einsum("nkgsp,kpd->nkgsd", weights[..., :p], values)
     out = out + torch.einsum("nkgst,nktd->nkgsd", weights[..., p:], v)
     return attn.o_proj(out.reshape(n, -1, s, d).transpose(1, 2).reshape(n, s, -1))
+
+
+def _masked(prefix: Tensor, own: Tensor, p: int, window: int | None) -> tuple[Tensor, Tensor]:
+    """The causal mask on the suffix's own scores and, for a local layer, the window on both: query t of the
+    suffix sits at position p + t, prefix key j at j, suffix key u at p + u."""
+    s, device = own.shape[-1], own.device
+    t = torch.arange(s, device=device)
+    allowed = t[None, :] <= t[:, None]
+    if window is not None:
+        allowed = allowed & (t[:, None] - t[None, :] < window)
+        keep = (p + t)[:, None] - torch.arange(p, device=device)[None, :] < window
+        prefix = prefix.masked_fill(~keep, float("-inf"))
+    return prefix, own.masked_fill(~allowed, float("-inf"))
 
 
 _STRUCTURE: weakref.WeakKeyDictionary[HookedModel, str | None] = weakref.WeakKeyDictionary()
@@ -230,8 +260,8 @@ def _structure_problem(model: Any) -> str | None:
         attn = getattr(block.attn, "original_component", None)
         if attn is None or not all(hasattr(attn, n) for n in (*_ATTENTION_PARTS, "head_dim", "scaling")):
             return "its attention is not a q/k/v/o-projection module with rotary embeddings"
-        if any(getattr(attn, n, None) is not None for n in ("q_norm", "k_norm", "sliding_window")):
-            return "its attention uses query/key norms or a sliding window"
+        if getattr(attn, "attn_logit_softcapping", None) is not None:
+            return "its attention soft-caps its logits (Gemma 2), which the replay does not"
     return None
 
 

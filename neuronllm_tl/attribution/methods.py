@@ -27,7 +27,10 @@ Example:
     >>> enc = QuestionEncoder(model, task).encode(task.questions()[:6])
     >>> out = attribute(model, model_spec(model), enc, method="grad_x_act")
     >>> out.attributions.shape  # [question, layer, d_mlp]
+    torch.Size([6, 3, 48])
     >>> out = attribute(model, model_spec(model), enc, objective=lambda s: s.raw.max(-1).values)
+    >>> out.objective.shape     # F per question
+    torch.Size([6])
 """
 
 from __future__ import annotations

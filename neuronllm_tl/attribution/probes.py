@@ -17,10 +17,13 @@ A probed pass is differentiated against the objective F of :mod:`neuronllm_tl.sc
 (:func:`probed_objective`, which refuses NaN or inf), and a batch's result is a :class:`BatchAttribution`.
 
 Example:
+    >>> from neuronllm_tl.scoring.encoding import forward_logits
     >>> probe = AnswerProbe(spec, enc.answer_pos, torch.ones(enc.n_rows, spec.n_layers, dtype=torch.bool))
     >>> with torch.enable_grad():
     ...     f, scores = probed_objective(forward_logits(model, enc, probe.hooks()), enc, "contrastive")
     ...     grads = probe.gradients(f.sum())          # {layer: [row, d_mlp]}
+    >>> f.shape, grads[0].shape                       # F per question; cloze: one row per option
+    (torch.Size([36]), torch.Size([108, 48]))
 """
 
 from __future__ import annotations

@@ -18,9 +18,16 @@ one of three replays (``replay="auto"`` takes the fastest the model supports, :f
   (:mod:`~neuronllm_tl.attribution.layer_replay`: Llama-family Hugging Face bridges).
 
 Example:
-    >>> mode = replay_mode(model, "auto")
-    >>> for p in variant_passes(model, enc, n_variants, max_rows=64, mode=mode, variant_layer=layer_of_variant):
-    ...     logits = p.logits(model, hooks_for(p.sub, p.variant))   # question i of p.sub is variant p.variant[i]
+    >>> mode = replay_mode(model, "auto")      # the tiny native bridge returns no key/value cache
+    >>> mode
+    'full'
+    >>> passes = list(variant_passes(model, enc, 3, max_rows=64, mode=mode))   # 3 variants of every question
+    >>> sum(p.sub.n_questions for p in passes) == 3 * enc.n_questions, max(p.sub.n_rows for p in passes) <= 64
+    (True, True)
+    >>> p = passes[0]                # question i of p.sub is variant p.variant[i] of question p.question[i]
+    >>> logits = p.logits(model)     # hooks=..., built for the rows of p.hook_rows()
+    >>> logits.shape[0] == p.sub.n_rows
+    True
 """
 
 from __future__ import annotations
@@ -45,7 +52,13 @@ from neuronllm_tl.models.fast_paths import fast_path_on, logit_difference, rule_
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.scoring.check_batches import read_positions, shared_prompt_check_batch
 from neuronllm_tl.scoring.encoding import EncodedQuestions, forward_logits
-from neuronllm_tl.scoring.kv_cache import expand_cache, run_with_cache_kv, split_at_answer, supports_prefix_cache
+from neuronllm_tl.scoring.kv_cache import (
+    cache_paths_fit,
+    expand_cache,
+    run_with_cache_kv,
+    split_at_answer,
+    supports_prefix_cache,
+)
 
 Replay = Literal["auto", "layer", "prefix", "full"]
 REPLAYS: tuple[str, ...] = ("auto", "layer", "prefix", "full")
@@ -58,9 +71,10 @@ def check_replay(replay: str, max_rows: int) -> None:
         raise ValueError(f"replay must be one of {REPLAYS}, got {replay!r}.")
 
 
-def replay_mode(model: HookedModel, replay: str) -> ReplayMode:
-    """The replay that ``replay`` runs on ``model``: ``"auto"`` takes the fastest the model supports;
-    asking for one it does not support is refused, with the reason."""
+def replay_mode(model: HookedModel, replay: str, n_tokens: int = 0) -> ReplayMode:
+    """The replay that ``replay`` runs on ``model`` for questions of ``n_tokens``: ``"auto"`` takes the fastest the
+    model supports (prefix replay only within a sliding window: :func:`cache_paths_fit`); asking for one it
+    does not support is refused, with the reason."""
     if replay == "full":
         return "full"
     if replay in ("auto", "layer"):
@@ -69,7 +83,7 @@ def replay_mode(model: HookedModel, replay: str) -> ReplayMode:
             return "layer"
         if replay == "layer":
             raise ValueError(f"replay='layer' cannot run on {type(model).__name__}: {problem}. Use 'prefix' or 'auto'.")
-    if prefix_replay_on(model):
+    if prefix_replay_on(model) and cache_paths_fit(model, n_tokens):
         return "prefix"
     if replay == "prefix":
         raise ValueError(

@@ -10,10 +10,14 @@ by it. :class:`RunOptions` is
 *how* (batch sizes, memory budgets, progress bar): it never changes the numbers.
 
 Example:
-    >>> request = AttributionRequest(method="integrated_gradients", objective="vocab_prob", ig_steps=16)
+    >>> request = AttributionRequest(method="integrated_gradients", objective="vocab_prob", ig_steps=4)
     >>> for batch in stream_attributions(model, task, request):
     ...     batch.attribution.attributions.shape        # [question, layer, d_mlp]
+    torch.Size([24, 3, 48])
+    torch.Size([12, 3, 48])
     >>> AttributionRequest(method="ablation", ablation_baseline="mean")   # exact effects, mean ablation
+    AttributionRequest(method='ablation', objective='contrastive', hook='mlp.hook_post', ig_steps=16,
+                       ablation_baseline='mean', ablation_candidates=None, positions='answer')
 """
 
 from __future__ import annotations

@@ -7,8 +7,17 @@ cells an earlier version wrote (the measurement's fields beside the labels). Eve
 intervals, who beats whom, the report) reads typed attributes.
 
 Example:
-    >>> cell = Cell.from_dict(json.loads(line))
-    >>> cell.delta("p"), cell.measurement.intervals()
+    >>> from neuronllm_tl.evaluation.measurement import measure
+    >>> m = measure(model, task, nl.Steering.from_mode(neurons, "degrade"))
+    >>> cell = Cell("steer", m, task="tiny", variant="neuronllm_gxa", group="main", mode="degrade",
+    ...             neurons="identified")
+    >>> line = json.dumps(cell.to_dict())
+    >>> again = Cell.from_dict(json.loads(line))
+    >>> again.variant, again.mode, abs(again.delta("p") - cell.delta("p")) < 1e-4   # values rounded on disk
+    ('neuronllm_gxa', 'degrade', True)
+    >>> acc_ci, p_ci = again.measurement.intervals()       # paired 95% intervals over the task's 12 examples
+    >>> p_ci.n
+    12
 """
 
 from __future__ import annotations

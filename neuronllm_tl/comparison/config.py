@@ -3,9 +3,13 @@ variants and the ablation groups are :mod:`neuronllm_tl.comparison.variants`).
 
 Example:
     >>> cfg = CompareConfig(tasks=("capitals-mini", "topics-mini"), variants=("neuronllm_gxa", "tn", "random"))
-    >>> CompareConfig(tasks=("sst2",), seeds=(0, 1, 2), shots={"sst2": 4},
-    ...               task_options={"sst2": {"calibration": "contextual", "cloze_normalization": "char"}})
-    >>> CompareConfig(tasks=("capitals-mini", "arc_easy"), skip={"arc_easy": ("neuronllm_ig", "qrnca")})
+    >>> len(cfg.grid()), cfg.unrelated_tasks()          # tasks x variants; specificity on the other task
+    (6, {'capitals-mini': 'topics-mini', 'topics-mini': 'capitals-mini'})
+    >>> cfg = CompareConfig(tasks=("sst2",), seeds=(0, 1, 2), shots={"sst2": 4},
+    ...                     task_options={"sst2": {"calibration": "contextual", "cloze_normalization": "char"}})
+    >>> cfg = CompareConfig(tasks=("capitals-mini", "arc_easy"), skip={"arc_easy": ("neuronllm_ig", "qrnca")})
+    >>> [v.name for t, v in cfg.grid() if t == "arc_easy"]
+    ['neuronllm_gxa', 'knowledge_neurons', 'tn', 'lape', 'random']
 """
 
 from __future__ import annotations

@@ -19,7 +19,15 @@ batching gains over more examples, so it tends to overestimate; docs/results.md 
 a real run.
 
 Example:
-    >>> print(estimate_comparison(model, CompareConfig(tasks=("capitals-mini",), seeds=(0, 1, 2))).to_markdown())
+    >>> config = CompareConfig(tasks=task_files, k=4, n_identify=6, n_eval=6, seeds=(0, 1, 2))  # two tiny tasks
+    >>> print(estimate_comparison(model, config).to_markdown())
+    | task | variant | identify | held-out scoring | total |
+    |---|---|---|---|---|
+    | tiny.jsonl | neuronllm_ig | ... min | ... min | ... min |
+    ...
+    | tiny-reversed.jsonl | random | ... min | ... min | ... min |
+    ...
+    Expected total: ... min on this machine (measured in ... s; an overestimate where batches ... the probes).
 """
 
 from __future__ import annotations

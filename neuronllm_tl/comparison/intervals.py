@@ -22,8 +22,18 @@ A cell written by an earlier version has no per-example values: it still loads, 
 fresh ``--out`` folder gives every row its intervals.
 
 Example:
-    >>> acc_ci, p_ci = cell_intervals(cell)
-    >>> compare_cells(neuronllm_cell, kn_cell, "p").beats(direction=-1)   # degrade: lower Δp is better
+    >>> from neuronllm_tl.evaluation.measurement import measure
+    >>> def degrade_cell(variant, neuron_set):
+    ...     m = measure(model, task, nl.Steering.from_mode(neuron_set, "degrade"))
+    ...     return Cell("steer", m, task="tiny", variant=variant, mode="degrade", neurons="identified")
+    >>> neuronllm_cell = degrade_cell("neuronllm_gxa", neurons)
+    >>> random_cell = degrade_cell("random", neurons.random_like(0))
+    >>> acc_ci, p_ci = cell_intervals(neuronllm_cell)
+    >>> p_ci.n, p_ci.low <= p_ci.estimate <= p_ci.high
+    (12, True)
+    >>> diff = compare_cells(neuronllm_cell, random_cell, "p")     # the interval of mean(Δp_a - Δp_b)
+    >>> diff.beats(direction=-1) == (diff.interval.high < 0)       # degrade: lower Δp is better
+    True
 """
 
 from __future__ import annotations

@@ -17,8 +17,18 @@ otherwise the two **tie**. The p-value is reported beside it, not used for the v
 the expected direction) and the others it beats or ties with.
 
 Example:
-    >>> pairs = pairwise(cells)
-    >>> [(s.best, [p.b for p in s.beats]) for s in standings(pairs)]
+    >>> from neuronllm_tl.evaluation.measurement import measure
+    >>> cells = [
+    ...     Cell("steer", measure(model, task, nl.Steering.from_mode(s, "degrade")), task="tiny", variant=v,
+    ...          group="main", mode="degrade", neurons="identified")
+    ...     for v, s in [("neuronllm_gxa", neurons), ("random", neurons.random_like(0))]
+    ... ]
+    >>> pairs = pairwise(cells)                        # every pair of variants of a task, group and mode
+    >>> [(p.task, p.mode, p.a, p.b) for p in pairs]    # p.verdict: "tie", or "<a> beats <b>"
+    [('tiny', 'degrade', 'neuronllm_gxa', 'random')]
+    >>> s = standings(pairs)[0]                        # the best by mean Δ p, and the others it beats or ties with
+    >>> sorted([s.best, *(p.b for p in s.beats + s.ties + s.beaten_by)])
+    ['neuronllm_gxa', 'random']
 """
 
 from __future__ import annotations
@@ -33,9 +43,21 @@ from neuronllm_tl.evaluation.statistics import Difference
 from neuronllm_tl.steering.modes import MODES
 
 PAIR_COLUMNS = [
-    "task", "group", "mode", "a", "b", "seeds", "n", "a_delta_p", "b_delta_p", "difference", "ci_low", "ci_high",
-    "p_value", "verdict",
-]  # fmt: skip
+    "task",
+    "group",
+    "mode",
+    "a",
+    "b",
+    "seeds",
+    "n",
+    "a_delta_p",
+    "b_delta_p",
+    "difference",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "verdict",
+]
 
 
 @dataclass(frozen=True)
@@ -73,18 +95,32 @@ class PairResult:
         ci = self.difference.interval
         neg = replace(ci, estimate=-ci.estimate, low=-ci.high, high=-ci.low)
         return replace(
-            self, a=self.b, b=self.a, a_delta_p=self.b_delta_p, b_delta_p=self.a_delta_p,
+            self,
+            a=self.b,
+            b=self.a,
+            a_delta_p=self.b_delta_p,
+            b_delta_p=self.a_delta_p,
             difference=replace(self.difference, interval=neg),
-        )  # fmt: skip
+        )
 
     def row(self) -> dict[str, Any]:
         ci = self.difference.interval
         return {
-            "task": self.task, "group": self.group, "mode": self.mode, "a": self.a, "b": self.b,
-            "seeds": ";".join(map(str, self.seeds)), "n": ci.n, "a_delta_p": self.a_delta_p,
-            "b_delta_p": self.b_delta_p, "difference": ci.estimate, "ci_low": ci.low, "ci_high": ci.high,
-            "p_value": self.difference.p_value, "verdict": self.verdict,
-        }  # fmt: skip
+            "task": self.task,
+            "group": self.group,
+            "mode": self.mode,
+            "a": self.a,
+            "b": self.b,
+            "seeds": ";".join(map(str, self.seeds)),
+            "n": ci.n,
+            "a_delta_p": self.a_delta_p,
+            "b_delta_p": self.b_delta_p,
+            "difference": ci.estimate,
+            "ci_low": ci.low,
+            "ci_high": ci.high,
+            "p_value": self.difference.p_value,
+            "verdict": self.verdict,
+        }
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ Resumable and never stale: attributions, neuron sets and cells are keyed by the 
 rerun recomputes exactly what changed, and says so. Manifest names carry the split seed.
 
 Example:
-    >>> cfg = CompareConfig(tasks=("capitals-mini", "topics-mini"), variants=("neuronllm_gxa", "tn", "random"))
-    >>> result = run_comparison(model, cfg, out="compare_out")
-    >>> print(result.markdown)
+    >>> cfg = CompareConfig(tasks=task_files, variants=("tn", "random"), k=4, n_identify=6, n_eval=6, seeds=(0,))
+    >>> [s for s in run_comparison(model, cfg, out="out", log=lambda s: None).markdown.splitlines() if s[:3] == "## "]
+    ['## Summary over tasks', '## Who beats whom', '## tiny', '## tiny-reversed']
 """
 
 from __future__ import annotations

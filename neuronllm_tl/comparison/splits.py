@@ -12,7 +12,8 @@ report can tell the same example under two seeds apart from two different ones
 (:mod:`neuronllm_tl.comparison.intervals`).
 
 Example:
-    >>> s = make_splits(CompareConfig(tasks=("capitals-mini",), seeds=(0, 1)), "capitals-mini", "cloze", 3, seed=1)
+    >>> config = CompareConfig(tasks=("capitals-mini",), n_identify=24, n_eval=24, seeds=(0, 1))
+    >>> s = make_splits(config, "capitals-mini", "cloze", 3, seed=1)
     >>> len(s.identify), len(s.evaluate)
     (24, 24)
 """

@@ -7,7 +7,18 @@ With several split seeds, Δ acc. and Δ p read "mean ± sd" across seeds, with 
 with one seed, the value alone (no sd, no per-seed column).
 
 Example:
-    >>> print(main_table(result.rows_of("capitals-mini")).to_markdown())
+    >>> rows = [r for r in result.rows if default_task_name(r.task) == "tiny" and r.group == "main"]
+    >>> table = main_table(rows)                  # result: a small grid on the tiny task, one split seed
+    >>> table.header[:4]
+    ['method', 'mode', 'neurons steered', 'acc. before → after']
+    >>> [(row[0].text, row[1].text) for row in table.rows][:3]
+    [('neuronllm_gxa', 'enhance'), ('neuronllm_gxa', 'degrade'), ('neuronllm_gxa', 'excite_good')]
+    >>> print(table.to_markdown())
+    | method | mode | neurons steered | acc. before → after | Δ acc. | RAC | p before → after | Δ p | Δ p 95% CI | ...
+    |---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+    | neuronllm_gxa | enhance | 8 | ...
+    ...
+    | random | silence_good | 4 | ...
 """
 
 from __future__ import annotations

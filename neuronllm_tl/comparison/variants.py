@@ -7,7 +7,10 @@ too) is compared by the same code: nothing here branches on a method's name.
 Example:
     >>> from neuronllm_tl.methods.registry import method_config
     >>> mine = Variant("neuronllm_margin", method_config("neuronllm", objective="margin"), modes=("enhance", "degrade"))
-    >>> register_variant(mine)                 # CompareConfig(variants=(..., "neuronllm_margin")) can name it
+    >>> register_variant(mine).name           # CompareConfig(variants=(..., "neuronllm_margin")) can name it
+    'neuronllm_margin'
+    >>> unregister_variant("neuronllm_margin") is mine
+    True
 """
 
 from __future__ import annotations

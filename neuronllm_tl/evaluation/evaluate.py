@@ -18,9 +18,24 @@ position of every question (``positions="answer"``) or at every position (``"all
 mode name (see :func:`neuronllm_tl.steering.register_mode`) can be evaluated.
 
 Example:
-    >>> report = nl.evaluate(model, eval_task, neurons, modes=["enhance", "degrade"], controls=5)
+    >>> report = nl.evaluate(model, held_out, neurons, modes=["enhance", "degrade"], controls=2)
     >>> print(report.to_markdown())
-    >>> report.row("degrade").delta_p_correct_ci.excludes_zero
+    Task tiny-cloze:evaluate: 6 held-out examples, 18 questions; 3 good / 3 bad neurons.
+    Unsteered: accuracy ..., p(correct) ....
+    <BLANKLINE>
+    | mode | neurons | accuracy | Δ accuracy | p(correct) | Δ p(correct) |
+    |---|---|---|---|---|---|
+    | enhance | identified | ... | ... [..., ...] | ... | ... [..., ...] |
+    | enhance | random (n=2) | ... | ... ± ... | ... | ... ± ... |
+    | degrade | identified | ... | ... [..., ...] | ... | ... [..., ...] |
+    | degrade | random (n=2) | ... | ... ± ... | ... | ... ± ... |
+    <BLANKLINE>
+    Δ: after minus before. [low, high]: paired 95% bootstrap interval (BCa / percentile) over the 6 held-out ...
+    >>> ci = report.row("degrade").delta_p_correct_ci     # paired 95% interval of Δ p(correct)
+    >>> ci.n, ci.excludes_zero == (ci.low > 0 or ci.high < 0)
+    (6, True)
+    >>> print(nl.evaluate(model, task, neurons, controls=0).to_markdown())    # the whole task: its held-out part
+    Task tiny-cloze: 6 held-out examples; 6 that identified the set were excluded, 18 questions; ...
 """
 
 from __future__ import annotations

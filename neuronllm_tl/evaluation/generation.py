@@ -17,11 +17,23 @@ with the unsteered model and with random neuron sets of the same shape, as
 examples for the identified sets, mean ± sd over the random sets.
 
 Example:
-    >>> task = nl.load_task("capitals-gen")
+    >>> from neuronllm_tl.testing import tiny_generation_task
+    >>> task = tiny_generation_task()                # 8 free-text prompts (nl.load_task("capitals-gen") is one)
     >>> ident, held_out = task.split(0.5, seed=0)
-    >>> neurons = nl.identify(model, ident, k=50)
-    >>> report = nl.evaluate_generation(model, held_out, neurons, controls=3)
+    >>> neurons = nl.identify(model, ident, k=3)
+    >>> report = nl.evaluate_generation(model, held_out, neurons, controls=2)
     >>> print(report.to_markdown())
+    Task tiny-generate:evaluate: 4 examples; 3 good / 3 bad neurons; greedy decoding, 8 new tokens at most.
+    Unsteered: exact match ..., contains ..., log p(reference) ....
+    <BLANKLINE>
+    | mode | neurons | exact match | Δ exact match | contains | Δ contains | log p(ref) | Δ log p(ref) |
+    |---|---|---|---|---|---|---|---|
+    | enhance | identified | ...
+    ...
+    | prompt | references | unsteered | enhance | degrade |
+    |---|---|---|---|---|
+    | what color is the sky ? | blue | ...
+    ...
 """
 
 from __future__ import annotations

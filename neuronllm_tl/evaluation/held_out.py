@@ -11,6 +11,8 @@ the report says so.
 Example:
     >>> part = held_out_part(task, neurons)           # the task minus the identification examples
     >>> part.task, part.n_excluded, part.describe()
+    (Task('tiny-cloze', 6 examples, cloze, 3 permutations, calibration none), 6,
+     '6 held-out examples; 6 that identified the set were excluded')
 """
 
 from __future__ import annotations

@@ -14,7 +14,12 @@ that of exact ablation: > 0 where the set helps F.
 
 Example:
     >>> out = nl.set_interaction(model, task, neurons, group="good")
-    >>> out.summary()   # means, their ratio, the paired CI of joint - single, Pearson and Spearman r over examples
+    >>> summary = out.summary()   # means, their ratio, the paired CI of joint - single, Pearson and Spearman r
+    >>> list(summary)
+    ['group', 'n_neurons', 'n_examples', 'mean_single', 'mean_joint', 'ratio_joint_to_single',
+     'joint_minus_single_ci', 'pearson_r', 'spearman_rho']
+    >>> summary["group"], summary["n_neurons"], summary["n_examples"]
+    ('good', 3, 12)
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ may be missing: the measurement then has no intervals).
 Example:
     >>> base = score_task(model, task)
     >>> m = measure(model, task, Steering.from_mode(neurons, "degrade"), before=base)
-    >>> m.delta("p"), m.intervals()[1]            # Δ p(correct), and its paired 95% interval
+    >>> acc_ci, p_ci = m.intervals()              # paired 95% intervals of Δ accuracy and Δ p(correct)
+    >>> abs(p_ci.estimate - m.delta("p")) < 1e-6, p_ci.n     # the same Δ p, over the 12 examples
+    (True, 12)
     >>> SteeringMeasurement.from_dict(json.loads(json.dumps(m.to_dict()))).delta("p") == m.delta("p")
     True
 """

@@ -5,8 +5,12 @@ tasks share (the Jaccard index |A ∩ B| / |A ∪ B| of every pair of good, or b
 
 Example:
     >>> from neuronllm_tl.evaluation.plots import plot_layer_counts, plot_overlap_heatmap
-    >>> plot_layer_counts(neurons, "layers.png")
-    >>> plot_overlap_heatmap({"sst2": a, "mmlu": b}, "overlap.png", which="good")
+    >>> plot_layer_counts(neurons, tmp_path / "layers.png")
+    PosixPath('.../layers.png')
+    >>> from neuronllm_tl.testing import tiny_task
+    >>> letter = nl.identify(model, tiny_task("letter"), k=3)        # the same questions, answered by letter
+    >>> plot_overlap_heatmap({"cloze": neurons, "letter": letter}, tmp_path / "overlap.png", which="good")
+    PosixPath('.../overlap.png')
 """
 
 from __future__ import annotations

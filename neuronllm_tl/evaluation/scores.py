@@ -19,7 +19,9 @@ call: the prompts then run once in all.
 Example:
     >>> base = nl.score_task(model, task)
     >>> steered = nl.score_task(model, task, steering=nl.Steering.from_mode(neurons, "degrade"))
-    >>> steered.mean_p_correct - base.mean_p_correct
+    >>> delta = steered.mean_p_correct - base.mean_p_correct      # Δ p(correct), over every question
+    >>> base.per_example_p_correct().shape                        # each example's permutations averaged
+    torch.Size([12])
 """
 
 from __future__ import annotations

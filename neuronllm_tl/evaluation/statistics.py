@@ -42,9 +42,12 @@ Example:
     >>> base = nl.score_task(model, held_out)
     >>> steered = nl.score_task(model, held_out, steering=nl.Steering.from_mode(neurons, "degrade"))
     >>> ci = paired_ci(base.per_example_p_correct(), steered.per_example_p_correct())
-    >>> ci.format("+.4f")     # estimate [low, high], e.g. '-0.2868 [-0.3400, -0.2300]'
-    >>> ci.excludes_zero
-    True
+    >>> ci.format("+.4f")     # estimate [low, high]
+    '... [..., ...]'
+    >>> ci.n, ci.method, ci.excludes_zero == (ci.low > 0 or ci.high < 0)
+    (6, 'BCa', True)
+    >>> paired_ci([0.2, 0.4, 0.5, 0.3], [0.1, 0.2, 0.3, 0.2]).format("+.3f")
+    '-0.150 [..., ...]'
 """
 
 from __future__ import annotations

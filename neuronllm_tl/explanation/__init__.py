@@ -14,9 +14,17 @@ Both results print as markdown in a terminal and render as an escaped HTML table
 ``to_dict`` is what the HTML report (:mod:`neuronllm_tl.reporting`) reads.
 
 Example:
-    >>> ex = nl.explain(model, neurons.top(5), task, with_ablation=True)
+    >>> ex = nl.explain(model, neurons.top(2), task, with_ablation=True)     # the 2 best good and bad neurons
     >>> print(ex)
-    >>> top = nl.top_activating(model, neurons.top(5), texts, k=10)
+    Explanations of 4 neurons of native on task tiny-cloze (6 held-out examples; 6 that identified the set ...
+    <BLANKLINE>
+    | neuron | role | score ± sd | role text | act. right / wrong | silenced: ΔF |
+    |---|---|---|---|---|---|
+    ...
+    >>> top = nl.top_activating(model, neurons.top(2), texts, k=2)          # texts: five short sentences
+    >>> print(top)
+    Top-activating texts of 4 neurons of native over 5 texts.
+    ...
 """
 
 from neuronllm_tl.explanation.corpus import top_activating

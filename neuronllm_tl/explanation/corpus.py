@@ -11,9 +11,13 @@ the same position in every text, so it would tie everywhere. Ties keep the earli
 (no token) is read and skipped.
 
 Example:
-    >>> texts = datasets.load_dataset("text", data_files="corpus.txt", split="train")["text"]
-    >>> top = nl.top_activating(model, neurons.top(5), texts, k=10, progress=True)
-    >>> top.neurons[0].snippets[0].max_activation
+    >>> texts = ["the movie was great .", "the food was awful .", "what color is the sky ?"]  # or a dataset column
+    >>> top = nl.top_activating(model, neurons.top(2), texts, k=2)
+    >>> [len(n.snippets) for n in top.neurons]                 # 2 good and 2 bad neurons, 2 texts each
+    [2, 2, 2, 2]
+    >>> best = top.neurons[0].snippets[0]
+    >>> best.text in texts, best.max_activation == max(best.activations)    # per token of the text (no BOS)
+    (True, True)
 """
 
 from __future__ import annotations

@@ -17,8 +17,12 @@ is read from ``model.ln_final.w`` (1 where the model folded it into ``W_U``); ``
 (TL 3.9).
 
 Example:
-    >>> unit = unit_direct_effects(model, neurons=torch.tensor([[3, 17]]), scale=1.4)   # [1, d_vocab]
-    >>> vocabulary_top(model, unit[0] * mean_activation, k=10)                            # promoted tokens
+    >>> unit = unit_direct_effects(model, neurons=torch.tensor([[2, 17]]), scale=1.4)   # neuron 17 of layer 2
+    >>> unit.shape                                                                        # [neuron, d_vocab]
+    torch.Size([1, 64])
+    >>> top = vocabulary_top(model, unit[0] * 0.5, k=3)           # promoted tokens, at an activation of 0.5
+    >>> [sorted(t) for t in top]
+    [['logit', 'token'], ['logit', 'token'], ['logit', 'token']]
 """
 
 from __future__ import annotations

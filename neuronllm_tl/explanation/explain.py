@@ -30,9 +30,14 @@ Cost: one forward pass per batch (activations), one forward + backward (gradient
 to the explained neurons). SmolLM2-135M, 48 cloze questions, 40 neurons, one CPU thread: about 4 minutes.
 
 Example:
-    >>> ex = nl.explain(model, neurons.top(10), task, with_ablation=True)
+    >>> ex = nl.explain(model, neurons.top(2), task, with_ablation=True)   # measured on the 6 held-out examples
     >>> print(ex)
-    >>> [(r.name, r.role_text) for r in ex.rows if r.role == "bad"]
+    Explanations of 4 neurons of native on task tiny-cloze (6 held-out examples; 6 that identified the set ...
+    ...
+    #### L... (good): ...
+    Options (direct effect in logits; only differences between options matter): ...
+    >>> [r.role for r in ex.rows], all(r.role_text for r in ex.rows)
+    (['good', 'good', 'bad', 'bad'], True)
 """
 
 from __future__ import annotations

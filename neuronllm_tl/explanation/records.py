@@ -13,8 +13,9 @@ explained neurons' columns kept: gradient x activation of F summed over each exa
 (ES_e, the paper's Eq. 4), and exact zero ablation restricted to the explained neurons (``candidates``).
 
 Example:
-    >>> rec = task_records(model, spec, task, torch.tensor([[1, 7]]), batch_size=16)
-    >>> rec.activations.shape, rec.correct.float().mean()      # [question, neuron], the accuracy
+    >>> rec = task_records(model, spec, task, torch.tensor([[1, 7]]), batch_size=16)   # neuron 7 of layer 1
+    >>> rec.activations.shape, rec.correct.shape      # [question, neuron], [question]: 12 examples x 3 orders
+    (torch.Size([36, 1]), torch.Size([36]))
 """
 
 from __future__ import annotations

@@ -37,8 +37,14 @@ path is a quarter of the effect or more), ``dominant_share`` 1/2 (one option car
 ``frequent_wrong_share`` 1/4, ``label_margin_sd`` 0.8 (a large effect size by Cohen's convention).
 
 Example:
+    >>> import torch
+    >>> evidence = RoleEvidence(            # two questions whose answer is 'negative'; the model picks 'positive' once
+    ...     effects=[torch.tensor([1.0, 0.0]), torch.tensor([0.5, 0.0])], probs=[torch.tensor([0.6, 0.4]),
+    ...     torch.tensor([0.3, 0.7])], names=[("positive", "negative")] * 2, correct=[1, 1], weights=[0.5, 0.5],
+    ...     total=-0.5, labels=[{"label": "positive", "mean": -0.2}, {"label": "negative", "mean": 0.9}],
+    ...     activation_sd=0.5)
     >>> role_text(evidence, THRESHOLDS)
-    "pushes distractor 'positive' (a frequent wrong answer; direct path 64% of the effect); fires on label 'negative'"
+    "pushes distractor 'positive' (a frequent wrong answer; direct path 75% of the effect); fires on label 'negative'"
 """
 
 from __future__ import annotations

@@ -6,9 +6,19 @@
 each snippet with its most active token in bold and ``_repr_html_`` the same as an escaped HTML table.
 
 Example:
-    >>> top = nl.top_activating(model, neurons.top(3), texts, k=5)
+    >>> top = nl.top_activating(model, neurons.top(1), texts, k=2)     # texts: five short sentences
     >>> print(top)
-    >>> top.neurons[0].snippets[0].tokens, top.neurons[0].snippets[0].activations
+    Top-activating texts of 2 neurons of native over 5 texts.
+    <BLANKLINE>
+    #### L...
+    <BLANKLINE>
+    | # | max activation | text (most active token in bold) |
+    |---|---|---|
+    | 1 | ... | ...**...**... |
+    ...
+    >>> s = top.neurons[0].snippets[0]
+    >>> len(s.tokens) == len(s.activations), s.max_activation in s.activations
+    (True, True)
 """
 
 from __future__ import annotations

@@ -6,9 +6,16 @@ keys are exactly the fields of :class:`NeuronExplanation` (plain JSON values), a
 ``_repr_html_`` the same text as an escaped HTML table in Jupyter.
 
 Example:
-    >>> ex = nl.explain(model, neurons.top(5), task)
+    >>> ex = nl.explain(model, neurons.top(2), task)
     >>> print(ex)                                   # a table, then one paragraph per neuron
-    >>> ex.to_csv("explanations.csv"); ex.save_json("explanations.json")
+    Explanations of 4 neurons ...
+    | neuron | role | score ± sd | role text | act. right / wrong |
+    ...
+    #### L...
+    >>> csv_path = ex.to_csv(tmp_path / "explanations.csv")
+    >>> json_path = ex.save_json(tmp_path / "explanations.json")
+    >>> Explanations.from_dict(json.loads(json_path.read_text())) == ex
+    True
 """
 
 from __future__ import annotations

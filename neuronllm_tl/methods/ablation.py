@@ -17,8 +17,14 @@ key/value cache. ``candidates=`` limits the work to a list of neurons (the other
 never selected), e.g. the union of the estimates' top neurons.
 
 Example:
-    >>> truth = nl.identify(model, task, method="ablation", k=100)                  # zero ablation, every neuron
-    >>> truth = nl.identify(model, task, method="ablation", k=20, baseline="mean", candidates=[(3, 17), (5, 2)])
+    >>> truth = nl.identify(model, ident, method="ablation", k=10)                 # zero ablation, every neuron
+    >>> truth
+    NeuronSet(good=10, bad=10, n_layers=3, d_mlp=48, hook='mlp.hook_post', task='tiny-cloze:identify',
+              method='ablation')
+    >>> candidates = [*neurons.good.tolist(), *neurons.bad.tolist()]   # the grad x act estimate's 3 good and 3 bad
+    >>> truth = nl.identify(model, ident, method="ablation", k=2, baseline="mean", candidates=candidates)
+    >>> all(pair in candidates for pair in [*truth.good.tolist(), *truth.bad.tolist()])     # only these ablated
+    True
 """
 
 from __future__ import annotations

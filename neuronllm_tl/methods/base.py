@@ -12,7 +12,14 @@ Example:
     ... class MyConfig(MethodConfig):
     ...     method: ClassVar[str] = "mine"
     ...     threshold: float = 0.1
-    >>> MethodConfig.from_dict({"method": "mine", "threshold": 0.2})   # once registered: MyConfig(threshold=0.2)
+    >>> MyConfig(threshold=0.2).to_dict()
+    {'method': 'mine', 'hook': 'mlp.hook_post', 'threshold': 0.2}
+    >>> MyConfig.from_dict({"method": "mine", "threshold": 0.2})
+    MyConfig(hook='mlp.hook_post', threshold=0.2)
+    >>> MethodConfig.from_dict({"method": "mine", "threshold": 0.2})   # the same, once nl.register_method("mine", ...)
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown method 'mine'; registered methods: [...].
 """
 
 from __future__ import annotations

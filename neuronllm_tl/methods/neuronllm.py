@@ -8,8 +8,9 @@ streaming CNI selection (:mod:`neuronllm_tl.neurons.selection`), then a :class:`
 Sign convention: a positive score means the neuron raises F (good); a negative one lowers it (bad).
 
 Example:
-    >>> neurons = nl.identify(model, task, method="neuronllm", attribution="integrated_gradients", k=100)
-    >>> neurons.top(10).good
+    >>> neurons = nl.identify(model, task, method="neuronllm", attribution="integrated_gradients", k=10)
+    >>> neurons.top(3).good.shape                 # (layer, index) of the 3 best good neurons, best first
+    torch.Size([3, 2])
 """
 
 from __future__ import annotations

@@ -19,11 +19,13 @@ where ``my_fn(inputs: MethodInputs) -> NeuronSet``. The baselines return ``k`` g
 ones; each module's docstring cites its paper and lists where this implementation departs from it.
 
 Example:
-    >>> neurons = identify(model, task, k=100)                                  # NeuronLLM, grad x act
-    >>> neurons = identify(model, task, method="neuronllm", attribution="integrated_gradients", k=100)
-    >>> qrnca = identify(model, task, method="qrnca", k=100, v=10)
-    >>> lape = identify(model, task, method="lape", k=100, contrast_tasks=[other_task])
-    >>> truth = identify(model, task, method="ablation", k=100, baseline="zero")  # exact effects
+    >>> neurons = identify(model, ident, k=3)                                   # NeuronLLM, grad x act
+    >>> neurons = identify(model, ident, method="neuronllm", attribution="integrated_gradients", ig_steps=4, k=3)
+    >>> qrnca = identify(model, ident, method="qrnca", k=3, v=10)
+    >>> lape = identify(model, ident, method="lape", k=3, contrast_tasks=[held_out])
+    >>> truth = identify(model, ident.subset(range(2)), method="ablation", k=3, baseline="zero")  # exact effects
+    >>> len(neurons.good), len(qrnca.good), len(qrnca.bad)   # the baselines find good neurons only
+    (3, 3, 0)
 """
 
 from __future__ import annotations
@@ -160,14 +162,10 @@ def identify(
         k: Size of the good set (and of the bad set).
         config: The method's config; or give its fields as ``**options`` (e.g. ``attribution=``, ``objective=``,
             ``z=``, ``hook=``, ``ig_steps=`` for NeuronLLM), not both.
-        attributions: Per-question attributions to rank from (they must answer ``config.attribution_request()``),
-            e.g. one IG run shared by QRNCA and Knowledge Neurons.
+        attributions: Attributions to rank from (answering ``config.attribution_request()``): one IG run shared.
         contrast_tasks: Other tasks, for methods that compare tasks (``lape``).
-        batch_size: Examples per batch (with all their permutations). This and the next three say how the
-            model is run (:class:`RunOptions`), never the numbers.
-        max_rows: Rows per pass of integrated gradients' and exact ablation's variants (their memory budget).
-        max_tokens: Padded tokens per batch at most (rows x longest row: the memory of a forward+backward).
-        progress: Show a progress bar.
+        batch_size: Examples per batch; with ``max_rows`` (rows per IG or ablation pass), ``max_tokens``
+            (padded tokens per batch) and ``progress``, how the model is run (:class:`RunOptions`), not the numbers.
         checkpoint: NeuronLLM: a file saved after every batch; a rerun with the same model weights, task, options
             and library version continues after the last finished batch and ends with the same neurons.
         distributed: NeuronLLM: shard the batches over an initialized ``torch.distributed`` group and all-reduce

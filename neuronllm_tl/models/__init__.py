@@ -11,5 +11,6 @@
 Example:
     >>> from neuronllm_tl.models.loading import load_model
     >>> from neuronllm_tl.models.validation import model_spec
-    >>> spec = model_spec(load_model())            # ModelSpec(n_layers=30, d_mlp=1536, ...)
+    >>> model_spec(model)        # the tiny model; load_model(): SmolLM2-135M, ModelSpec(n_layers=30, d_mlp=1536, ...)
+    ModelSpec(n_layers=3, d_mlp=48, hook='mlp.hook_post', model_name='native')
 """

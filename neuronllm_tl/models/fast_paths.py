@@ -15,10 +15,17 @@ is simply off, without a warning: that is not a fault. :func:`fast_path_statuses
 verified, or off and why (``neuronllm-tl env``).
 
 Example:
+    >>> from neuronllm_tl.testing import tiny_model
+    >>> model, probe = tiny_model(), torch.tensor([[2, 15, 21, 18, 27]])
     >>> def check(model):                    # None: agrees with the plain pass; else what differs
-    ...     return logit_difference(fast(model, probe), model(probe))
-    >>> if fast_path_on(model, "shared_prompt", check):
-    ...     ...                              # the fast path
+    ...     with torch.no_grad():            # here the "fast path" is the probe in a batch of three
+    ...         return logit_difference(model(probe.repeat(3, 1))[:1], model(probe))
+    >>> fast_path_on(model, "batched", check)            # checked on the first call, then remembered
+    True
+    >>> fast_path_status(model, "batched")
+    FastPathStatus(name='batched', on=True, reason=None, checked=True)
+    >>> logit_difference(torch.zeros(2, 3), torch.ones(2, 3))
+    'its logits differ from the plain forward pass by up to 1 (tolerance 0.002)'
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ Example:
     >>> model = tiny_model()
     >>> key = model_fingerprint(model)              # 64 hex digits
     >>> with torch.no_grad():
-    ...     next(model.parameters()).add_(1.0)
+    ...     _ = next(model.parameters()).add_(1.0)
     >>> model_fingerprint(model) != key
     True
 """

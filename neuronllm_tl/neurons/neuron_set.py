@@ -6,10 +6,15 @@ neuron raises the correct option's share of the option softmax. Negative means b
 never kept in any example's coarse set, or ambiguous (good for one example, bad for another).
 
 Example:
-    >>> neurons = nl.identify(model, task, k=100)
-    >>> neurons.top(10).good        # [10, 2] (layer, index), best first
-    >>> neurons.per_layer_counts()  # {"good": [...], "bad": [...]} per layer
-    >>> neurons.save("sst2.neurons"); nl.NeuronSet.load("sst2.neurons")
+    >>> neurons = nl.identify(model, task, k=10)
+    >>> neurons.top(5).good.shape   # [5, 2] (layer, index), best first
+    torch.Size([5, 2])
+    >>> counts = neurons.per_layer_counts()   # {"good": [...], "bad": [...]}: how many in each layer
+    >>> [sum(counts["good"]), sum(counts["bad"]), len(counts["good"])]
+    [10, 10, 3]
+    >>> folder = neurons.save("tiny.neurons")     # a folder: neurons.safetensors and metadata.json
+    >>> torch.equal(nl.NeuronSet.load(folder).good, neurons.good)
+    True
 """
 
 from __future__ import annotations

@@ -9,7 +9,12 @@ tables (mean ± sd across seeds and each seed's value) and plots. ``neuronllm-tl
 calls it; ``demo``, ``identify`` and ``compare`` call it at their end.
 
 Example:
-    >>> nl.render_report("neuronllm_demo")      # -> Path("neuronllm_demo/report.html")
+    >>> run = neurons.save("run")                                   # a run folder: the neuron set, ...
+    >>> _ = nl.evaluate(model, held_out, neurons, controls=1).save_json(run / "report.json")   # ... its steering
+    >>> nl.render_report(run)
+    PosixPath('run/report.html')
+    >>> "<html" in (run / "report.html").read_text()
+    True
 """
 
 from neuronllm_tl.reporting.render import REPORT_FILE, render_html, render_report

@@ -22,8 +22,11 @@ the question's own scores. The pass adds no hooks of its own: inside ``score_tas
 baseline is the unsteered model's; inside a user's ``with nl.steer(...)`` block it is the steered one.
 
 Example:
-    >>> task = nl.load_task("sst2", data_files="dev.tsv", calibration="contextual")
-    >>> nl.score_task(model, task).accuracy     # the offsets are computed while encoding
+    >>> from neuronllm_tl.testing import tiny_task   # or nl.load_task("sst2", data_files="dev.tsv", calibration=...)
+    >>> task = tiny_task("cloze", calibration="contextual")
+    >>> accuracy = nl.score_task(model, task).accuracy     # the offsets are computed while encoding
+    >>> 0 <= accuracy <= 1
+    True
 """
 
 from __future__ import annotations

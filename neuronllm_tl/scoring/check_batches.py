@@ -6,7 +6,9 @@ generator, so the caller's global random state is left alone and every model see
 
 Example:
     >>> enc = check_batch(model)              # 2 questions, prompts of 4 and 3 tokens, 2 two-token options
-    >>> read_positions(forward_logits(model, enc), enc)   # [row, 3, vocab]: what a fast path must equal
+    >>> from neuronllm_tl.scoring.encoding import forward_logits
+    >>> read_positions(forward_logits(model, enc), enc).shape   # [row, 2, vocab]: what a fast path must equal
+    torch.Size([4, 2, 64])
 """
 
 from __future__ import annotations

@@ -12,9 +12,13 @@ The result is cached as JSON under ``<cache root>/distractors/``, keyed by the m
 (:func:`~neuronllm_tl.models.fingerprint.model_fingerprint`), the task's content and the mining settings.
 
 Example:
-    >>> mined = with_model_distractors(model, nl.load_task("capitals-gen"), n=3)
-    >>> mined.examples[0].distractors, mined.describe()["distractor_sources"]
-    (('Santiago', 'Haiti', 'Cuba'), {'model': 248})
+    >>> from neuronllm_tl.testing import tiny_generation_task     # or nl.load_task("capitals-gen")
+    >>> mined = with_model_distractors(model, tiny_generation_task(distractors=False), n=2, drop_unmined=False)
+    >>> ex = mined.examples[0]
+    >>> ex.question, ex.references, len(ex.distractors), ex.distractor_source
+    ('what color is the sky ?', ('blue',), 2, 'model')
+    >>> mined.describe()["distractor_sources"]["model"] == sum(e.distractor_source == "model" for e in mined.examples)
+    True
 """
 
 from __future__ import annotations

@@ -20,8 +20,14 @@ the answer position and on every generated position, never on the prompt before 
 ``tests/unit/scoring/test_generation.py`` checks both against a one-row, whole-sequence loop.
 
 Example:
+    >>> from neuronllm_tl.models.validation import tokenizer_of
+    >>> from neuronllm_tl.testing import tiny_generation_task
+    >>> task = tiny_generation_task()                                    # 8 free-text prompts
+    >>> encoder = QuestionEncoder(model, task)
     >>> ids = [encoder.prompt_ids(q) for q in task.questions()]
     >>> out = greedy_generate(model, ids, max_new_tokens=8, stop_ids=stop_token_ids(tokenizer_of(model)))
+    >>> len(out), all(len(tokens) <= 8 for tokens in out)             # each prompt's new tokens
+    (8, True)
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from neuronllm_tl.models.fast_paths import fast_path_on, rule_out
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import model_device
 from neuronllm_tl.scoring.check_batches import random_tokens
-from neuronllm_tl.scoring.kv_cache import prompt_kv_cache, run_with_cache_kv, supports_prefix_cache
+from neuronllm_tl.scoring.kv_cache import cache_paths_fit, prompt_kv_cache, run_with_cache_kv, supports_prefix_cache
 from neuronllm_tl.scoring.shared_prompt import PromptCache, prompt_cache_on
 
 HooksFrom = Callable[[Tensor], Sequence]
@@ -75,7 +81,7 @@ def greedy_generate(
     if any(len(p) < 2 for p in prompts):
         raise ValueError("every prompt needs at least 2 tokens (the answer position and one before it).")
     with torch.no_grad():
-        if cached_generation_on(model):
+        if cached_generation_on(model) and cache_paths_fit(model, max(map(len, prompts)) + max_new_tokens):
             return _cached(
                 model, prompts, max_new_tokens, stop_ids, hooks_from, prompt_hooks, first_tokens, prompt_cache
             )

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import torch
 from torch import Tensor
 
+from neuronllm_tl.models.fast_paths import FastPathWarning
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import model_device
 from neuronllm_tl.scoring.encoding import EncodedQuestions
@@ -195,3 +196,37 @@ def _takes_past_key_values(model: HookedModel) -> bool:
     except (TypeError, ValueError):  # no readable signature: let a forward pass answer
         return True
     return any(p.name == "past_key_values" or p.kind is p.VAR_KEYWORD for p in params)
+
+
+_BEYOND_WINDOW: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def sliding_window_of(model: Any) -> int | None:
+    """The smallest attention window of ``model``'s Hugging Face config (None: every layer is global)."""
+    cfg = getattr(getattr(model, "original_model", None), "config", None)
+    window = getattr(cfg, "sliding_window", None)
+    if not window:
+        return None
+    layer_types = getattr(cfg, "layer_types", None)
+    sliding = "sliding_attention" in layer_types if layer_types else getattr(cfg, "use_sliding_window", True)
+    return int(window) if sliding else None
+
+
+def cache_paths_fit(model: Any, n_tokens: int) -> bool:
+    """Whether the key/value-cache paths (shared prompt, prompt cache, prefix replay, cached generation) may run
+    on sequences of ``n_tokens``: continuing a bridge's cache past a sliding window's span does not apply the
+    window (measured on a random Gemma 3), so longer sequences take the plain forward pass, said once per model.
+    Layer replay runs its own windowed attention and is not limited."""
+    window = sliding_window_of(model)
+    if window is None or n_tokens <= window:
+        return True
+    if model not in _BEYOND_WINDOW:
+        _BEYOND_WINDOW.add(model)
+        warnings.warn(
+            f"neuronllm_tl: sequences of {n_tokens} tokens exceed this model's {window}-token sliding window, where "
+            "its key/value cache is not exact: they run by the plain forward pass (same results, slower). Said once "
+            "per model.",
+            FastPathWarning,
+            stacklevel=3,
+        )
+    return False

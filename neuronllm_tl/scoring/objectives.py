@@ -37,8 +37,12 @@ Example (register an objective, then use it by name anywhere):
     ...     s = scores.raw.masked_fill(scores.raw.isinf(), float("nan"))    # absent options are -inf
     ...     right = s.gather(-1, scores.correct[:, None]).squeeze(-1)
     ...     return right - s.nanmean(-1)
-    >>> register_objective("correct_minus_mean", correct_minus_mean)
-    >>> nl.identify(model, task, objective="correct_minus_mean", k=50)
+    >>> register_objective("correct_minus_mean", correct_minus_mean) is correct_minus_mean
+    True
+    >>> nl.identify(model, task, objective="correct_minus_mean", k=3).metadata["config"]["objective"]
+    'correct_minus_mean'
+    >>> unregister_objective("correct_minus_mean") is correct_minus_mean
+    True
 """
 
 from __future__ import annotations

@@ -28,9 +28,19 @@ check themselves once per model against one row per option on a small probe
 (:func:`shared_prompt_on`, :func:`prompt_cache_on`); a path that disagrees is off for the model, with a warning.
 
 Example:
-    >>> if can_share_prompt(model, enc):
-    ...     logits, suffix = shared_prompt_logits(model, enc)
-    ...     scores = option_scores(logits, suffix)   # = option_scores(forward_logits(model, enc), enc)
+    >>> from neuronllm_tl.scoring.encoding import option_scores
+    >>> from neuronllm_tl.testing import tiny_hf_llama
+    >>> can_share_prompt(model, enc)                 # the tiny native bridge returns no Hugging Face cache
+    False
+    >>> llama = tiny_hf_llama(str(tmp_path / "llama"))     # a random Hugging Face Llama does
+    >>> enc = QuestionEncoder(llama, task).encode(task.questions())
+    >>> can_share_prompt(llama, enc)
+    True
+    >>> with torch.no_grad():
+    ...     logits, suffix = shared_prompt_logits(llama, enc)
+    ...     scores = option_scores(logits, suffix)
+    ...     plain = option_scores(forward_logits(llama, enc), enc)     # one full row per option
+    >>> torch.testing.assert_close(scores, plain, rtol=1e-4, atol=1e-4)
 """
 
 from __future__ import annotations
@@ -51,7 +61,7 @@ from neuronllm_tl.models.fingerprint import model_fingerprint
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.scoring.check_batches import check_batch, read_positions
 from neuronllm_tl.scoring.encoded import EncodedQuestions, forward_logits
-from neuronllm_tl.scoring.kv_cache import prompt_kv_cache, run_with_cache_kv, supports_prefix_cache
+from neuronllm_tl.scoring.kv_cache import cache_paths_fit, prompt_kv_cache, run_with_cache_kv, supports_prefix_cache
 
 
 def can_share_prompt(model: HookedModel, enc: EncodedQuestions) -> bool:
@@ -62,6 +72,7 @@ def can_share_prompt(model: HookedModel, enc: EncodedQuestions) -> bool:
         and enc.n_rows > enc.n_questions
         and bool((enc.answer_pos >= 1).all())
         and shared_prompt_on(model)
+        and cache_paths_fit(model, int(enc.tokens.shape[1]))
     )
 
 

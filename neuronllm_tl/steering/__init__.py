@@ -8,6 +8,8 @@ Example:
     >>> from neuronllm_tl.steering import Steering, steer
     >>> with steer(model, Steering.from_mode(neurons, "degrade")):
     ...     logits = model(tokens)
+    >>> torch.equal(logits, model(tokens))      # steered inside the block only
+    False
 """
 
 from neuronllm_tl.steering.modes import MODES, Mode, get_mode, mode_groups, register_mode

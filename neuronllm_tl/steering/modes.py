@@ -23,6 +23,8 @@ Example:
     >>> register_mode("damp_good", {"good": 0.5}, expected_sign=-1)
     Mode(factors={'good': 0.5}, expected_sign=-1)
     >>> # now a mode name like the others: nl.steer(model, neurons, mode="damp_good"), nl.evaluate(..., modes=[...])
+    >>> unregister_mode("damp_good")
+    Mode(factors={'good': 0.5}, expected_sign=-1)
 """
 
 from __future__ import annotations

@@ -15,10 +15,18 @@ watches each forward call of the model (a forward pre-hook, removed on exit):
 * otherwise (one row, or rows of equal length) the last position is each row's answer position.
 
 Example:
-    >>> tokens = model.to_tokens(["The capital of France is", "Paris is in"])   # right-padded
+    >>> tokens = model.to_tokens(["what color is the sky ?", "the cat is"])   # right-padded
     >>> mask = (tokens != model.tokenizer.pad_token_id).long()
+    >>> mask
+    tensor([[1, 1, 1, 1, 1, 1, 1],
+            [1, 1, 1, 1, 0, 0, 0]])
     >>> with nl.steer(model, neurons, mode="degrade"):
     ...     logits = model(tokens, attention_mask=mask)        # each row steered at its last real token
+    >>> with nl.steer(model, neurons, mode="degrade"):
+    ...     logits = model(tokens)                             # without the mask it cannot tell
+    Traceback (most recent call last):
+    ...
+    ValueError: nl.steer cannot place the answer position of this batch: some rows end in the pad token and ...
 """
 
 from __future__ import annotations

@@ -23,7 +23,10 @@ Example:
     >>> with nl.steer(model, s):
     ...     logits = model(tokens)                # also run_with_hooks, run_with_cache, generate
     >>> logits = model.run_with_hooks(tokens, fwd_hooks=nl.steering_hooks(model, neurons, mode="enhance"))
-    >>> s.save("runs/degrade"); s2 = nl.Steering.load("runs/degrade", model=model)
+    >>> s.save("runs/degrade")                    # the neuron set and steering.json (under tmp_path here)
+    PosixPath('runs/degrade')
+    >>> nl.Steering.load("runs/degrade", model=model).factors == s.factors
+    True
 """
 
 from __future__ import annotations

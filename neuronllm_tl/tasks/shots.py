@@ -8,9 +8,10 @@ of a 2-label task show both labels. Where every answer is different (capitals), 
 random draw.
 
 Example:
+    >>> task = nl.load_task("sentiment-mini")
     >>> ident, held_out = task.split(0.5, seed=0, shots=3)   # 3 demonstrations, in both splits' prompts
     >>> [d.options[d.answer] for d in ident.demonstrations]
-    ['negative', 'positive', 'negative']
+    ['positive', 'negative', 'positive']
 """
 
 from __future__ import annotations

@@ -128,10 +128,8 @@ class Task:
         return self.answer_format == "generate"
 
     def _check_generation(self) -> None:
-        check_generation_examples(
-            self.name, self.is_generation, (*self.examples, *self.demonstrations), self.calibration,
-            self.cloze_normalization,
-        )  # fmt: skip
+        examples = (*self.examples, *self.demonstrations)
+        check_generation_examples(self.name, self.is_generation, examples, self.calibration, self.cloze_normalization)
 
     @property
     def readout(self) -> str:

@@ -15,6 +15,7 @@ Example:
 from neuronllm_tl.testing.models import (
     TINY_WORDS,
     tiny_config,
+    tiny_hf_gemma3,
     tiny_hf_llama,
     tiny_hooked_transformer,
     tiny_model,
@@ -27,6 +28,7 @@ __all__ = [
     "TINY_WORDS",
     "tiny_config",
     "tiny_examples",
+    "tiny_hf_gemma3",
     "tiny_hf_llama",
     "tiny_hooked_transformer",
     "tiny_model",

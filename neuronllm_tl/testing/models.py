@@ -110,3 +110,35 @@ def tiny_hf_llama(folder: str | None = None, *, n_layers: int = 2) -> Any:
     LlamaForCausalLM(cfg).save_pretrained(folder)
     tiny_tokenizer().save_pretrained(folder)
     return TransformerBridge.boot_transformers(str(folder), device="cpu").eval()
+
+
+def tiny_hf_gemma3(folder: str | None = None, *, n_layers: int = 3, sliding_window: int = 4) -> Any:
+    """A random Hugging Face Gemma 3 (query/key norms, four norms a block, GeGLU; local layers with a
+    ``sliding_window``-token window and their own rotary base, the last layer global) with the tiny
+    tokenizer, wrapped by ``boot_transformers``. The window is short, so the tiny tasks' prompts exceed it."""
+    from transformer_lens.model_bridge import TransformerBridge
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    torch.manual_seed(0)
+    cfg = Gemma3TextConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=40,
+        num_hidden_layers=n_layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        query_pre_attn_scalar=8,
+        sliding_window=sliding_window,
+        layer_types=["sliding_attention"] * (n_layers - 1) + ["full_attention"],
+        max_position_embeddings=128,
+    )
+    model = Gemma3ForCausalLM(cfg)
+    with torch.no_grad():  # random norm weights: Gemma's norms scale by 1 + weight, which starts at 0
+        for name, p in model.named_parameters():
+            if "norm" in name:
+                p.normal_(0.0, 0.3)
+    folder = folder or tempfile.mkdtemp(prefix="neuronllm_tl_tiny_gemma3_")
+    model.save_pretrained(folder)
+    tiny_tokenizer().save_pretrained(folder)
+    return TransformerBridge.boot_transformers(str(folder), device="cpu").eval()

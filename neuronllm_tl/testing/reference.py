@@ -5,6 +5,9 @@ at a time. The tests use them to check the batched methods, and the benchmarks u
 the speed-up. ``objective=`` is a registered name or a callable, as in :mod:`neuronllm_tl.attribution.methods`.
 
 Example:
+    >>> from neuronllm_tl.attribution.ablation import exact_ablation
+    >>> from neuronllm_tl.attribution.integrated_gradients import integrated_gradients
+    >>> enc = enc.take_questions(torch.tensor([0]))                             # the first question's rows
     >>> ref = integrated_gradients_reference(model, spec, enc, question=0, layer=1, steps=16)
     >>> torch.testing.assert_close(integrated_gradients(model, spec, enc, steps=16).attributions[0, 1], ref)
     >>> ref = ablation_reference(model, spec, enc, question=0, layer=1)          # one pass per neuron

@@ -7,7 +7,8 @@ in :data:`~neuronllm_tl.testing.models.TINY_WORDS`, so the tiny tokenizer never 
 Example:
     >>> from neuronllm_tl.testing import tiny_task
     >>> task = tiny_task("letter")                 # the same twelve questions, answered by letter
-    >>> len(task.questions())
+    >>> len(task.questions())                      # each example in 3 option orders
+    36
 """
 
 from __future__ import annotations

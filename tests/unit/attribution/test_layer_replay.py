@@ -13,14 +13,17 @@ from neuronllm_tl.attribution.replay import replay_mode, variant_passes
 from neuronllm_tl.models.validation import model_spec
 from neuronllm_tl.scoring.encoding import QuestionEncoder
 from neuronllm_tl.scoring.objectives import OptionScores, objective_and_scores
-from neuronllm_tl.testing import tiny_hf_llama, tiny_task
+from neuronllm_tl.testing import tiny_hf_gemma3, tiny_hf_llama, tiny_task
 from neuronllm_tl.testing.reference import ablation_reference, integrated_gradients_reference
 from tests.conftest import hook_count
 
 
-@pytest.fixture(scope="module")
-def llama3(tmp_path_factory):
-    return tiny_hf_llama(str(tmp_path_factory.mktemp("llama3")), n_layers=3)
+@pytest.fixture(scope="module", params=["llama", "gemma3"])
+def hf_model(request, tmp_path_factory):
+    """A 3-layer Llama, and a 3-layer Gemma 3 (query/key norms, post-norms, two local layers whose 4-token
+    window the prompts exceed, a global last layer): issue #25."""
+    make = tiny_hf_llama if request.param == "llama" else tiny_hf_gemma3
+    return make(str(tmp_path_factory.mktemp(request.param)), n_layers=3)
 
 
 def _padded(model, task, examples=(0, 2, 5)):
@@ -37,9 +40,9 @@ def _loop(reference, model, spec, enc, **kwargs):
     return torch.stack(per_question)
 
 
-def test_auto_picks_layer_replay_on_a_llama_and_not_on_a_native_bridge(llama3, model):
-    assert layer_replay_problem(llama3) is None
-    assert replay_mode(llama3, "auto") == "layer"
+def test_auto_picks_layer_replay_on_hf_llama_and_gemma_and_not_on_a_native_bridge(hf_model, model):
+    assert layer_replay_problem(hf_model) is None
+    assert replay_mode(hf_model, "auto") == "layer"
     assert layer_replay_problem(model) is not None
     assert replay_mode(model, "auto") == "full"
     enc = QuestionEncoder(model, tiny_task("letter")).encode(tiny_task("letter").questions()[:1])
@@ -47,91 +50,91 @@ def test_auto_picks_layer_replay_on_a_llama_and_not_on_a_native_bridge(llama3, m
         integrated_gradients(model, model_spec(model), enc, steps=2, replay="layer")
 
 
-def test_a_replay_from_any_layer_reproduces_the_model(llama3, answer_format):
+def test_a_replay_from_any_layer_reproduces_the_model(hf_model, answer_format):
     task = tiny_task(answer_format)
-    question = QuestionEncoder(llama3, task).encode(task.questions()[:1])
+    question = QuestionEncoder(hf_model, task).encode(task.questions()[:1])
     read = question.cont_mask.sum(1).clamp(min=1).tolist()  # positions whose logits a row reads
     with torch.no_grad():
-        want = llama3(question.tokens, return_type="logits")[:, int(question.answer_pos[0]) :]
-        suffix, state = capture_question(llama3, question)
+        want = hf_model(question.tokens, return_type="logits")[:, int(question.answer_pos[0]) :]
+        suffix, state = capture_question(hf_model, question)
         rows = state.replayed_row
         for layer in range(3):
-            got = run_from(llama3, state, torch.full_like(rows, layer), rows)
+            got = run_from(hf_model, state, torch.full_like(rows, layer), rows)
             for r, n in enumerate(read):
                 torch.testing.assert_close(got[r, :n], want[r, :n], rtol=1e-4, atol=1e-5)
         last = suffix.n_rows - 1
-        mixed = run_from(llama3, state, torch.tensor([0, 1, 1, 2]), rows[[0, 0, last, 0]])
+        mixed = run_from(hf_model, state, torch.tensor([0, 1, 1, 2]), rows[[0, 0, last, 0]])
         for got, r in zip(mixed, [0, 0, last, 0], strict=True):
             torch.testing.assert_close(got[: read[r]], want[r, : read[r]], rtol=1e-4, atol=1e-5)
         with pytest.raises(ValueError, match="ordered by their start layer"):
-            run_from(llama3, state, torch.tensor([1, 0]), torch.tensor([0, 0]))
+            run_from(hf_model, state, torch.tensor([1, 0]), torch.tensor([0, 0]))
     assert all(k.shape[0] == 1 and v.shape[0] == 1 for k, v in state.prefix_kv)  # one copy, not one per row
     assert state.n_replayed <= suffix.n_rows
 
 
-def test_one_token_options_are_replayed_once(llama3):
+def test_one_token_options_are_replayed_once(hf_model):
     task = tiny_task("cloze")
-    enc = QuestionEncoder(llama3, task).encode(task.questions())
+    enc = QuestionEncoder(hf_model, task).encode(task.questions())
     q = next(q for q in range(enc.n_questions) if bool((enc.cont_mask[enc.row_question == q].sum(1) == 1).all()))
-    suffix, state = capture_question(llama3, enc.take_questions(torch.tensor([q])))
+    suffix, state = capture_question(hf_model, enc.take_questions(torch.tensor([q])))
     assert suffix.n_rows > 1 and state.n_replayed == 1 and suffix.tokens.shape[1] == 1
 
 
 @pytest.mark.parametrize("objective", ["contrastive", "vocab_prob"])
-def test_layer_replay_ig_equals_the_loop(llama3, answer_format, objective):
+def test_layer_replay_ig_equals_the_loop(hf_model, answer_format, objective):
     task = tiny_task(answer_format)
-    spec = model_spec(llama3)
-    enc = _padded(llama3, task)
-    ref = _loop(integrated_gradients_reference, llama3, spec, enc, steps=4, objective=objective)
+    spec = model_spec(hf_model)
+    enc = _padded(hf_model, task)
+    ref = _loop(integrated_gradients_reference, hf_model, spec, enc, steps=4, objective=objective)
     for max_rows in (1, 7, 1000):
-        fast = integrated_gradients(llama3, spec, enc, steps=4, replay="layer", max_rows=max_rows, objective=objective)
+        fast = integrated_gradients(hf_model, spec, enc, steps=4, replay="layer", max_rows=max_rows, objective=objective)
         torch.testing.assert_close(fast.attributions, ref, rtol=1e-3, atol=1e-7)
     assert ref.abs().max() > 1e-5
 
 
 @pytest.mark.parametrize("objective", ["contrastive", "vocab_logprob"])
-def test_layer_replay_ablation_equals_the_loop(llama3, answer_format, objective):
+def test_layer_replay_ablation_equals_the_loop(hf_model, answer_format, objective):
     task = tiny_task(answer_format)
-    spec = model_spec(llama3)
-    enc = _padded(llama3, task)
-    ref = _loop(ablation_reference, llama3, spec, enc, objective=objective)
+    spec = model_spec(hf_model)
+    enc = _padded(hf_model, task)
+    ref = _loop(ablation_reference, hf_model, spec, enc, objective=objective)
     for max_rows in (5, 10_000):
-        fast = exact_ablation(llama3, spec, enc, replay="layer", max_rows=max_rows, objective=objective)
+        fast = exact_ablation(hf_model, spec, enc, replay="layer", max_rows=max_rows, objective=objective)
         torch.testing.assert_close(fast.attributions, ref, rtol=1e-3, atol=2e-6)
     assert ref.abs().max() > 1e-4
 
 
-def test_letter_passes_unembed_only_the_letters_and_refuse_vocabulary_reads(llama3):
+def test_letter_passes_unembed_only_the_letters_and_refuse_vocabulary_reads(hf_model):
     task = tiny_task("letter")
-    enc = QuestionEncoder(llama3, task).encode(task.questions()[:2])
+    enc = QuestionEncoder(hf_model, task).encode(task.questions()[:2])
     layers = torch.tensor([0, 2])
-    passes = list(variant_passes(llama3, enc, 2, max_rows=4, mode="layer", variant_layer=layers, letter_columns=True))
+    passes = list(variant_passes(hf_model, enc, 2, max_rows=4, mode="layer", variant_layer=layers, letter_columns=True))
     assert [p.start.tolist() for p in passes] == [[0, 2], [0, 2]]
     p = passes[0]
-    logits = p.logits(llama3)
+    logits = p.logits(hf_model)
     assert logits.shape[-1] == enc.letter_ids.shape[1]
     scores = OptionScores.from_logits(logits, p.sub, vocab=False)
     with pytest.raises(ValueError, match="without vocabulary log-probabilities"):
         _ = scores.vocab_logprobs
-    full = list(variant_passes(llama3, enc, 2, max_rows=4, mode="layer", variant_layer=layers))[0].logits(llama3)
+    full = list(variant_passes(hf_model, enc, 2, max_rows=4, mode="layer", variant_layer=layers))[0].logits(hf_model)
     f_cols, _ = objective_and_scores(logits, p.sub, "contrastive", vocab=False)
     f_full, _ = objective_and_scores(full, replace(p.sub, letter_ids=enc.letter_ids[p.question]), "contrastive")
     torch.testing.assert_close(f_cols, f_full, rtol=1e-5, atol=1e-6)
 
 
-def test_a_failing_hook_leaves_no_hook_behind(llama3):
+def test_a_failing_hook_leaves_no_hook_behind(hf_model):
     task = tiny_task("letter")
-    question = QuestionEncoder(llama3, task).encode(task.questions()[:1])
-    suffix, state = capture_question(llama3, question)
-    before = hook_count(llama3)
+    question = QuestionEncoder(hf_model, task).encode(task.questions()[:1])
+    suffix, state = capture_question(hf_model, question)
+    before = hook_count(hf_model)
 
     def boom(act, hook):
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
         rows = state.replayed_row
-        run_from(llama3, state, torch.ones_like(rows), rows, [("blocks.2.mlp.hook_post", boom)])
-    assert hook_count(llama3) == before
+        run_from(hf_model, state, torch.ones_like(rows), rows, [("blocks.2.mlp.hook_post", boom)])
+    assert hook_count(hf_model) == before
 
 
 def test_the_support_check_leaves_the_global_random_state_alone(tmp_path):
