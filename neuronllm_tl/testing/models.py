@@ -87,50 +87,48 @@ def tiny_hooked_transformer(*, dtype: torch.dtype = torch.float32, **overrides: 
     return model.eval()
 
 
+_TINY_HF: dict[str, Any] = dict(
+    vocab_size=64, hidden_size=32, intermediate_size=40, num_attention_heads=4, num_key_value_heads=2
+)
+"""The shape the tiny Hugging Face models share (the tiny tokenizer's vocabulary, d_mlp 40)."""
+
+
+def _save_and_boot(model: Any, folder: str | None, prefix: str) -> Any:
+    """``model`` saved with the tiny tokenizer to ``folder`` (a fresh temporary one by default) and loaded from
+    there by ``boot_transformers``, as a user's local model is."""
+    from transformer_lens.model_bridge import TransformerBridge
+
+    folder = folder or tempfile.mkdtemp(prefix=prefix)
+    model.save_pretrained(folder)
+    tiny_tokenizer().save_pretrained(folder)
+    return TransformerBridge.boot_transformers(str(folder), device="cpu").eval()
+
+
 def tiny_hf_llama(folder: str | None = None, *, n_layers: int = 2) -> Any:
     """A random Hugging Face Llama (2 layers by default, d_mlp 40) with the tiny tokenizer, wrapped by
-    ``boot_transformers``.
-
-    Saved to ``folder`` (a fresh temporary folder by default) and loaded from there, as a user's local model is.
-    """
-    from transformer_lens.model_bridge import TransformerBridge
+    ``boot_transformers`` (saved to ``folder``, a fresh temporary folder by default, and loaded from there)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=64,
-        hidden_size=32,
-        intermediate_size=40,
-        num_hidden_layers=n_layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-    )
-    folder = folder or tempfile.mkdtemp(prefix="neuronllm_tl_tiny_llama_")
-    LlamaForCausalLM(cfg).save_pretrained(folder)
-    tiny_tokenizer().save_pretrained(folder)
-    return TransformerBridge.boot_transformers(str(folder), device="cpu").eval()
+    cfg = LlamaConfig(**_TINY_HF, num_hidden_layers=n_layers, max_position_embeddings=128)
+    return _save_and_boot(LlamaForCausalLM(cfg), folder, "neuronllm_tl_tiny_llama_")
 
 
 def tiny_hf_gemma3(folder: str | None = None, *, n_layers: int = 3, sliding_window: int = 4) -> Any:
     """A random Hugging Face Gemma 3 (query/key norms, four norms a block, GeGLU; local layers with a
     ``sliding_window``-token window and their own rotary base, the last layer global) with the tiny
     tokenizer, wrapped by ``boot_transformers``. The window is short, so the tiny tasks' prompts exceed it."""
-    from transformer_lens.model_bridge import TransformerBridge
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
     torch.manual_seed(0)
+    layer_types = ["sliding_attention"] * (n_layers - 1) + ["full_attention"]
     cfg = Gemma3TextConfig(
-        vocab_size=64,
-        hidden_size=32,
-        intermediate_size=40,
+        **_TINY_HF,
         num_hidden_layers=n_layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
         head_dim=8,
         query_pre_attn_scalar=8,
         sliding_window=sliding_window,
-        layer_types=["sliding_attention"] * (n_layers - 1) + ["full_attention"],
+        layer_types=layer_types,
         max_position_embeddings=128,
     )
     model = Gemma3ForCausalLM(cfg)
@@ -138,7 +136,4 @@ def tiny_hf_gemma3(folder: str | None = None, *, n_layers: int = 3, sliding_wind
         for name, p in model.named_parameters():
             if "norm" in name:
                 p.normal_(0.0, 0.3)
-    folder = folder or tempfile.mkdtemp(prefix="neuronllm_tl_tiny_gemma3_")
-    model.save_pretrained(folder)
-    tiny_tokenizer().save_pretrained(folder)
-    return TransformerBridge.boot_transformers(str(folder), device="cpu").eval()
+    return _save_and_boot(model, folder, "neuronllm_tl_tiny_gemma3_")
