@@ -1,14 +1,8 @@
-import os
+# The repository's root conftest.py sets the offline environment and one thread before anything is imported.
+import pytest
+import torch
 
-for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
-    os.environ[var] = "1"
-
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-torch.set_num_threads(1)
-
-from neuronllm_tl.testing import tiny_model, tiny_task  # noqa: E402
+from neuronllm_tl.testing import tiny_model, tiny_task
 
 
 def pytest_configure(config):

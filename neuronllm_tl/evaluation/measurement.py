@@ -112,16 +112,12 @@ class SteeringMeasurement:
         """JSON-ready; per-example values rounded to :data:`PER_EXAMPLE_DECIMALS` decimals (an unchanged
         measurement writes one set of values, ``accuracy`` / ``p``, instead of before and after)."""
         per = self.per_example
-        names = (
-            ("accuracy", "p") if self.is_unchanged() else ("accuracy_before", "accuracy_after", "p_before", "p_after")
-        )
+        names = _UNCHANGED_KEYS if self.is_unchanged() else _CHANGED_KEYS
         values = {k: getattr(self, _full_name(k)) for k in names}
         out: dict[str, Any] = {"format": MEASUREMENT_FORMAT, **values, "n_steered": self.n_steered}
         out["seconds"] = round(self.seconds, 3)
         if per is not None:
-            out["per_example"] = {
-                k: [round(x, PER_EXAMPLE_DECIMALS) for x in getattr(per, _full_name(k))] for k in names
-            }
+            out["per_example"] = {k: _rounded(getattr(per, _full_name(k))) for k in names}
             if per.example_ids is not None:
                 out["per_example"]["example"] = list(per.example_ids)
         return out

@@ -183,11 +183,9 @@ def list_tasks() -> dict[str, str]:
 
 def register_task(name: str, loader: TaskLoader, *, description: str = "", overwrite: bool = False) -> None:
     """Add a task: ``load_task(name, **options)`` will return ``loader(**options)`` (renamed/limited as asked)."""
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"a task name must be a non-empty str, got {name!r}.")
     if not callable(loader):
         raise TypeError(f"loader must be a callable loader(**options) -> Task, got {type(loader).__name__}.")
-    if name in TASKS and not overwrite:
+    if name in TASKS and not overwrite:  # the registry's own refusal, with what the name already holds
         old = TASKS[name]
         raise ValueError(
             f"task {name!r} is already registered ({old.source}: {old.description or 'no description'}); "
