@@ -92,7 +92,7 @@ def loop_neurons(spec, n: int) -> list[tuple[int, int]]:
 def runs(model, spec, enc, opts: dict) -> dict:
     import torch
 
-    from neuronllm_tl.attribution.methods import exact_ablation, grad_x_act, integrated_gradients
+    from neuronllm_tl.attribution.estimators import exact_ablation, grad_x_act, integrated_gradients
     from neuronllm_tl.testing.reference import ablation_reference, integrated_gradients_reference
 
     steps, rows = opts["steps"], opts["max_rows"]

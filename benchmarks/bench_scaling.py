@@ -51,7 +51,7 @@ def timed(fn, repeats: int = 1) -> float:
 def point(model, enc, steps: int, per_layer: int, max_rows: int) -> dict:
     from bench_attribution import floor_pass, sampled_neurons
 
-    from neuronllm_tl.attribution.methods import exact_ablation, integrated_gradients
+    from neuronllm_tl.attribution.estimators import exact_ablation, integrated_gradients
     from neuronllm_tl.models.validation import model_spec
 
     spec = model_spec(model)

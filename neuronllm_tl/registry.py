@@ -6,7 +6,9 @@ comparison variants. The same rules hold for all of them:
 * ``unregister(name)`` removes (a built-in one too);
 * ``view`` is a read-only, live mapping (``METHODS``, ``MODES``, ``TASKS``, ... are views), so nothing outside
   the registry can change it by accident;
-* an unknown name is refused with the registered names and how to add one.
+* an unknown name is refused with the registered names and how to add one;
+* ``rename(old, new)`` keeps an old name working for one release: ``get(old)`` and ``resolve(old)`` return
+  the new entry with a ``FutureWarning``; the old name is not listed in ``view``.
 
 Third-party packages add methods and tasks through entry points, as pytest plugins and TransformerLens
 adapters are found: in their ``pyproject.toml``::
@@ -52,6 +54,7 @@ class Registry(Generic[T]):
     def __init__(self, kind: str, *, hint: str = "", entry_points: str | None = None) -> None:
         self.kind, self.hint, self.entry_points = kind, hint, entry_points
         self._items: dict[str, T] = {}
+        self._renamed: dict[str, str] = {}
         self._plugins_loaded = entry_points is None
         self.view: Mapping[str, T] = _LiveView(self)
 
@@ -72,8 +75,25 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} {name!r} is not registered; registered {self.kind}s: {sorted(self._items)}.")
         return self._items.pop(name)
 
+    def rename(self, old: str, new: str) -> None:
+        """Let ``old`` stand for ``new`` (with a FutureWarning) for one release."""
+        self._renamed[old] = new
+
+    def resolve(self, name: str, *, stacklevel: int = 3) -> str:
+        """``name``, or the new name of a renamed one (with a FutureWarning); it is not checked further."""
+        if isinstance(name, str) and name in self._renamed and name not in self._items:
+            new = self._renamed[name]
+            warnings.warn(
+                f"{self.kind} {name!r} is now called {new!r}; the old name goes in the next release.",
+                FutureWarning,
+                stacklevel=stacklevel,
+            )
+            return new
+        return name
+
     def get(self, name: str) -> T:
         self.load_plugins()
+        name = self.resolve(name, stacklevel=4)
         if not isinstance(name, str) or name not in self._items:
             hint = f" {self.hint}" if self.hint else ""
             raise ValueError(f"unknown {self.kind} {name!r}; registered {self.kind}s: {sorted(self._items)}.{hint}")

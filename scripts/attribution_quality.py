@@ -2,7 +2,7 @@ r"""How close each neuron-attribution estimate comes to the exact ablation effec
 
 Ground truth. For question q and MLP neuron (l, i), the exact effect is
 E_q(l, i) = F_q(clean) - F_q(a_l[i] := 0 at the answer position), every downstream path included
-(``AttributionRequest(method="ablation", ablation_baseline="zero")``). E > 0: silencing the neuron lowers F,
+(``AttributionRequest(estimator="ablation", ablation_baseline="zero")``). E > 0: silencing the neuron lowers F,
 it helps (good); E < 0: it hurts (bad).
 
 Estimates, all on the same sign convention:
@@ -21,7 +21,7 @@ Estimates, all on the same sign convention:
 
 Metrics per task: Spearman's rho between estimate and E over all neurons, per question (median and IQR) and
 at task level (each neuron's mean over the questions, each example's permutations averaged first, as
-``method="ablation"`` ranks); recall@K of the exact top-K good (largest positive mean E) and bottom-K bad
+``method="ablation_oracle"`` ranks); recall@K of the exact top-K good (largest positive mean E) and bottom-K bad
 (most negative) by the estimate's top-K (positive scores) and bottom-K (negative scores); and seconds per
 question of each estimate, every run timed sequentially in one process (after one warm-up question).
 
@@ -63,10 +63,10 @@ import torch  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 from torch import Tensor  # noqa: E402
 
-from neuronllm_tl.attribution.ablation import mean_answer_activations  # noqa: E402
+from neuronllm_tl.attribution.exact_ablation import mean_answer_activations  # noqa: E402
 from neuronllm_tl.attribution.collect import TaskAttributions, collect_attributions  # noqa: E402
 from neuronllm_tl.attribution.stream import AttributionRequest, RunOptions  # noqa: E402
-from neuronllm_tl.methods.ablation import mean_effect  # noqa: E402
+from neuronllm_tl.methods.ablation_oracle import mean_effect  # noqa: E402
 from neuronllm_tl.methods.knowledge_neurons import KnowledgeNeuronsConfig, knowledge_neuron_scores  # noqa: E402
 from neuronllm_tl.methods.qrnca import QRNCAConfig, qrnca_scores  # noqa: E402
 from neuronllm_tl.models.loading import DEFAULT_MODEL  # noqa: E402

@@ -22,9 +22,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def variants_by_name() -> dict:
-    from neuronllm_tl.comparison.variants import ABLATIONS, VARIANTS
+    from neuronllm_tl.comparison.variants import SWEEPS, VARIANTS
 
-    return {**VARIANTS, **{v.name: v for group in ABLATIONS.values() for v in group}}
+    return {**VARIANTS, **{v.name: v for group in SWEEPS.values() for v in group}}
 
 
 def main() -> None:

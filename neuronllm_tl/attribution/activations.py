@@ -18,7 +18,7 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
-from neuronllm_tl.attribution.methods import first_rows
+from neuronllm_tl.attribution.estimators import first_rows
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import DEFAULT_HOOK, ModelSpec, check_width, model_device, model_spec
 from neuronllm_tl.scoring.batches import example_batches

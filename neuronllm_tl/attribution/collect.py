@@ -8,7 +8,7 @@ QRNCA, Knowledge Neurons) from one attribution run. :class:`TaskAttributions` ho
 184 kB per question). Both read the one loop of :mod:`neuronllm_tl.attribution.stream`.
 
 Example:
-    >>> request = AttributionRequest(method="integrated_gradients", objective="vocab_prob", ig_steps=4)
+    >>> request = AttributionRequest(estimator="integrated_gradients", objective="vocab_prob", ig_steps=4)
     >>> attr = collect_attributions(model, task, request)
     >>> attr.attributions.shape, attr.per_example().shape   # [question, ...]; [example, ...]: summed over permutations
     (torch.Size([36, 3, 48]), torch.Size([12, 3, 48]))

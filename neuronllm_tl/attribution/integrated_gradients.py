@@ -12,7 +12,7 @@ from earlier positions, so a model that returns a Hugging Face key/value cache
 (``return_type="logits_and_cache"``) runs each question's prompt before the answer position once and
 replays only the answer position (and the option tokens in cloze format) for every variant. The
 engine (:mod:`neuronllm_tl.attribution.replay`) is shared with exact ablation
-(:mod:`neuronllm_tl.attribution.ablation`).
+(:mod:`neuronllm_tl.attribution.exact_ablation`).
 
 Example:
     >>> out = integrated_gradients(model, model_spec(model), enc, steps=16, objective="vocab_prob")

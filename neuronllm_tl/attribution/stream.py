@@ -4,41 +4,47 @@ Every consumer of attributions reads this stream: CNI identification folds each 
 sums (and checkpoints or shards the batches), :func:`~neuronllm_tl.attribution.collect.collect_attributions`
 keeps each batch's per-question tensors for the baselines and the comparison grid.
 
-An :class:`AttributionRequest` is *what* is attributed (method, objective, hook, IG steps, the ablation's
+An :class:`AttributionRequest` is *what* is attributed (estimator, objective, hook, IG steps, the ablation's
 baseline and candidates); it is a value that names its content, so a cache of attributions can be keyed
 by it. :class:`RunOptions` is
 *how* (batch sizes, memory budgets, progress bar): it never changes the numbers.
 
 Example:
-    >>> request = AttributionRequest(method="integrated_gradients", objective="vocab_prob", ig_steps=4)
+    >>> request = AttributionRequest(estimator="integrated_gradients", objective="vocab_prob", ig_steps=4)
     >>> for batch in stream_attributions(model, task, request):
     ...     batch.attribution.attributions.shape        # [question, layer, d_mlp]
     torch.Size([24, 3, 48])
     torch.Size([12, 3, 48])
-    >>> AttributionRequest(method="ablation", ablation_baseline="mean")   # exact effects, mean ablation
-    AttributionRequest(method='ablation', objective='contrastive', hook='mlp.hook_post', ig_steps=16,
+    >>> AttributionRequest(estimator="ablation", ablation_baseline="mean")   # exact effects, mean ablation
+    AttributionRequest(estimator='ablation', objective='contrastive', hook='mlp.hook_post', ig_steps=16,
                        ablation_baseline='mean', ablation_candidates=None, positions='answer')
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Collection, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import InitVar, asdict, dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from neuronllm_tl.attribution.ablation import (
+from neuronllm_tl.attribution.estimators import (
+    ATTRIBUTION_POSITIONS,
+    ESTIMATORS,
+    AttributionPositions,
+    BatchAttribution,
+    Estimator,
+    attribute,
+)
+from neuronllm_tl.attribution.exact_ablation import (
     ABLATION_BASELINES,
     AblationBaseline,
     Candidates,
     as_candidates,
     mean_answer_activations,
 )
-from neuronllm_tl.attribution.methods import ATTRIBUTION_POSITIONS, AttributionPositions, BatchAttribution, attribute
-from neuronllm_tl.attribution.methods import METHODS as ATTRIBUTION_METHODS
-from neuronllm_tl.attribution.methods import Method as AttributionMethod
 from neuronllm_tl.checks import check_positive_int
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import DEFAULT_HOOK, ModelSpec, model_device, model_spec
@@ -50,10 +56,13 @@ from neuronllm_tl.tasks.task import Question, Task
 
 @dataclass(frozen=True)
 class AttributionRequest:
-    """What is attributed: ``method`` of ``objective`` at ``blocks.{l}.{hook}``; ``ig_steps`` for IG;
-    ``ablation_baseline`` and ``ablation_candidates`` for exact ablation."""
+    """What is attributed: ``estimator`` of ``objective`` at ``blocks.{l}.{hook}``; ``ig_steps`` for IG;
+    ``ablation_baseline`` and ``ablation_candidates`` for exact ablation.
 
-    method: AttributionMethod = "grad_x_act"
+    ``method=`` is the estimator's earlier name and still works, with a FutureWarning; the content
+    (:meth:`to_dict`) keeps the key ``"method"`` so that caches made before the rename stay valid."""
+
+    estimator: Estimator = "grad_x_act"
     objective: str = "contrastive"
     """A registered objective's name (a name, not a callable, so that the request can key a cache)."""
     hook: str = DEFAULT_HOOK
@@ -65,16 +74,20 @@ class AttributionRequest:
     positions: AttributionPositions = "answer"
     """``"answer"``: the answer position (the paper's); ``"answer_tokens"`` (grad_x_act only): the answer position
     and every option token's position, activation x gradient summed over them (for free-text references)."""
+    method: InitVar[str | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, method: str | None) -> None:
+        if method is not None:
+            self._take_deprecated_method(method)
         if self.positions not in ATTRIBUTION_POSITIONS:
             raise ValueError(f"positions must be one of {ATTRIBUTION_POSITIONS}, got {self.positions!r}.")
-        if self.positions != "answer" and self.method != "grad_x_act":
+        if self.positions != "answer" and self.estimator != "grad_x_act":
             raise ValueError(
-                f"positions={self.positions!r} is computed by method='grad_x_act' only; use it, or positions='answer'."
+                f"positions={self.positions!r} is computed by estimator='grad_x_act' only; use it, or "
+                "positions='answer'."
             )
-        if self.method not in ATTRIBUTION_METHODS:
-            raise ValueError(f"unknown attribution {self.method!r}; choose one of {ATTRIBUTION_METHODS}.")
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"unknown attribution estimator {self.estimator!r}; choose one of {ESTIMATORS}.")
         if not isinstance(self.objective, str):
             raise TypeError(
                 "AttributionRequest.objective is a registered objective's name; register your callable with "
@@ -86,13 +99,28 @@ class AttributionRequest:
             raise ValueError(f"ablation_baseline must be one of {ABLATION_BASELINES}, got {self.ablation_baseline!r}.")
         object.__setattr__(self, "ablation_candidates", as_candidates(self.ablation_candidates))
 
+    def _take_deprecated_method(self, method: str) -> None:
+        if self.estimator != "grad_x_act" and self.estimator != method:
+            raise ValueError(
+                f"AttributionRequest got estimator={self.estimator!r} and method={method!r}; give estimator= only."
+            )
+        warnings.warn(
+            "AttributionRequest(method=...) is now AttributionRequest(estimator=...); method= goes in the next "
+            "release.",
+            FutureWarning,
+            stacklevel=4,
+        )
+        object.__setattr__(self, "estimator", method)
+
     def to_dict(self) -> dict[str, Any]:
-        """The request's content: each method's own fields only where they change the numbers (``ig_steps``
-        for IG, ``ablation_*`` for ablation), as JSON values."""
-        d = asdict(self)
-        if self.method != "integrated_gradients":
+        """The request's content: each estimator's own fields only where they change the numbers (``ig_steps``
+        for IG, ``ablation_*`` for ablation), as JSON values. The estimator's key is ``"method"``, its name
+        before the rename, so that the cache keys of earlier runs still match."""
+        d = {"method": self.estimator, **asdict(self)}
+        del d["estimator"]
+        if self.estimator != "integrated_gradients":
             del d["ig_steps"]
-        if self.method != "ablation":
+        if self.estimator != "ablation":
             del d["ablation_baseline"], d["ablation_candidates"]
         elif self.ablation_candidates is not None:
             d["ablation_candidates"] = [list(pair) for pair in self.ablation_candidates]
@@ -163,14 +191,14 @@ class AttributionStream:
         """Attributed batches, except those in ``skip``; with ``world > 1`` only this rank's share."""
         device = model_device(self.model)
         mine = [b for b in range(len(self.plan)) if b % world == rank and b not in skip]
-        desc = f"attribute {self.task.name} ({self.request.method}, {self.request.objective})"
+        desc = f"attribute {self.task.name} ({self.request.estimator}, {self.request.objective})"
         for b in progress_bar(mine, self.run.progress, desc, leave=False):
             enc = self.encoder.encode(self.plan[b]).to(device)
             out = attribute(
                 self.model,
                 self.spec,
                 enc,
-                method=self.request.method,
+                estimator=self.request.estimator,
                 objective=self.request.objective,
                 ig_steps=self.request.ig_steps,
                 max_rows=self.run.max_rows,
@@ -182,7 +210,7 @@ class AttributionStream:
 
     def _ablation_baseline(self) -> AblationBaseline | Tensor:
         """The ablation's baseline; ``"mean"`` becomes the mean over the whole task (every batch), computed once."""
-        if self.request.method != "ablation" or self.request.ablation_baseline != "mean":
+        if self.request.estimator != "ablation" or self.request.ablation_baseline != "mean":
             return self.request.ablation_baseline
         if self._mean_activations is None:
             device = model_device(self.model)

@@ -8,7 +8,7 @@ Examples:
     neuronllm-tl evaluate --neurons sentiment.neurons --task sentiment-mini --controls 5
     neuronllm-tl identify --task capitals-gen --k 50          # a generation task: free-text answers
     neuronllm-tl evaluate --neurons capitals-gen.neurons --task capitals-gen   # judged by what it generates
-    neuronllm-tl compare --tasks capitals-mini topics-mini sentiment-mini --ablations objective k --out compare_out
+    neuronllm-tl compare --tasks capitals-mini topics-mini sentiment-mini --sweeps objective k --out compare_out
     neuronllm-tl compare --tasks sst2 topics-mini --data-files sst2=dev.tsv --seeds 0 1 2 --shots sst2=4 \
         --task-option sst2:calibration=contextual --task-option sst2:cloze_normalization=char
     neuronllm-tl report neuronllm_demo          # (re)write neuronllm_demo/report.html from what the run wrote
@@ -34,11 +34,11 @@ from neuronllm_tl.cli.commands import (
     cmd_overlap,
     cmd_tasks,
 )
-from neuronllm_tl.cli.flags import add_method_args, add_task_args, plain
+from neuronllm_tl.cli.flags import RenamedFlag, add_method_args, add_task_args, plain
 from neuronllm_tl.cli.loading import tiny_tasks_for
 from neuronllm_tl.cli.reporting import add_report_args, add_report_parser
 from neuronllm_tl.comparison.config import CompareConfig
-from neuronllm_tl.comparison.variants import ABLATIONS, VARIANTS
+from neuronllm_tl.comparison.variants import SWEEPS, VARIANTS
 from neuronllm_tl.steering.modes import MODES
 
 
@@ -93,7 +93,7 @@ def _evaluate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def _compare_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "compare",
-        help="NeuronLLM against its baselines and ablations: a resumable grid",
+        help="NeuronLLM against its baselines and its settings' sweeps: a resumable grid",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,  # every option shows its default
     )
     d = CompareConfig()
@@ -104,10 +104,24 @@ def _compare_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=list(d.variants),
         metavar="VARIANT",
         help=f"methods compared, of {', '.join(VARIANTS)}: all but the exact-ablation oracle unless named "
-        "('ablation': ~100-250 passes per question)",
+        "('ablation_oracle': ~100-250 passes per question)",
     )
-    p.add_argument("--ablations", nargs="*", default=[], choices=list(ABLATIONS), help="setting groups to sweep")
-    p.add_argument("--ablation-tasks", nargs="+", help="tasks the ablations run on (None: the first task)")
+    p.add_argument(
+        "--sweeps",
+        "--ablations",
+        nargs="*",
+        default=[],
+        choices=list(SWEEPS),
+        action=RenamedFlag,
+        help="groups of NeuronLLM settings to sweep (--ablations: its earlier name)",
+    )
+    p.add_argument(
+        "--sweep-tasks",
+        "--ablation-tasks",
+        nargs="+",
+        action=RenamedFlag,
+        help="tasks the sweeps run on (None: the first task; --ablation-tasks: its earlier name)",
+    )
     p.add_argument("--k", type=int, default=d.k, help="neurons per set, the same for every method")
     p.add_argument("--n-identify", type=int, default=d.n_identify, help="examples each method identifies on")
     p.add_argument("--n-eval", type=int, default=d.n_eval, help="held-out examples the steering is measured on")

@@ -63,8 +63,8 @@ def compare_config_from_args(args: argparse.Namespace) -> CompareConfig:
     return CompareConfig(
         tasks=tasks,
         variants=tuple(args.variants),
-        ablations=tuple(args.ablations),
-        ablation_tasks=tuple(args.ablation_tasks) if args.ablation_tasks else None,
+        sweeps=tuple(args.sweeps),
+        sweep_tasks=tuple(args.sweep_tasks) if args.sweep_tasks else None,
         k=args.k,
         n_identify=args.n_identify,
         n_eval=args.n_eval,

@@ -10,11 +10,12 @@ import inspect
 import re
 import textwrap
 import typing
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 from neuronllm_tl.methods.base import MethodConfig
-from neuronllm_tl.methods.registry import DEFAULT_K, DEFAULT_METHOD, METHODS, method_config
+from neuronllm_tl.methods.registry import DEFAULT_K, DEFAULT_METHOD, METHODS, canonical_method, method_config
 from neuronllm_tl.tasks.task import CALIBRATIONS, CLOZE_NORMALIZATIONS
 
 OPTION_PREFIX = "method_option_"
@@ -42,6 +43,20 @@ def boolean(text: str) -> bool:
     if word in FALSE_WORDS:
         return False
     raise argparse.ArgumentTypeError(f"expected one of {TRUE_WORDS + FALSE_WORDS}, got {text!r}")
+
+
+class RenamedFlag(argparse.Action):
+    """A flag whose first option string is its name and whose last is its earlier one: the earlier one still
+    works, with a FutureWarning, for one release."""
+
+    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option_string: str | None = None):
+        if option_string == self.option_strings[-1] != self.option_strings[0]:
+            warnings.warn(
+                f"{option_string} is now {self.option_strings[0]}; the old flag goes in the next release.",
+                FutureWarning,
+                stacklevel=2,
+            )
+        setattr(namespace, self.dest, values)
 
 
 def _parser_of(annotation: Any) -> tuple[Callable[[str], Any], list[Any] | None]:
@@ -112,6 +127,7 @@ def _method_fields() -> dict[str, tuple[Any, list[str]]]:
 def add_method_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--method",
+        type=canonical_method,
         choices=sorted(METHODS),
         default=DEFAULT_METHOD,
         help=f"neuron-finding method (default {DEFAULT_METHOD})",
@@ -125,20 +141,8 @@ def add_method_args(p: argparse.ArgumentParser) -> None:
         flag = f"--{field.replace('_', '-')}"
         if flag in p._option_string_actions:  # e.g. random's seed beside the task's --seed
             flag = f"--{methods[0].replace('_', '-')}-{field.replace('_', '-')}"
-        if parse is boolean:  # --mask, --mask false, --no-mask
-            group.add_argument(
-                flag,
-                dest=OPTION_PREFIX + field,
-                type=boolean,
-                nargs="?",
-                const=True,
-                default=None,
-                metavar="BOOL",
-                help=_help(field, methods) + "; true/false/yes/no/1/0",
-            )
-            group.add_argument(
-                "--no-" + flag[2:], dest=OPTION_PREFIX + field, action="store_false", help=f"the same as {flag} false"
-            )
+        if parse is boolean:
+            _add_boolean_flag(group, flag, field, methods)
             continue
         group.add_argument(
             flag,
@@ -159,6 +163,23 @@ def add_method_args(p: argparse.ArgumentParser) -> None:
         help="rows per pass for integrated gradients and exact ablation (memory budget)",
     )
     p.add_argument("--checkpoint", help="neuronllm: save progress here after every batch; a rerun resumes from it")
+
+
+def _add_boolean_flag(group: Any, flag: str, field: str, methods: list[str]) -> None:
+    """``--mask``, ``--mask false`` and ``--no-mask``."""
+    group.add_argument(
+        flag,
+        dest=OPTION_PREFIX + field,
+        type=boolean,
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="BOOL",
+        help=_help(field, methods) + "; true/false/yes/no/1/0",
+    )
+    group.add_argument(
+        "--no-" + flag[2:], dest=OPTION_PREFIX + field, action="store_false", help=f"the same as {flag} false"
+    )
 
 
 def method_config_from_args(args: argparse.Namespace) -> MethodConfig:

@@ -1,4 +1,4 @@
-"""Stage 10 of the pipeline: NeuronLLM next to its baselines and ablations under one protocol.
+"""Stage 10 of the pipeline: NeuronLLM next to its baselines and the sweeps of its settings, under one protocol.
 
 Every registered method (stage 7) identifies neurons on one split of each task, and the evaluation
 (stage 9) steers with them on another, once per split seed; ``config`` describes the grid, ``splits`` makes

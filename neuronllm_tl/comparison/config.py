@@ -1,5 +1,5 @@
 """What a comparison runs: :class:`CompareConfig`, the whole grid of tasks x variants x split seeds (the
-variants and the ablation groups are :mod:`neuronllm_tl.comparison.variants`).
+variants and the sweeps are :mod:`neuronllm_tl.comparison.variants`).
 
 Example:
     >>> cfg = CompareConfig(tasks=("capitals-mini", "topics-mini"), variants=("neuronllm_gxa", "tn", "random"))
@@ -14,14 +14,15 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import InitVar, asdict, dataclass
 from typing import Any
 
 from neuronllm_tl.checks import check_positive_int
 from neuronllm_tl.comparison.variants import (
-    ABLATIONS,
     DEFAULT_VARIANTS,
+    SWEEPS,
     VARIANTS,
     Variant,
     renamed,
@@ -36,10 +37,11 @@ class CompareConfig:
     tasks: tuple[str, ...] = ("capitals-mini", "topics-mini", "sentiment-mini")
     """Task names (built-in or dataset) or paths of ``.jsonl`` question files (:func:`~neuronllm_tl.load_task`)."""
     variants: tuple[str, ...] = DEFAULT_VARIANTS
-    """Variant names (:data:`VARIANTS`); the exact-ablation oracle ``"ablation"`` only when named."""
-    ablations: tuple[str, ...] = ()
-    ablation_tasks: tuple[str, ...] | None = None
-    """Tasks the ablations run on (default: the first task)."""
+    """Variant names (:data:`VARIANTS`); the exact-ablation oracle ``"ablation_oracle"`` only when named."""
+    sweeps: tuple[str, ...] = ()
+    """Groups of settings of NeuronLLM to run (:data:`~neuronllm_tl.comparison.variants.SWEEPS`), e.g. ``("z",)``."""
+    sweep_tasks: tuple[str, ...] | None = None
+    """Tasks the sweeps run on (default: the first task)."""
     k: int = DEFAULT_K
     z: float = 0.05
     n_identify: int = 64
@@ -66,8 +68,13 @@ class CompareConfig:
     skip: Mapping[str, tuple[str, ...]] | None = None
     """Task -> variants of ``variants`` not run on it, e.g. ``{"arc_easy": ("neuronllm_ig", "qrnca")}`` where
     exact IG over long multi-token answers costs more than the grid's budget; the report lists what was skipped."""
+    ablations: InitVar[tuple[str, ...] | None] = None
+    """The earlier name of ``sweeps`` (a FutureWarning; it goes in the next release)."""
+    ablation_tasks: InitVar[tuple[str, ...] | None] = None
+    """The earlier name of ``sweep_tasks`` (a FutureWarning; it goes in the next release)."""
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, ablations: tuple[str, ...] | None, ablation_tasks: tuple[str, ...] | None) -> None:
+        self._take_renamed(sweeps=ablations, sweep_tasks=ablation_tasks)
         if not self.tasks:
             raise ValueError("CompareConfig.tasks is empty; name at least one task.")
         object.__setattr__(self, "seeds", _checked_seeds(self.seeds))
@@ -76,7 +83,7 @@ class CompareConfig:
         _check_names("variant", self.variants, VARIANTS)
         if self.skip is not None:
             self._check_skip()
-        _check_names("ablation", self.ablations, ABLATIONS)
+        _check_names("sweep", self.sweeps, SWEEPS)
         for name in ("k", "n_identify", "n_eval", "ig_steps", "n_permutations"):
             check_positive_int(getattr(self, name), f"CompareConfig.{name}")
         if self.controls < 0:
@@ -87,8 +94,23 @@ class CompareConfig:
                     f"task {task!r} cannot be its own unrelated task; give unrelated={{...}} or more tasks."
                 )
 
+    def _take_renamed(self, **given: tuple[str, ...] | None) -> None:
+        old_names = {"sweeps": "ablations", "sweep_tasks": "ablation_tasks"}
+        for field, value in given.items():
+            if value is None:
+                continue
+            if getattr(self, field) not in ((), None):
+                raise ValueError(f"CompareConfig got {field}= and {old_names[field]}=; give {field}= only.")
+            warnings.warn(
+                f"CompareConfig({old_names[field]}=...) is now CompareConfig({field}=...); the old name goes in the "
+                "next release.",
+                FutureWarning,
+                stacklevel=4,
+            )
+            object.__setattr__(self, field, tuple(value))
+
     def _check_task_settings(self) -> None:
-        known = {*self.tasks, *(self.ablation_tasks or ()), *self.unrelated_tasks().values()}
+        known = {*self.tasks, *(self.sweep_tasks or ()), *self.unrelated_tasks().values()}
         for what, given in (("task_options", self.task_options), ("shots", self.shots)):
             unknown = sorted(set(given or {}) - known)
             if unknown:
@@ -123,8 +145,8 @@ class CompareConfig:
     def grid(self) -> list[tuple[str, Variant]]:
         skip = self.skip or {}
         cells = [(t, VARIANTS[v]) for t in self.tasks for v in self.variants if v not in skip.get(t, ())]
-        for t in self.ablation_tasks or self.tasks[:1]:
-            cells += [(t, v) for a in self.ablations for v in ABLATIONS[a]]
+        for t in self.sweep_tasks or self.tasks[:1]:
+            cells += [(t, v) for s in self.sweeps for v in SWEEPS[s]]
         return cells
 
     def to_dict(self) -> dict[str, Any]:
@@ -132,13 +154,17 @@ class CompareConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CompareConfig:
-        """The config of ``to_dict``; a dict of an earlier version with one ``seed: n`` gets ``seeds=(n,)``."""
+        """The config of ``to_dict``. A dict of an earlier version is read too: one ``seed: n`` gets ``seeds=(n,)``,
+        and ``ablations`` / ``ablation_tasks`` are ``sweeps`` / ``sweep_tasks``."""
         d = dict(d)
+        for old, new in (("ablations", "sweeps"), ("ablation_tasks", "sweep_tasks")):
+            if old in d:
+                d.setdefault(new, d.pop(old))
         if "seed" in d:
             if "seeds" in d:
                 raise ValueError("a compare config gives both 'seed' and 'seeds'; keep 'seeds' (a list of ints).")
             d["seeds"] = (d.pop("seed"),)
-        for key in ("tasks", "variants", "ablations", "ablation_tasks", "seeds"):
+        for key in ("tasks", "variants", "sweeps", "sweep_tasks", "seeds"):
             if d.get(key) is not None:
                 d[key] = tuple(d[key])
         if d.get("skip") is not None:

@@ -64,8 +64,8 @@ def plot_delta_p(rows: Sequence[Any], path: str | Path) -> Path:
     return path
 
 
-def plot_ablation_k(rows: Sequence[Any], path: str | Path) -> Path:
-    """Δ p(correct) against K for Enhance and Degrade (the K ablation)."""
+def plot_sweep_k(rows: Sequence[Any], path: str | Path) -> Path:
+    """Δ p(correct) against K for Enhance and Degrade (the k sweep)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for task in dict.fromkeys(r.task for r in rows if r.group == "k"):

@@ -1,9 +1,9 @@
 """What a comparison writes: ``results.md``, ``results.csv``, ``pairwise.csv`` and plots, from its cells.
 
 The rows and their metrics (signed, after minus before, on the held-out splits; mean ± sd across split
-seeds) are defined in :mod:`neuronllm_tl.comparison.rows`; who beats whom in
-:mod:`neuronllm_tl.comparison.ranking`; the tables (one model for markdown and HTML) in
-:mod:`neuronllm_tl.comparison.tables`.
+seeds) are defined in :mod:`neuronllm_tl.comparison.result_rows`; who beats whom in
+:mod:`neuronllm_tl.comparison.pairwise`; the tables (one model for markdown and HTML) in
+:mod:`neuronllm_tl.comparison.result_tables`.
 
 ``results.csv`` and ``pairwise.csv``: :mod:`neuronllm_tl.comparison.results_csv`.
 """
@@ -18,11 +18,11 @@ from typing import Any
 
 from neuronllm_tl.comparison.cells import Cell, as_cells
 from neuronllm_tl.comparison.config import CompareConfig
-from neuronllm_tl.comparison.plots import plot_ablation_k, plot_delta_p
-from neuronllm_tl.comparison.ranking import PairResult, pairwise
+from neuronllm_tl.comparison.pairwise import PairResult, pairwise
+from neuronllm_tl.comparison.plots import plot_delta_p, plot_sweep_k
+from neuronllm_tl.comparison.result_rows import ResultRow, rows_from_cells
+from neuronllm_tl.comparison.result_tables import main_table, standings_table, summary_table, sweep_table
 from neuronllm_tl.comparison.results_csv import COLUMNS, PER_SEED_COLUMNS, write_pairs, write_rows
-from neuronllm_tl.comparison.rows import ResultRow, rows_from_cells
-from neuronllm_tl.comparison.tables import ablation_table, main_table, standings_table, summary_table
 from neuronllm_tl.tasks.registry import default_task_name
 
 PROGRESS_FILE = "progress.json"
@@ -57,7 +57,7 @@ class ComparisonResult:
     config: CompareConfig
     timings: dict[str, float] = field(default_factory=dict)
     pairs: list[PairResult] = field(default_factory=list)
-    """Every pair of variants of a task, group and mode (:func:`~neuronllm_tl.comparison.ranking.pairwise`)."""
+    """Every pair of variants of a task, group and mode (:func:`~neuronllm_tl.comparison.pairwise.pairwise`)."""
     progress: Progress | None = None
     """None or complete: the whole grid is in; else the run stopped at its time budget."""
 
@@ -78,8 +78,8 @@ class ComparisonResult:
     def main_table(self, task: str) -> str:
         return main_table([r for r in self.rows if r.task == task and r.group == "main"]).to_markdown()
 
-    def ablation_table(self, group: str) -> str:
-        return ablation_table([r for r in self.rows if r.group == group]).to_markdown()
+    def sweep_table(self, group: str) -> str:
+        return sweep_table([r for r in self.rows if r.group == group]).to_markdown()
 
     def summary_table(self) -> str:
         """Per method and mode, over tasks: mean Δp, and on how many tasks it beat the random controls."""
@@ -135,8 +135,8 @@ class ComparisonResult:
             ]
         for task in cfg.tasks:
             parts += ["", f"## {default_task_name(task)}", "", self.main_table(task)]
-        for group in cfg.ablations:
-            parts += ["", f"## Ablation: {group}", "", self.ablation_table(group)]
+        for group in cfg.sweeps:
+            parts += ["", f"## Sweep: {group}", "", self.sweep_table(group)]
         parts += ["", "Model time: " + ", ".join(f"{k} {v:.0f} s" for k, v in sorted(self.timings.items()))]
         return "\n".join(parts) + "\n"
 
@@ -153,7 +153,7 @@ class ComparisonResult:
         self.write_pairs_csv(out / "pairwise.csv")
         plot_delta_p(self.rows, out / "delta_p.png")
         if any(r.group == "k" for r in self.rows):
-            plot_ablation_k(self.rows, out / "ablation_k.png")
+            plot_sweep_k(self.rows, out / "sweep_k.png")
 
 
 __all__ = [

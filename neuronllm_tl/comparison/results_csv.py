@@ -1,15 +1,15 @@
 """``results.csv`` and ``pairwise.csv``: the comparison's rows and pairs as CSV, and read back as typed values.
 
-``results.csv`` has one line per :class:`~neuronllm_tl.comparison.rows.ResultRow`: the columns of
+``results.csv`` has one line per :class:`~neuronllm_tl.comparison.result_rows.ResultRow`: the columns of
 :data:`COLUMNS`, where ``delta_accuracy`` and ``delta_p`` (and the before/after values) are means across split
 seeds, ``*_ci_low``/``*_ci_high`` the paired 95% interval over the distinct held-out examples of every seed,
 ``seeds`` the split seeds and ``*_per_seed`` each seed's value (``;``-separated, in the order of ``seeds``),
 and ``*_sd`` the sd across seeds (ddof 1; empty with one seed). ``pairwise.csv`` has one line per
-:class:`~neuronllm_tl.comparison.ranking.PairResult` (:data:`~neuronllm_tl.comparison.ranking.PAIR_COLUMNS`).
+:class:`~neuronllm_tl.comparison.pairwise.PairResult` (:data:`~neuronllm_tl.comparison.pairwise.PAIR_COLUMNS`).
 
 The report (:mod:`neuronllm_tl.reporting`) renders a folder without a model: it reads both files back with
 :func:`read_rows` and :func:`read_pairs` and builds the same tables as ``results.md``
-(:mod:`neuronllm_tl.comparison.tables`). A CSV of an earlier version lacks some columns: they read as None.
+(:mod:`neuronllm_tl.comparison.result_tables`). A CSV of an earlier version lacks some columns: they read as None.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from neuronllm_tl.comparison.intervals import CI_COLUMNS, ci_columns
-from neuronllm_tl.comparison.ranking import PAIR_COLUMNS, PairResult
-from neuronllm_tl.comparison.rows import ResultRow
+from neuronllm_tl.comparison.pairwise import PAIR_COLUMNS, PairResult
+from neuronllm_tl.comparison.result_rows import ResultRow
 from neuronllm_tl.evaluation.statistics import Difference, Interval
 from neuronllm_tl.steering.modes import MODES
 from neuronllm_tl.tables import num

@@ -109,17 +109,15 @@ class ComparisonRun:
     def attributions(self, task_name: str, task: Task, request: AttributionRequest, seed: int) -> TaskAttributions:
         name = f"{label(task, seed)} / attributions {json.dumps(request.to_dict(), sort_keys=True)}"
         key = self.store.key(name, self._parts(task, request=request.to_dict()))
-        path = self.store.path("attributions", f"{task_name}-{request.method}-{request.objective}", key, ".safetensors")
+        stem = f"{task_name}-{request.estimator}-{request.objective}"
+        path = self.store.path("attributions", stem, key, ".safetensors")
         if path.is_file():
             return TaskAttributions.load(path)
         start = time.time()
         run = RunOptions(batch_size=self.config.batch_size, max_rows=self.config.max_rows, progress=self.progress)
         attr = collect_attributions(self.model, task, request, run)
         attr.metadata["seconds"] = time.time() - start
-        self.log(
-            f"  attributions {task_name} {request.method}/{request.objective} ({request.hook}): "
-            f"{attr.metadata['seconds']:.0f} s"
-        )
+        self.log(f"  attributions {stem} ({request.hook}): {attr.metadata['seconds']:.0f} s")
         attr.save(path)
         return attr
 

@@ -1,5 +1,6 @@
 """What a comparison compares: the methods as :class:`Variant` values (a method config plus protocol
-settings), the reviewers' ablation groups, and their open registry (:func:`register_variant`).
+settings), the sweeps (groups of settings of NeuronLLM: the reviewers' and issue #14's), and their open
+registry (:func:`register_variant`).
 
 A variant holds a :class:`~neuronllm_tl.methods.base.MethodConfig`, so any registered method (your own
 too) is compared by the same code: nothing here branches on a method's name.
@@ -57,7 +58,7 @@ class Variant:
         return {**asdict(self), "config": self.config.to_dict()}
 
 
-def _ablation(
+def _reviewers_setting(
     name: str,
     group: str,
     *,
@@ -89,18 +90,19 @@ for _variant in [
     ),
     *(Variant(name, method_config(name)) for name in ("qrnca", "knowledge_neurons", "tn", "lape")),
     Variant("random", method_config("random"), controls=False),
-    Variant("ablation", method_config("ablation"), modes=ALL_MODES),
+    Variant("ablation_oracle", method_config("ablation_oracle"), modes=ALL_MODES),
 ]:
     _VARIANTS.register(_variant.name, _variant)
 VARIANTS: Mapping[str, Variant] = _VARIANTS.view
 """The main comparison: NeuronLLM (IG, the paper's; and grad x act), the baselines, and the exact-ablation
 oracle (the neurons whose single silencing changes F most; opt-in, see :data:`DEFAULT_VARIANTS`)."""
 
-RENAMED_VARIANTS: dict[str, str] = {"neuronllm": "neuronllm_ig"}
+RENAMED_VARIANTS: dict[str, str] = {"neuronllm": "neuronllm_ig", "ablation": "ablation_oracle"}
 """Old variant name -> new (read with a FutureWarning for one release): ``neuronllm`` named the IG variant,
-while ``identify(method="neuronllm")`` defaults to grad x act; each variant now names its attribution."""
+while ``identify(method="neuronllm")`` defaults to grad x act, so each variant now names its attribution;
+``ablation`` was also an attribution estimator's name and a family of settings."""
 
-ORACLE_VARIANTS: tuple[str, ...] = ("ablation",)
+ORACLE_VARIANTS: tuple[str, ...] = ("ablation_oracle",)
 """Variants a comparison runs only when named: exact ablation of every neuron costs ~100-250 forward+backward
 passes per question (docs/performance.md), far more than every other method together."""
 DEFAULT_VARIANTS: tuple[str, ...] = tuple(v for v in VARIANTS if v not in ORACLE_VARIANTS)
@@ -116,18 +118,22 @@ def _selection(name: str, group: str, **options: Any) -> Variant:
     return Variant(name, config, modes=SELECTION_MODES, controls=False, group=group)
 
 
-ABLATIONS: dict[str, list[Variant]] = {
+SWEEPS: dict[str, list[Variant]] = {
     "objective": [
-        _ablation(f"objective={o}", "objective", objective=o)
+        _reviewers_setting(f"objective={o}", "objective", objective=o)
         for o in ("contrastive", "vocab_prob", "margin", "vocab_logprob")
     ],
     "permutations": [
-        _ablation(f"permutations={n}", "permutations", answer_format="letter", n_permutations=n) for n in (1, 3, 6)
+        _reviewers_setting(f"permutations={n}", "permutations", answer_format="letter", n_permutations=n)
+        for n in (1, 3, 6)
     ],
     # On a gated MLP, hook_post = act(gate) * up is linear in up, so grad x act, IG and x0/x2 steering give
     # the same numbers at hook_pre_linear as at hook_post; hook_pre (the gate) is the point that differs.
-    "hook": [_ablation(f"hook={h}", "hook", hook=h) for h in ("mlp.hook_post", "mlp.hook_pre_linear", "mlp.hook_pre")],
-    "k": [_ablation(f"k={k}", "k", k=k) for k in (10, 25, 50, 100, 200)],
+    "hook": [
+        _reviewers_setting(f"hook={h}", "hook", hook=h)
+        for h in ("mlp.hook_post", "mlp.hook_pre_linear", "mlp.hook_pre")
+    ],
+    "k": [_reviewers_setting(f"k={k}", "k", k=k) for k in (10, 25, 50, 100, 200)],
     # issue #14: why do Knowledge Neurons' sets move the model more? Each a setting of NeuronLLM.
     "mask": [_selection(f"mask={m}", "mask", mask=m) for m in (True, False)],
     "aggregation": [_selection(f"aggregation={a}", "aggregation", aggregation=a) for a in AGGREGATIONS],
@@ -137,8 +143,16 @@ ABLATIONS: dict[str, list[Variant]] = {
         for a in ("grad_x_act", "integrated_gradients", "ablation")
     ],
 }
-"""The reviewers' ablations (objective, permutations, hook, k: NeuronLLM with grad x act, Enhance/Degrade only)
-and issue #14's selection grid (mask, aggregation, z, attribution: also the good-only modes and specificity)."""
+"""The sweeps, each a group of settings of NeuronLLM: the reviewers' (objective, permutations, hook, k: grad x
+act, Enhance/Degrade only) and issue #14's selection grid (mask, aggregation, z, attribution: also the good-only
+modes and specificity)."""
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ABLATIONS":  # the sweeps' earlier name
+        warnings.warn("ABLATIONS is now SWEEPS; the old name goes in the next release.", FutureWarning, stacklevel=2)
+        return SWEEPS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def register_variant(variant: Variant, *, overwrite: bool = False) -> Variant:
@@ -163,7 +177,7 @@ def renamed(variants: tuple[str, ...]) -> tuple[str, ...]:
 
 
 __all__ = [
-    "ABLATIONS",
+    "SWEEPS",
     "ALL_MODES",
     "DEFAULT_VARIANTS",
     "GOOD_ONLY_MODES",

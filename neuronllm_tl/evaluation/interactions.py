@@ -3,7 +3,7 @@
 For question q and a set S of neurons silenced at the answer position (issue #14):
 
 * ``single_q = sum over w in S of [F_q(clean) - F_q(w := 0)]``: exact, one variant per neuron
-  (:func:`~neuronllm_tl.attribution.ablation.exact_ablation` with ``candidates=S``);
+  (:func:`~neuronllm_tl.attribution.exact_ablation.exact_ablation` with ``candidates=S``);
 * ``joint_q = F_q(clean) - F_q(every w in S := 0)``: one pass with the whole set silenced, as ``silence_good``
   (or ``silence_bad``) steering does.
 
@@ -32,7 +32,7 @@ from jaxtyping import Float, Int
 from scipy import stats
 from torch import Tensor
 
-from neuronllm_tl.attribution.ablation import exact_ablation
+from neuronllm_tl.attribution.exact_ablation import exact_ablation
 from neuronllm_tl.evaluation.scores import per_example_mean
 from neuronllm_tl.evaluation.statistics import paired_ci
 from neuronllm_tl.models.protocol import HookedModel

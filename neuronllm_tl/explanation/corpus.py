@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from neuronllm_tl.attribution.ablation import as_candidates, candidate_neurons
+from neuronllm_tl.attribution.exact_ablation import as_candidates, candidate_neurons
 from neuronllm_tl.checks import check_positive_int
 from neuronllm_tl.explanation.direct import token_text
 from neuronllm_tl.explanation.snippets import NeuronSnippets, Snippet, TopActivations

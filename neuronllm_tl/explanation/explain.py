@@ -20,7 +20,7 @@ Per neuron (good ones first, then bad, in the set's order), one :class:`NeuronEx
 * ``top_examples`` / ``bottom_examples``: the examples with the highest / lowest such activation (lowest
   first), with ``correct``: right under every permutation.
 * ``ablation_effect`` (``with_ablation=True``): F(clean) − F(neuron set to 0 at the answer position),
-  each example's questions averaged, then the examples (:mod:`neuronllm_tl.attribution.ablation`).
+  each example's questions averaged, then the examples (:mod:`neuronllm_tl.attribution.exact_ablation`).
 * ``role_text``: the rules of :mod:`.roles` (whose thresholds are returned in ``Explanations.thresholds``):
   how much of the neuron's effect (``ablation_effect``, else the mean gradient x activation) runs through
   its direct path to the options, which distractor or answer that path favours, which label it fires on.
@@ -48,7 +48,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from neuronllm_tl.attribution.ablation import as_candidates
+from neuronllm_tl.attribution.exact_ablation import as_candidates
 from neuronllm_tl.attribution.stream import AttributionRequest
 from neuronllm_tl.checks import check_positive_int
 from neuronllm_tl.evaluation.held_out import HeldOut, held_out_part

@@ -48,6 +48,9 @@ from neuronllm_tl.tasks.task import Task
 from neuronllm_tl.version import __version__
 
 CONFIG_CLASSES: dict[str, type[MethodConfig]] = {}
+RENAMED_METHODS: dict[str, str] = {"ablation": "ablation_oracle"}
+"""Old method name -> new. A config saved under the old name still loads; a user who types it gets a
+FutureWarning for one release (``ablation`` was also an attribution estimator's name)."""
 """Method name -> config class; filled by :func:`neuronllm_tl.methods.registry.register_method`."""
 
 
@@ -88,6 +91,7 @@ class MethodConfig:
         """The config ``d`` describes: on the base class, of the registered method ``d["method"]``."""
         d = dict(d)
         name = d.pop("method", cls.method)
+        name = RENAMED_METHODS.get(name, name) if name not in CONFIG_CLASSES else name
         target = cls if cls.method else CONFIG_CLASSES.get(name)
         if target is None:
             raise ValueError(f"unknown method {name!r}; registered methods: {sorted(CONFIG_CLASSES)}.")

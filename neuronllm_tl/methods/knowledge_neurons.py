@@ -32,8 +32,8 @@ from torch import Tensor
 from neuronllm_tl.attribution.collect import TaskAttributions
 from neuronllm_tl.attribution.stream import AttributionRequest
 from neuronllm_tl.methods.base import MethodConfig, MethodInputs
+from neuronllm_tl.methods.baseline_sets import positive_only_set
 from neuronllm_tl.methods.qrnca import above_fraction_of_max, vocab_ig_request
-from neuronllm_tl.methods.ranking import positive_only_set
 from neuronllm_tl.neurons.neuron_set import NeuronSet
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from neuronllm_tl.attribution.collect import TaskAttributions, sum_per_example
-from neuronllm_tl.attribution.methods import AttributionPositions
-from neuronllm_tl.attribution.stream import AttributionMethod, AttributionRequest, AttributionStream
+from neuronllm_tl.attribution.estimators import AttributionPositions, Estimator
+from neuronllm_tl.attribution.stream import AttributionRequest, AttributionStream
 from neuronllm_tl.methods.base import MethodConfig, MethodInputs
 from neuronllm_tl.methods.run_state import RunState, process_group, run_fingerprint
 from neuronllm_tl.neurons.neuron_set import NeuronSet
@@ -41,7 +41,7 @@ class NeuronLLMConfig(MethodConfig):
 
     method: ClassVar[str] = "neuronllm"
     streams: ClassVar[bool] = True
-    attribution: AttributionMethod = "grad_x_act"
+    attribution: Estimator = "grad_x_act"
     """``"grad_x_act"`` (one forward + backward per batch), ``"integrated_gradients"`` (the paper's, exact) or
     ``"ablation"`` (the exact effect of silencing each neuron; one variant per neuron, no gradients)."""
     objective: str = "contrastive"

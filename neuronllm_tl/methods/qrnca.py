@@ -36,7 +36,7 @@ from torch import Tensor
 from neuronllm_tl.attribution.collect import TaskAttributions
 from neuronllm_tl.attribution.stream import AttributionRequest
 from neuronllm_tl.methods.base import MethodConfig, MethodInputs
-from neuronllm_tl.methods.ranking import positive_only_set
+from neuronllm_tl.methods.baseline_sets import positive_only_set
 from neuronllm_tl.neurons.neuron_set import NeuronSet
 
 OBJECTIVE = "vocab_prob"

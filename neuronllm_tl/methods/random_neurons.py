@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import torch
 
 from neuronllm_tl.methods.base import MethodConfig, MethodInputs
-from neuronllm_tl.methods.ranking import good_only_set
+from neuronllm_tl.methods.baseline_sets import good_only_set
 from neuronllm_tl.neurons.neuron_set import NeuronSet
 
 

@@ -23,7 +23,7 @@ Example:
     >>> neurons = identify(model, ident, method="neuronllm", attribution="integrated_gradients", ig_steps=4, k=3)
     >>> qrnca = identify(model, ident, method="qrnca", k=3, v=10)
     >>> lape = identify(model, ident, method="lape", k=3, contrast_tasks=[held_out])
-    >>> truth = identify(model, ident.subset(range(2)), method="ablation", k=3, baseline="zero")  # exact effects
+    >>> truth = identify(model, ident.subset(range(2)), method="ablation_oracle", k=3, baseline="zero")  # exact effects
     >>> len(neurons.good), len(qrnca.good), len(qrnca.bad)   # the baselines find good neurons only
     (3, 3, 0)
 """
@@ -38,8 +38,8 @@ from typing import Any
 
 from neuronllm_tl.attribution.collect import TaskAttributions
 from neuronllm_tl.attribution.stream import RunOptions
-from neuronllm_tl.methods.ablation import AblationConfig, exact_ablation_neurons
-from neuronllm_tl.methods.base import CONFIG_CLASSES, MethodConfig, MethodInputs, check_k
+from neuronllm_tl.methods.ablation_oracle import AblationConfig, exact_ablation_neurons
+from neuronllm_tl.methods.base import CONFIG_CLASSES, RENAMED_METHODS, MethodConfig, MethodInputs, check_k
 from neuronllm_tl.methods.knowledge_neurons import KnowledgeNeuronsConfig, knowledge_neurons
 from neuronllm_tl.methods.lape import LAPEConfig, lape
 from neuronllm_tl.methods.neuronllm import NeuronLLMConfig, neuronllm
@@ -70,6 +70,8 @@ _METHODS: Registry[MethodSpec] = Registry(
     "method", hint="Add one with register_method(name, config_class, function).", entry_points=METHOD_ENTRY_POINTS
 )
 METHODS: Mapping[str, MethodSpec] = _METHODS.view
+for _old, _new in RENAMED_METHODS.items():
+    _METHODS.rename(_old, _new)
 """The registered methods (read-only; add one with :func:`register_method`, or from another package through
 the ``neuronllm_tl.methods`` entry-point group: :mod:`neuronllm_tl.registry`)."""
 
@@ -100,6 +102,11 @@ def unregister_method(name: str) -> MethodSpec:
     spec = _METHODS.unregister(name)
     CONFIG_CLASSES.pop(name, None)
     return spec
+
+
+def canonical_method(name: str) -> str:
+    """``name``, or the current name of a renamed method (with a FutureWarning)."""
+    return _METHODS.resolve(name)
 
 
 def get_method(name: str) -> MethodSpec:
@@ -195,6 +202,11 @@ for _name, _cls, _fn, _description in (
     ("tn", TaylorConfig, taylor_neurons, "TN: first-order Taylor importance (good only)"),
     ("lape", LAPEConfig, lape, "LAPE-style firing-rate specificity across tasks (good only)"),
     ("random", RandomConfig, random_method, "uniform random neurons (control)"),
-    ("ablation", AblationConfig, exact_ablation_neurons, "exact single-neuron ablation effects (ground truth)"),
+    (
+        "ablation_oracle",
+        AblationConfig,
+        exact_ablation_neurons,
+        "the exact-ablation oracle: measured single-neuron ablation effects (ground truth)",
+    ),
 ):
     register_method(_name, _cls, _fn, description=_description)

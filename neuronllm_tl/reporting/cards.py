@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from neuronllm_tl.reporting.tables import card_id, num
+from neuronllm_tl.reporting.report_tables import card_id, num
 
 MAX_OPTIONS = 12
 """Options shown per card: a task with more distinct options (capitals) shows the half most pushed up and the

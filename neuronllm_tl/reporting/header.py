@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from neuronllm_tl.reporting.report_tables import fmt
 from neuronllm_tl.reporting.run_files import RunFiles
-from neuronllm_tl.reporting.tables import fmt
 from neuronllm_tl.tasks.registry import default_task_name
 
 
@@ -148,7 +148,7 @@ def _comparison_items(files: RunFiles) -> list[Item | None]:
         _model_item(meta) if meta else None,
         Item("tasks", ", ".join(default_task_name(t) for t in cfg.get("tasks") or [])) if cfg else None,
         Item("methods", ", ".join(_compared(cfg, files))) if cfg else None,
-        Item("ablations", ", ".join(cfg.get("ablations") or []) or "none") if cfg else None,
+        Item("sweeps", ", ".join(cfg.get("sweeps") or cfg.get("ablations") or []) or "none") if cfg else None,
         Item("settings", _pairs({k: cfg.get(k) for k in settings}), code=True) if cfg else None,
         _seeds_item(cfg) if cfg else None,
         Item("not run (skipped)", _per_task(cfg.get("skip"), ", ".join)) if cfg and cfg.get("skip") else None,

@@ -15,13 +15,13 @@ from typing import Any
 
 import jinja2
 
-from neuronllm_tl.comparison.ranking import PairResult
+from neuronllm_tl.comparison.pairwise import PairResult
+from neuronllm_tl.comparison.result_tables import comparison_tables, pairs_table, standings_table
 from neuronllm_tl.comparison.results_csv import read_pairs, read_rows
-from neuronllm_tl.comparison.tables import comparison_tables, pairs_table, standings_table
 from neuronllm_tl.reporting.cards import build_cards
 from neuronllm_tl.reporting.header import header_items, title
+from neuronllm_tl.reporting.report_tables import fmt, neuron_table, steering_table
 from neuronllm_tl.reporting.run_files import COMPARE_PLOTS, LAYER_PLOT, RunFiles, read_run
-from neuronllm_tl.reporting.tables import fmt, neuron_table, steering_table
 from neuronllm_tl.tables import Table
 from neuronllm_tl.version import __version__
 
@@ -92,7 +92,7 @@ def _comparison_context(files: RunFiles) -> dict[str, Any]:
         for name, caption in COMPARE_PLOTS.items()
         if name in files.plots
     ]
-    missing = [name for name in COMPARE_PLOTS if name not in files.plots and name != "ablation_k.png"]
+    missing = [name for name in COMPARE_PLOTS if name not in files.plots and name != "sweep_k.png"]
     notes = dict(files.notes)
     if missing:
         notes["compare_plots"] = f"Missing plot(s): {', '.join(missing)} (written by neuronllm-tl compare)."

@@ -8,7 +8,7 @@ A run folder is what ``neuronllm-tl demo``, ``identify`` or ``compare`` (or your
 * ``explanations.json``: :meth:`Explanations.to_dict` of ``nl.explain``; ``top_activating.json``:
   :meth:`TopActivations.to_dict` of ``nl.top_activating``;
 * ``results.csv``, ``pairwise.csv`` (who beats whom) and ``config.json`` of ``compare``, with its plots
-  ``delta_p.png`` and ``ablation_k.png``;
+  ``delta_p.png`` and ``sweep_k.png``;
 * ``layers.png``: the per-layer plot (drawn from the neuron set when the folder has none).
 
 Nothing here needs a model: a report can be rendered anywhere the folder is copied to.
@@ -37,7 +37,7 @@ LAYER_PLOT = "layers.png"
 COMPARE_PLOTS = {
     "delta_p.png": "Δ p(correct) per task and method, one panel per mode (error bars: sd across split seeds, when "
     "there are several; black: random controls, mean ± sd)",
-    "ablation_k.png": "Δ p(correct) against the number of steered neurons K",
+    "sweep_k.png": "Δ p(correct) against the number of steered neurons K",
 }
 
 

@@ -14,7 +14,7 @@ name                 F for a question with correct option c                     
 ``vocab_prob``       p(c) over the whole vocabulary (letter: the letter token;          QRNCA, Knowledge
                      cloze: the option text's likelihood)                               Neurons
 ``vocab_logprob``    log p(c) over the whole vocabulary (minus the LM loss)             TN (Taylor)
-``margin``           s_c - max_{j != c} s_j (logit margin; cloze: log-likelihood)       compare --ablations objective
+``margin``           s_c - max_{j != c} s_j (logit margin; cloze: log-likelihood)       compare --sweeps objective
 ``sequence_logprob`` log p(reference) teacher-forced, summed over its tokens (the same   generation tasks
                      function as ``vocab_logprob``: in cloze and generation format the
                      correct option's text is the reference)

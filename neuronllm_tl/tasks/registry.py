@@ -49,7 +49,7 @@ from typing import Any
 
 from neuronllm_tl.registry import TASK_ENTRY_POINTS, Registry
 from neuronllm_tl.tasks.datasets import DATASET_OPTIONS, DATASET_TASKS, load_dataset_source
-from neuronllm_tl.tasks.rows import InvalidRows, check_invalid_rows, finish_task, load_question_file
+from neuronllm_tl.tasks.row_conversion import InvalidRows, check_invalid_rows, finish_task, load_question_file
 from neuronllm_tl.tasks.task import Task
 from neuronllm_tl.tasks.template import QATemplate
 

@@ -2,10 +2,10 @@
 
 They follow the peers' implementations (Knowledge Neurons, QRNCA): one question, one layer, one step
 at a time. The tests use them to check the batched methods, and the benchmarks use them to measure
-the speed-up. ``objective=`` is a registered name or a callable, as in :mod:`neuronllm_tl.attribution.methods`.
+the speed-up. ``objective=`` is a registered name or a callable, as in :mod:`neuronllm_tl.attribution.estimators`.
 
 Example:
-    >>> from neuronllm_tl.attribution.ablation import exact_ablation
+    >>> from neuronllm_tl.attribution.exact_ablation import exact_ablation
     >>> from neuronllm_tl.attribution.integrated_gradients import integrated_gradients
     >>> enc = enc.take_questions(torch.tensor([0]))                             # the first question's rows
     >>> ref = integrated_gradients_reference(model, spec, enc, question=0, layer=1, steps=16)

@@ -36,14 +36,14 @@ def small(tasks, **kw):
 @pytest.fixture(scope="module")
 def grid(model, tmp_path_factory):
     folder = tmp_path_factory.mktemp("compare")
-    config = small(write_tasks(folder), ablations=("objective", "k"), seeds=(0, 1))
+    config = small(write_tasks(folder), sweeps=("objective", "k"), seeds=(0, 1))
     result = run_comparison(model, config, out=folder / "out", **QUIET)
     return folder / "out", config, result
 
 
 def test_grid_runs_every_method_and_writes_its_outputs(grid):
     out, config, result = grid
-    for name in ("results.md", "results.csv", "pairwise.csv", "delta_p.png", "ablation_k.png", "cells.jsonl",
+    for name in ("results.md", "results.csv", "pairwise.csv", "delta_p.png", "sweep_k.png", "cells.jsonl",
                  "config.json"):
         assert (out / name).is_file(), name
     a, b = config.tasks
@@ -61,7 +61,7 @@ def test_grid_runs_every_method_and_writes_its_outputs(grid):
             assert r.n_steered <= config.k  # every method steers at most K good neurons
     header = (out / "results.csv").read_text().splitlines()[0]
     assert header.startswith("task,group,variant,method,mode,n_steered")
-    assert "## Ablation: objective" in result.markdown and "objective=margin" in result.markdown
+    assert "## Sweep: objective" in result.markdown and "objective=margin" in result.markdown
 
 
 def _fail(*args, **kwargs):
@@ -128,14 +128,14 @@ def test_compare_command_runs_offline_and_resumes(tmp_path, capsys):
 
     paths = write_tasks(tmp_path)
     args = ["compare", "--model", "tiny-random", "--tasks", *paths, "--variants", "neuronllm_gxa", "tn", "random",
-            "--ablations", "k", "--k", "4", "--n-identify", "3", "--n-eval", "3", "--controls", "1",
+            "--sweeps", "k", "--k", "4", "--n-identify", "3", "--n-eval", "3", "--controls", "1",
             "--seeds", "0", "1", "--shots", f"{paths[0]}=1", "--task-option", f"{paths[1]}:cloze_normalization=mean",
             "--out", str(tmp_path / "out")]
     assert main(args) == 0
     first = capsys.readouterr().out
     assert "## a\n" in first and "neuronllm_gxa | silence_good" in first
     report = (tmp_path / "out" / "report.html").read_text()
-    assert "a: methods" in report and "Ablation: k" in report and "<dt>model fingerprint</dt>" in report
+    assert "a: methods" in report and "Sweep: k" in report and "<dt>model fingerprint</dt>" in report
     saved = json.loads((tmp_path / "out" / "config.json").read_text())
     assert saved["seeds"] == [0, 1] and saved["shots"] == {paths[0]: 1}
     assert saved["task_options"] == {paths[1]: {"cloze_normalization": "mean"}}
@@ -234,7 +234,7 @@ def test_cells_from_an_earlier_version_load_without_intervals(grid, model, tmp_p
 def test_formats_of_one_task_are_not_reported_as_changes(model, tmp_path):
     """The permutations ablation asks the same split in letter format: not a change of the task."""
     notes = []
-    config = small(write_tasks(tmp_path)[:1], variants=("tn",), ablations=("permutations",), controls=1)
+    config = small(write_tasks(tmp_path)[:1], variants=("tn",), sweeps=("permutations",), controls=1)
     run_comparison(model, config, out=tmp_path / "out", log=notes.append)
     assert not [n for n in notes if "changed since the last run" in n]
 

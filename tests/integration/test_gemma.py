@@ -40,7 +40,7 @@ def test_ig_and_exact_ablation_by_layer_replay_equal_prefix_replay(gemma):
     the unit tests hold to the one-layer, one-step loop) on the real model: to 1e-3 of the largest value, the
     performance goal (measured 2026-12-06: IG 2e-6; exact ablation 5e-4, its single-neuron effects being about
     1e-3, near float32's noise on F)."""
-    from neuronllm_tl.attribution.ablation import exact_ablation
+    from neuronllm_tl.attribution.exact_ablation import exact_ablation
     from neuronllm_tl.attribution.integrated_gradients import integrated_gradients
     from neuronllm_tl.models.validation import model_spec
     from neuronllm_tl.scoring.encoding import QuestionEncoder

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import neuronllm_tl as nl
-from neuronllm_tl.attribution.methods import exact_ablation, integrated_gradients, supports_prefix_cache
+from neuronllm_tl.attribution.estimators import exact_ablation, integrated_gradients, supports_prefix_cache
 from neuronllm_tl.models.validation import model_spec
 from neuronllm_tl.scoring.encoding import QuestionEncoder
 from neuronllm_tl.testing import tiny_hf_llama, tiny_hooked_transformer, tiny_model, tiny_task

@@ -102,12 +102,12 @@ def test_demo_report_in_a_browser(demo_run):
 def test_comparison_report_in_a_browser(demo_run):
     out = demo_run.parent / "compare"
     args = ["compare", "--model", "tiny-random", "--tasks", str(demo_run.parent / "tiny.jsonl"), "--variants"]
-    args += ["neuronllm_gxa", "random", "--ablations", "k", "--k", "4", "--n-identify", "3", "--n-eval", "3"]
+    args += ["neuronllm_gxa", "random", "--sweeps", "k", "--k", "4", "--n-identify", "3", "--n-eval", "3"]
     assert cli.main([*args, "--controls", "1", "--out", str(out)]) == 0
     with Browser(CHROMIUM) as browser:
         page = browser.open(out / "report.html")
         _keep(page.screenshot(out / "comparison_screenshot.png"))
         _check_offline_and_clean(page)
         titles = page.evaluate("[...document.querySelectorAll('section#comparison h3')].map(h => h.textContent)")
-        assert titles == ["tiny: methods", "Ablation: k"]
+        assert titles == ["tiny: methods", "Sweep: k"]
         assert page.evaluate("document.querySelectorAll('section#comparison img').length") == 2

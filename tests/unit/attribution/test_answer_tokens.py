@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from neuronllm_tl.attribution.methods import grad_x_act
+from neuronllm_tl.attribution.estimators import grad_x_act
 from neuronllm_tl.attribution.stream import AttributionRequest
 from neuronllm_tl.models.validation import model_spec
 from neuronllm_tl.scoring.encoding import QuestionEncoder, forward_logits

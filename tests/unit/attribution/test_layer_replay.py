@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from neuronllm_tl.attribution.ablation import exact_ablation
+from neuronllm_tl.attribution.exact_ablation import exact_ablation
 from neuronllm_tl.attribution.integrated_gradients import integrated_gradients
 from neuronllm_tl.attribution.layer_replay import capture_question, layer_replay_problem, run_from
 from neuronllm_tl.attribution.replay import replay_mode, variant_passes

@@ -57,22 +57,42 @@ def test_bad_flags_are_refused_with_how_to_fix(flags, message, capsys):
 
 
 def test_the_exact_ablation_oracle_runs_only_when_named():
-    assert "ablation" not in config_of().variants  # hundreds of passes per question: opt-in
-    named = config_of("--variants", "neuronllm_ig", "ablation")
-    assert named.variants == ("neuronllm_ig", "ablation")
+    assert "ablation_oracle" not in config_of().variants  # hundreds of passes per question: opt-in
+    named = config_of("--variants", "neuronllm_ig", "ablation_oracle")
+    assert named.variants == ("neuronllm_ig", "ablation_oracle")
     from neuronllm_tl.comparison.variants import VARIANTS
 
-    oracle = VARIANTS["ablation"]
-    assert oracle.method == "ablation" and "degrade" in oracle.modes  # it finds bad neurons too
+    oracle = VARIANTS["ablation_oracle"]
+    assert oracle.method == "ablation_oracle" and "degrade" in oracle.modes  # it finds bad neurons too
+
+
+def test_the_renamed_words_still_work_for_one_release_with_a_warning():
+    """issue #26 item 5: "ablation" named an estimator, a method, the settings grid and the oracle variant."""
+    with pytest.warns(FutureWarning, match="'ablation' is now 'ablation_oracle'"):
+        assert config_of("--variants", "ablation").variants == ("ablation_oracle",)
+    with pytest.warns(FutureWarning, match="--ablations is now --sweeps"):
+        config = config_of("--ablations", "z", "--ablation-tasks", "sst2")
+    assert (config.sweeps, config.sweep_tasks) == (("z",), ("sst2",))
+    with pytest.warns(FutureWarning, match=r"CompareConfig\(ablations=...\) is now CompareConfig\(sweeps=...\)"):
+        assert CompareConfig(tasks=("sst2",), ablations=("k",)).sweeps == ("k",)
+    old = {**CompareConfig(tasks=("sst2",), sweeps=("k",)).to_dict(), "ablation_tasks": ["sst2"]}
+    old["ablations"] = old.pop("sweeps")
+    del old["sweep_tasks"]
+    assert CompareConfig.from_dict(old) == CompareConfig(tasks=("sst2",), sweeps=("k",), sweep_tasks=("sst2",))
+    with pytest.warns(FutureWarning, match="ABLATIONS is now SWEEPS"):
+        from neuronllm_tl.comparison.variants import ABLATIONS
+    from neuronllm_tl.comparison.variants import SWEEPS
+
+    assert ABLATIONS is SWEEPS
 
 
 def test_the_grid_variants_keep_their_own_settings_under_the_comparisons():
-    from neuronllm_tl.comparison.variants import ABLATIONS
+    from neuronllm_tl.comparison.variants import SWEEPS
     from neuronllm_tl.comparison.run import ComparisonRun
 
     run = ComparisonRun.__new__(ComparisonRun)  # method_config reads only the comparison's config
     run.config = config_of("--ig-steps", "8")
-    configs = [run.method_config(v) for v in ABLATIONS["z"]]
+    configs = [run.method_config(v) for v in SWEEPS["z"]]
     assert [c.z for c in configs] == [0.01, 0.05, 0.2, 1.0]
     assert {c.ig_steps for c in configs} == {8}
 

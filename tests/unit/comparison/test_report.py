@@ -44,7 +44,7 @@ def test_an_effect_in_the_wrong_direction_is_not_counted():
 
 
 def test_config_round_trips_and_refuses_bad_values():
-    config = CompareConfig(**SMALL, ablations=("k",), unrelated={"a": "b", "b": "a"})
+    config = CompareConfig(**SMALL, sweeps=("k",), unrelated={"a": "b", "b": "a"})
     assert CompareConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     with pytest.raises(ValueError, match="unknown variant"):
         CompareConfig(variants=("neuronllm_ig", "qr"))

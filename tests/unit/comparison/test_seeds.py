@@ -9,7 +9,7 @@ import pytest
 from neuronllm_tl.comparison.config import CompareConfig
 from neuronllm_tl.comparison.intervals import pooled_intervals
 from neuronllm_tl.comparison.report import ComparisonResult
-from neuronllm_tl.comparison.rows import rows_from_cells
+from neuronllm_tl.comparison.result_rows import rows_from_cells
 from neuronllm_tl.evaluation.statistics import paired_ci
 
 # per split seed: (accuracy before, after, p before, after) per held-out example
@@ -166,7 +166,7 @@ def test_task_settings_are_checked():
         CompareConfig(tasks=("a", "b"), task_options={"a": {"answer_format": "letter"}})
     with pytest.raises(ValueError, match="sets 'seed'.*CompareConfig.seeds"):
         CompareConfig(tasks=("a", "b"), task_options={"a": {"seed": 3}})
-    ok = CompareConfig(tasks=("a",), ablation_tasks=("c",), unrelated={"a": "d"}, shots={"c": 1, "d": 0})
+    ok = CompareConfig(tasks=("a",), sweep_tasks=("c",), unrelated={"a": "d"}, shots={"c": 1, "d": 0})
     assert ok.shots == {"c": 1, "d": 0}
 
 

@@ -10,7 +10,7 @@ from neuronllm_tl import cli
 from neuronllm_tl.reporting import read_run, render_report
 from neuronllm_tl.reporting.cards import shade
 from neuronllm_tl.reporting.render import visible
-from neuronllm_tl.reporting.tables import fmt
+from neuronllm_tl.reporting.report_tables import fmt
 from tests.unit.reporting.fixtures import write_comparison, write_run
 
 EVIL = "<script>alert('x')</script>"
@@ -116,9 +116,9 @@ def test_a_comparison_shows_its_tables_and_plots(tmp_path, run):
     folder = write_comparison(tmp_path / "compare", read_run(run).plots["layers.png"])
     page = render(folder)
     tags = Tags(page)
-    assert page.count('<img class="zoom" src="data:image/png;base64,') == 1  # delta_p.png (no ablation_k.png)
+    assert page.count('<img class="zoom" src="data:image/png;base64,') == 1  # delta_p.png (no sweep_k.png)
     titles = [h for h in page.split("<h3>")[1:]]
-    assert titles[0].startswith("a: methods") and titles[1].startswith("Ablation: k")
+    assert titles[0].startswith("a: methods") and titles[1].startswith("Sweep: k")
     assert len(tags.all("table")) == 2 and "[-0.6000, -0.4000]" in page and "-50.0 ✓" in page
     assert "-50.0 (only 2 random sets: no verdict)" in page
     assert "Method comparison: a" in page and "a.jsonl" not in page and "good-neurons" not in page

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from neuronllm_tl.attribution import layer_replay as layer_module
-from neuronllm_tl.attribution.methods import grad_x_act, integrated_gradients, supports_prefix_cache
+from neuronllm_tl.attribution.estimators import grad_x_act, integrated_gradients, supports_prefix_cache
 from neuronllm_tl.models import fast_paths
 from neuronllm_tl.models.validation import model_spec
 from neuronllm_tl.scoring import kv_cache as cache_module

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from neuronllm_tl.attribution.methods import grad_x_act
+from neuronllm_tl.attribution.estimators import grad_x_act
 from neuronllm_tl.evaluation.scores import score_task
 from neuronllm_tl.models.validation import model_spec
 from neuronllm_tl.neurons.neuron_set import NeuronSet

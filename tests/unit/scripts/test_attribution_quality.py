@@ -10,7 +10,7 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from neuronllm_tl.methods.ranking import rank_neurons
+from neuronllm_tl.methods.baseline_sets import rank_neurons
 
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "attribution_quality.py"
 

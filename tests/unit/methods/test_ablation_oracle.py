@@ -1,4 +1,4 @@
-"""method="ablation": the exact top-K good and bottom-K bad neurons by mean effect, end to end."""
+"""method="ablation_oracle": the exact top-K good and bottom-K bad neurons by mean effect, end to end."""
 
 import json
 
@@ -8,7 +8,7 @@ import torch
 import neuronllm_tl as nl
 from neuronllm_tl.attribution.collect import check_attributions, collect_attributions
 from neuronllm_tl.attribution.stream import AttributionRequest
-from neuronllm_tl.methods.ablation import AblationConfig
+from neuronllm_tl.methods.ablation_oracle import AblationConfig
 from neuronllm_tl.testing import tiny_task
 
 
@@ -18,7 +18,7 @@ def _task():
 
 def test_identify_returns_the_exact_top_and_bottom_k(model, tmp_path):
     task = _task()
-    neurons = nl.identify(model, task, method="ablation", k=5)
+    neurons = nl.identify(model, task, method="ablation_oracle", k=5)
     attr = collect_attributions(model, task, AttributionRequest("ablation"))
     effect = torch.stack([attr.attributions[attr.example_index == e].double().mean(0) for e in range(12)]).mean(0)
     order = effect.flatten().argsort(descending=True)
@@ -32,13 +32,13 @@ def test_identify_returns_the_exact_top_and_bottom_k(model, tmp_path):
     assert neurons.metadata["identification"]["n_questions"] == 24
     loaded = nl.NeuronSet.load(neurons.save(tmp_path / "truth"), model=model)
     assert nl.MethodConfig.from_dict(loaded.metadata["config"]) == AblationConfig()
-    again = nl.identify(model, task, method="ablation", k=5, attributions=attr)  # shared attributions, same set
+    again = nl.identify(model, task, method="ablation_oracle", k=5, attributions=attr)  # shared attributions, same set
     assert again.good.tolist() == neurons.good.tolist()
 
 
 def test_candidates_and_mean_baseline_bound_the_sets(model):
     candidates = [(0, 1), (0, 2), (1, 5), (2, 7), (2, 30), (1, 40)]
-    neurons = nl.identify(model, _task(), method="ablation", k=10, baseline="mean", candidates=candidates)
+    neurons = nl.identify(model, _task(), method="ablation_oracle", k=10, baseline="mean", candidates=candidates)
     chosen = neurons.good.tolist() + neurons.bad.tolist()
     assert chosen and all(tuple(n) in candidates for n in chosen)
     assert len(chosen) <= len(candidates)
@@ -82,3 +82,21 @@ def test_neuronllm_can_run_cni_on_exact_effects(model):
     neurons = nl.identify(model, task, method="neuronllm", attribution="ablation", k=4)
     assert len(neurons.good) == 4 and (neurons.good_scores > 0).all()
     assert neurons.metadata["config"]["attribution"] == "ablation"
+
+
+def test_the_old_names_still_work_for_one_release_with_a_warning(model):
+    """issue #26 item 5: the oracle method was "ablation", and an AttributionRequest's estimator was ``method``."""
+    task = tiny_task("letter", n_permutations=1)
+    candidates = [(0, 1), (1, 2), (2, 3)]
+    new = nl.identify(model, task, method="ablation_oracle", k=1, candidates=candidates)
+    with pytest.warns(FutureWarning, match="method 'ablation' is now called 'ablation_oracle'"):
+        old = nl.identify(model, task, method="ablation", k=1, candidates=candidates)
+    assert old.metadata["config"]["method"] == "ablation_oracle" and old.good.tolist() == new.good.tolist()
+    saved = {**AblationConfig().to_dict(), "method": "ablation"}  # a config saved before the rename: read silently
+    assert nl.MethodConfig.from_dict(saved) == AblationConfig()
+    with pytest.warns(FutureWarning, match=r"AttributionRequest\(method=...\) is now AttributionRequest\(estimator="):
+        request = AttributionRequest(method="integrated_gradients", ig_steps=2)
+    assert request == AttributionRequest(estimator="integrated_gradients", ig_steps=2)
+    assert request.to_dict()["method"] == "integrated_gradients"  # the cache keys of earlier runs still match
+    with pytest.raises(ValueError, match="give estimator= only"):
+        AttributionRequest(estimator="ablation", method="integrated_gradients")

@@ -1,4 +1,4 @@
-"""The tables of a comparison, built once from typed rows: one per task, one per ablation group, the summary
+"""The tables of a comparison, built once from typed rows: one per task, one per sweep, the summary
 over tasks, who beats whom, and every pair. ``results.md`` writes them with :meth:`Table.to_markdown`; the HTML
 report lays out the same :class:`~neuronllm_tl.tables.Table` values (read back from the run's CSVs), so the two
 views carry the same columns and numbers.
@@ -26,8 +26,8 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Sequence
 
-from neuronllm_tl.comparison.ranking import PairResult, Standing, standings
-from neuronllm_tl.comparison.rows import ResultRow
+from neuronllm_tl.comparison.pairwise import PairResult, Standing, standings
+from neuronllm_tl.comparison.result_rows import ResultRow
 from neuronllm_tl.tables import Cell, Table, fmt, number_cell
 from neuronllm_tl.tasks.registry import default_task_name
 
@@ -102,7 +102,7 @@ def _ci(r: ResultRow) -> Cell:
 
 
 def _steering(r: ResultRow, several: bool) -> list[Cell]:
-    """Neurons steered and the steering's effect: the columns the main and ablation tables share."""
+    """Neurons steered and the steering's effect: the columns the main and sweep tables share."""
     return [
         _n(r),
         Cell(f"{r.accuracy_before:.3f} → {r.accuracy_after:.3f}", r.accuracy_after),
@@ -134,19 +134,19 @@ def main_table(rows: Sequence[ResultRow], title: str = "") -> Table:
     return Table(title, _header(MAIN_HEADER, several), [_main_cells(r, several) for r in rows], caption)
 
 
-def ablation_table(rows: Sequence[ResultRow], title: str = "") -> Table:
+def sweep_table(rows: Sequence[ResultRow], title: str = "") -> Table:
     several = _several(rows)
     cells = [[Cell(default_task_name(r.task)), Cell(r.variant), Cell(r.mode), *_steering(r, several)] for r in rows]
     return Table(title, _header(ABLATION_HEADER, several), cells)
 
 
 def comparison_tables(rows: Sequence[ResultRow]) -> list[Table]:
-    """One table of every method per task (group ``main``), then one per ablation group."""
+    """One table of every method per task (group ``main``), then one per sweep."""
     main = [r for r in rows if r.group == "main"]
     tasks = list(dict.fromkeys(r.task for r in main))
     groups = list(dict.fromkeys(r.group for r in rows if r.group != "main"))
     by_task = [main_table([r for r in main if r.task == t], f"{default_task_name(t)}: methods") for t in tasks]
-    return by_task + [ablation_table([r for r in rows if r.group == g], f"Ablation: {g}") for g in groups]
+    return by_task + [sweep_table([r for r in rows if r.group == g], f"Sweep: {g}") for g in groups]
 
 
 def summary_table(rows: Sequence[ResultRow]) -> Table:
@@ -220,7 +220,7 @@ __all__ = [
     "SEEDS_CAPTION",
     "STANDINGS_HEADER",
     "SUMMARY_HEADER",
-    "ablation_table",
+    "sweep_table",
     "comparison_tables",
     "main_table",
     "pairs_table",
