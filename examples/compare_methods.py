@@ -29,7 +29,7 @@ if args.quick:
 else:
     config = nl.CompareConfig(
         tasks=("capitals-mini", "topics-mini", "sentiment-mini"),
-        ablations=("objective", "permutations", "hook", "k"),
+        sweeps=("objective", "permutations", "hook", "k"),
         ig_steps=4,
         seeds=tuple(args.seeds or (0, 1, 2)),
     )
