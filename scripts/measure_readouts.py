@@ -1,6 +1,10 @@
-"""Accuracy of SmolLM2-135M on every task, per read-out and number of shots (docs/tasks.md).
+"""Accuracy of a model on every task, per read-out and number of shots (docs/tasks.md).
 
     python scripts/measure_readouts.py --shared ../shared/data --out docs/measurements/readouts
+    python scripts/measure_readouts.py --model gemma3-270m --shots 0 --out docs/measurements/readouts-gemma3-270m
+
+Each model's table sits between its own markers in ``--doc`` (``<!-- readouts:begin -->`` for the default
+model, ``<!-- readouts-MODEL:begin -->`` for another).
 
 For each task: the first ``--n-pool + --n-eval`` examples (dataset tasks come shuffled with seed 0) are
 split with seed 0 into a demonstration pool and ``--n-eval`` held-out examples. The held-out questions
@@ -41,7 +45,13 @@ READOUTS = {
     "pmi": {"calibration": "pmi"},
     "contextual": {"calibration": "contextual"},
 }
-MARK_BEGIN, MARK_END = "<!-- readouts:begin -->", "<!-- readouts:end -->"
+DEFAULT_MODEL = "smollm2-135m"
+
+
+def markers(model: str) -> tuple[str, str]:
+    """The doc markers between which ``model``'s table is written."""
+    tag = "readouts" if model == DEFAULT_MODEL else f"readouts-{model}"
+    return f"<!-- {tag}:begin -->", f"<!-- {tag}:end -->"
 
 
 def held_out(name: str, shared: Path, shots: int, n_pool: int, n_eval: int, *, confirm: bool = False):
@@ -160,9 +170,10 @@ def render(out: Path) -> str:
     return "\n".join(lines) + "\n" + render_choice(out, results, tasks)
 
 
-def write_doc(doc: Path, table: str) -> None:
+def write_doc(doc: Path, table: str, model: str) -> None:
     text = doc.read_text()
-    start, end = text.index(MARK_BEGIN) + len(MARK_BEGIN), text.index(MARK_END)
+    begin, end_mark = markers(model)
+    start, end = text.index(begin) + len(begin), text.index(end_mark)
     doc.write_text(text[:start] + "\n" + table + text[end:])
 
 
@@ -192,6 +203,7 @@ def confirm(model, out: Path, args) -> None:
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default=DEFAULT_MODEL, help="a name nl.load_model knows")
     ap.add_argument("--shared", default="../shared/data")
     ap.add_argument("--out", default="docs/measurements/readouts")
     ap.add_argument("--tasks", nargs="*", default=list(LOCAL_COPIES))
@@ -205,7 +217,7 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if not args.render_only:
-        model = nl.load_model("smollm2-135m")
+        model = nl.load_model(args.model)
         for name in args.tasks:
             for shots in args.shots:
                 path = out / f"{name}-{shots}shot.json"
@@ -226,8 +238,8 @@ def main():
         confirm(model, out, args)
     table = render(out)
     print(table)
-    if Path(args.doc).exists() and MARK_BEGIN in Path(args.doc).read_text():
-        write_doc(Path(args.doc), table)
+    if Path(args.doc).exists() and markers(args.model)[0] in Path(args.doc).read_text():
+        write_doc(Path(args.doc), table, args.model)
 
 
 if __name__ == "__main__":
