@@ -9,6 +9,8 @@ For each model and answer format, on the same questions of ``capitals-mini`` (ti
                 activations only: the least any gradient method through all layers costs
   grad_x_act    every neuron of every layer, one forward + one backward
   ig_layer      exact IG, m steps, all layers, replay from each variant's layer (the default, replay="auto")
+  ig_vocab_prob exact IG of p(correct) over the whole vocabulary, as Knowledge Neurons and QRNCA attribute
+                (the same engine as ig_layer, another objective; issue #24 item 7)
   ig_prefix     exact IG by the previous engine: every layer of the answer suffix after the cached prompt
   ig_loop       the peers' loop: one question, one layer, one step per forward+backward
                 (timed on --loop-layers layers and scaled to all layers)
@@ -29,7 +31,7 @@ import tempfile
 import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-METHODS = ("floor", "grad_x_act", "ig_layer", "ig_prefix", "ig_loop", "ablation", "ablation_loop")
+METHODS = ("floor", "grad_x_act", "ig_layer", "ig_vocab_prob", "ig_prefix", "ig_loop", "ablation", "ablation_loop")
 
 
 def random_llama(n_layers: int = 4, d_model: int = 64, d_mlp: int = 128):
@@ -113,6 +115,9 @@ def runs(model, spec, enc, opts: dict) -> dict:
         "floor": lambda: floor_pass(model, spec, enc),
         "grad_x_act": lambda: grad_x_act(model, spec, enc).attributions,
         "ig_layer": lambda: integrated_gradients(model, spec, enc, steps=steps, max_rows=rows).attributions,
+        "ig_vocab_prob": lambda: integrated_gradients(
+            model, spec, enc, steps=steps, max_rows=rows, objective="vocab_prob"
+        ).attributions,
         "ig_prefix": lambda: integrated_gradients(model, spec, enc, steps=steps, replay="prefix", max_rows=rows).attributions,
         "ig_loop": lambda: torch.stack([
             torch.stack([integrated_gradients_reference(model, spec, enc, question=q, layer=l, steps=steps) for l in loop_layers])
@@ -188,6 +193,8 @@ def bench(name: str, answer_format: str, opts: dict) -> dict:
         "floor_s": floor,
         "P1 grad_x_act / floor (<= 1.1)": r["grad_x_act"]["seconds"] / floor,
         "P2 ig_layer / floor (<= 5 letter, <= 8 cloze)": r["ig_layer"]["seconds"] / floor,
+        "ig_vocab_prob (KN, QRNCA) / floor": r["ig_vocab_prob"]["seconds"] / floor,
+        "ig_vocab_prob / ig_layer (<= 1.2)": r["ig_vocab_prob"]["seconds"] / r["ig_layer"]["seconds"],
         "ig_prefix / floor": r["ig_prefix"]["seconds"] / floor,
         "ig_loop / floor": r["ig_loop"]["seconds_all"] / floor,
         "P2 speed-up ig_layer vs loop (>= 50)": r["ig_loop"]["seconds_all"] / r["ig_layer"]["seconds"],
@@ -230,11 +237,14 @@ def main() -> None:
     args = ap.parse_args()
     opts = {k: getattr(args, k) for k in ("questions", "steps", "max_rows", "loop_layers", "loop_neurons",
                                           "ablation_per_layer", "threads")}
-    tables = [bench(m, f, opts) for m in args.models for f in args.formats]
+    tables = []
+    for m in args.models:
+        for f in args.formats:
+            tables.append(bench(m, f, opts))
+            if args.json:  # after every model and format, so a run cut short keeps what it measured
+                with open(args.json, "w") as out:
+                    json.dump(tables, out, indent=2)
     print_table(tables)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(tables, f, indent=2)
 
 
 if __name__ == "__main__":
