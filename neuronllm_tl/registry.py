@@ -84,7 +84,7 @@ class Registry(Generic[T]):
         if isinstance(name, str) and name in self._renamed and name not in self._items:
             new = self._renamed[name]
             warnings.warn(
-                f"{self.kind} {name!r} is now called {new!r}; the old name goes in the next release.",
+                f"{self.kind} {name!r} is now {new!r} (the old name goes in the next release).",
                 FutureWarning,
                 stacklevel=stacklevel,
             )

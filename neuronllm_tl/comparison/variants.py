@@ -102,6 +102,9 @@ RENAMED_VARIANTS: dict[str, str] = {"neuronllm": "neuronllm_ig", "ablation": "ab
 while ``identify(method="neuronllm")`` defaults to grad x act, so each variant now names its attribution;
 ``ablation`` was also an attribution estimator's name and a family of settings."""
 
+for _old, _new in RENAMED_VARIANTS.items():
+    _VARIANTS.rename(_old, _new)
+
 ORACLE_VARIANTS: tuple[str, ...] = ("ablation_oracle",)
 """Variants a comparison runs only when named: exact ablation of every neuron costs ~100-250 forward+backward
 passes per question (docs/performance.md), far more than every other method together."""
@@ -166,14 +169,8 @@ def unregister_variant(name: str) -> Variant:
 
 
 def renamed(variants: tuple[str, ...]) -> tuple[str, ...]:
-    """``variants`` with old names replaced by new ones (and a FutureWarning per old name)."""
-    for old in set(variants) & set(RENAMED_VARIANTS):
-        warnings.warn(
-            f"variant {old!r} is now {RENAMED_VARIANTS[old]!r} (the old name goes in the next release).",
-            FutureWarning,
-            stacklevel=4,
-        )
-    return tuple(RENAMED_VARIANTS.get(v, v) for v in variants)
+    """``variants`` with old names replaced by new ones (a FutureWarning for each old name, by the registry)."""
+    return tuple(_VARIANTS.resolve(v, stacklevel=5) for v in variants)
 
 
 __all__ = [

@@ -39,6 +39,8 @@ COMPARE_PLOTS = {
     "there are several; black: random controls, mean ± sd)",
     "sweep_k.png": "Δ p(correct) against the number of steered neurons K",
 }
+EARLIER_PLOT_NAMES = {"sweep_k.png": "ablation_k.png"}
+"""A plot's file name in folders written before it was renamed, read when the current name is absent."""
 
 
 @dataclass
@@ -148,8 +150,10 @@ def read_run(run_dir: str | Path) -> RunFiles:
     if layers is not None:
         files.plots[LAYER_PLOT] = layers
     for name in COMPARE_PLOTS:
-        if (folder / name).is_file():
-            files.plots[name] = (folder / name).read_bytes()
+        for path in (folder / name, folder / EARLIER_PLOT_NAMES.get(name, name)):
+            if path.is_file():
+                files.plots[name] = path.read_bytes()
+                break
     return files
 
 

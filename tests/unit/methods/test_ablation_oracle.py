@@ -89,7 +89,7 @@ def test_the_old_names_still_work_for_one_release_with_a_warning(model):
     task = tiny_task("letter", n_permutations=1)
     candidates = [(0, 1), (1, 2), (2, 3)]
     new = nl.identify(model, task, method="ablation_oracle", k=1, candidates=candidates)
-    with pytest.warns(FutureWarning, match="method 'ablation' is now called 'ablation_oracle'"):
+    with pytest.warns(FutureWarning, match="method 'ablation' is now 'ablation_oracle'"):
         old = nl.identify(model, task, method="ablation", k=1, candidates=candidates)
     assert old.metadata["config"]["method"] == "ablation_oracle" and old.good.tolist() == new.good.tolist()
     saved = {**AblationConfig().to_dict(), "method": "ablation"}  # a config saved before the rename: read silently

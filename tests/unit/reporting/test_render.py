@@ -158,3 +158,11 @@ def test_a_method_the_run_skipped_is_not_listed(tmp_path, run):
     files = read_run(folder)
     cfg = {**(files.compare_config or {}), "variants": ["neuronllm", "lape", "qrnca"]}  # lape: no rows (skipped)
     assert _compared(cfg, files) == ["neuronllm", "qrnca"]
+
+
+def test_a_comparison_written_before_the_k_plot_was_renamed_still_shows_it(tmp_path, run):
+    png = read_run(run).plots["layers.png"]
+    folder = write_comparison(tmp_path / "compare", png)
+    (folder / "ablation_k.png").write_bytes(png)  # the name a comparison gave its K plot before the sweeps' rename
+    assert read_run(folder).plots["sweep_k.png"] == png
+    assert render(folder).count('<img class="zoom" src="data:image/png;base64,') == 2
