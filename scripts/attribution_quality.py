@@ -38,8 +38,11 @@ sample's top-K); the ablation's time for all neurons is extrapolated from it.
 
 Resumable: each finished task is saved as ``<task>.json`` (metrics, timings) and ``<task>.safetensors`` (the
 task-level tensor of E, |E| and of every estimate, so the task-level metrics can be recomputed) under
-``--out``, and skipped on a rerun. ``--model tiny`` (with ``--tasks tiny``) runs the random tiny model of
-:mod:`neuronllm_tl.testing` in seconds; its numbers mean nothing.
+``--out``, and skipped on a rerun. Within a task, each run's batches (``--batch-size`` examples) are saved under
+``<out>/<task>.batches/`` as they are measured, keyed by their content, so ``--max-minutes N`` stops a task
+between batches (exit 0) and the same command continues it; seconds per question add up each batch's own time.
+``--model tiny`` (with ``--tasks tiny``) runs the random tiny model of :mod:`neuronllm_tl.testing` in seconds;
+its numbers mean nothing.
 """
 
 from __future__ import annotations
@@ -63,12 +66,14 @@ import torch  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 from torch import Tensor  # noqa: E402
 
-from neuronllm_tl.attribution.exact_ablation import mean_answer_activations  # noqa: E402
 from neuronllm_tl.attribution.collect import TaskAttributions, collect_attributions  # noqa: E402
-from neuronllm_tl.attribution.stream import AttributionRequest, RunOptions  # noqa: E402
+from neuronllm_tl.attribution.exact_ablation import mean_answer_activations  # noqa: E402
+from neuronllm_tl.attribution.stream import AttributionRequest, AttributionStream, RunOptions  # noqa: E402
+from neuronllm_tl.comparison.store import digest  # noqa: E402
 from neuronllm_tl.methods.ablation_oracle import mean_effect  # noqa: E402
 from neuronllm_tl.methods.knowledge_neurons import KnowledgeNeuronsConfig, knowledge_neuron_scores  # noqa: E402
 from neuronllm_tl.methods.qrnca import QRNCAConfig, qrnca_scores  # noqa: E402
+from neuronllm_tl.models.fingerprint import model_fingerprint  # noqa: E402
 from neuronllm_tl.models.loading import DEFAULT_MODEL  # noqa: E402
 from neuronllm_tl.models.protocol import HookedModel  # noqa: E402
 from neuronllm_tl.models.validation import model_device, model_spec  # noqa: E402
@@ -146,19 +151,98 @@ def neuron_sample(n_layers: int, d_mlp: int, size: int | None, seed: int = 0) ->
     return torch.stack([flat // d_mlp, flat % d_mlp], 1)
 
 
+class BudgetSpent(Exception):
+    """The run's ``--max-minutes`` ran out at a batch boundary; the batches measured so far are saved."""
+
+
+@dataclass
+class BatchStore:
+    """Each run's attributions per batch of its stream, saved under ``folder`` as soon as measured and keyed by
+    the content that made them (the model's weights, the task's rendered questions, the request, the batching
+    and the library version), so that a task longer than one sitting resumes from its last finished batch."""
+
+    folder: Path
+    model: HookedModel
+    deadline: float = math.inf
+    """``time.monotonic()`` after which no new batch starts."""
+
+    def run(self, name: str, task: Task, request: AttributionRequest, options: RunOptions) -> tuple[Any, float]:
+        """(TaskAttributions of every question of ``task``, seconds spent measuring them, over all sittings)."""
+        stream = AttributionStream(self.model, task, request, options)
+        folder = self.folder / f"{name}-{self.key(stream, options)[:16]}"
+        saved = {int(p.stem) for p in folder.glob("*.safetensors")}
+        batches = stream.batches(skip=saved)
+        for _ in range(len(stream.plan) - len(saved)):
+            if time.monotonic() > self.deadline:
+                raise BudgetSpent(f"{name}, {len(stream.plan) - len(saved)} of its {len(stream.plan)} batches left")
+            start = time.perf_counter()
+            batch = next(batches)  # the stream attributes a batch when it is asked for it
+            seconds = time.perf_counter() - start
+            out = batch.attribution
+            tensors = {"attributions": out.attributions.float().cpu(), "objective": out.objective.float().cpu()}
+            tensors["correct"] = batch.correct.to(torch.uint8)
+            if out.mask is not None:
+                tensors["measured"] = out.mask.to(torch.uint8).cpu()
+            save_atomic(tensors, folder / f"{batch.index:04d}.safetensors", {"seconds": repr(seconds)})
+            saved.add(batch.index)
+        return assemble(stream, folder)
+
+    def key(self, stream: AttributionStream, options: RunOptions) -> str:
+        parts = {"model": model_fingerprint(self.model), "task": stream.task.fingerprint()}
+        parts["request"] = stream.request.to_dict()
+        parts["plan"] = {"batch_size": options.batch_size, "max_tokens": options.max_tokens}
+        return digest({**parts, "version": __version__})
+
+
+def save_atomic(tensors: dict[str, Tensor], path: Path, metadata: dict[str, str]) -> None:
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    tmp.replace(path)  # a batch cut by a crash leaves no file, so it is measured again
+
+
+def assemble(stream: AttributionStream, folder: Path) -> tuple[TaskAttributions, float]:
+    """The run's TaskAttributions from its saved batches (as :func:`collect_attributions` builds them), and the
+    seconds the batches took to measure."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    paths = [folder / f"{b:04d}.safetensors" for b in range(len(stream.plan))]
+    batches = [load_file(str(p)) for p in paths]
+    seconds = 0.0
+    for p in paths:
+        with safe_open(str(p), framework="pt") as f:
+            seconds += float((f.metadata() or {})["seconds"])
+    measured = batches[-1]["measured"].bool() if "measured" in batches[-1] else None
+    spec = stream.spec
+    meta = {"model": spec.model_name, "hook": spec.hook, "task": stream.task.describe()}
+    meta.update(request=stream.request.to_dict(), n_layers=spec.n_layers, d_mlp=spec.d_mlp)
+    example_index = torch.tensor([q.example_index for q in stream.questions])
+    attr = TaskAttributions(
+        torch.cat([b["attributions"] for b in batches]),
+        example_index,
+        torch.cat([b["objective"] for b in batches]),
+        torch.cat([b["correct"] for b in batches]).bool(),
+        meta,
+        measured,
+    )
+    return attr, seconds
+
+
 def timed_runs(
-    model: HookedModel, task: Task, objective: str, options: RunOptions, sample: Tensor | None = None
+    store: BatchStore, task: Task, objective: str, options: RunOptions, sample: Tensor | None = None
 ) -> dict[str, Any]:
     """Every run on ``task``, one after the other, after a warm-up: {name: (TaskAttributions, seconds)}."""
-    collect_attributions(model, task.subset([0]), AttributionRequest("grad_x_act", objective), options)
+    collect_attributions(store.model, task.subset([0]), AttributionRequest("grad_x_act", objective), options)
     out = {}
     for name, request in runs(objective, sample).items():
-        start = time.perf_counter()
         if request is None:
-            attr = answer_activations(model, task)
+            start = time.perf_counter()
+            out[name] = (answer_activations(store.model, task), time.perf_counter() - start)
         else:
-            attr = collect_attributions(model, task, request, options)
-        out[name] = (attr, time.perf_counter() - start)
+            out[name] = store.run(name, task, request, options)
         print(f"  {name}: {out[name][1]:.1f} s", flush=True)
     return out
 
@@ -278,12 +362,12 @@ def all_metrics(
 # ---- one task -------------------------------------------------------------------------------------------
 
 
-def measure_task(model: HookedModel, task: Task, args: argparse.Namespace) -> tuple[dict, dict[str, Tensor]]:
+def measure_task(store: BatchStore, task: Task, args: argparse.Namespace) -> tuple[dict, dict[str, Tensor]]:
     """The result row and task-level tensors of one task."""
     options = RunOptions(batch_size=args.batch_size, max_rows=args.max_rows)
-    spec = model_spec(model)
+    spec = model_spec(store.model)
     sample = neuron_sample(spec.n_layers, spec.d_mlp, args.sample_neurons)
-    results = timed_runs(model, task, args.objective, options, sample)
+    results = timed_runs(store, task, args.objective, options, sample)
     flat = None if sample is None else sample[:, 0] * spec.d_mlp + sample[:, 1]
     metrics, tensors = all_metrics(results, args.ks, flat)
     truth = results[TRUTH][0]
@@ -468,6 +552,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="S",
         help="ablate only a seeded random sample of S neurons and compute every metric over them (default: all)",
     )
+    ap.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="start no new block after this many minutes; the same command again continues (default: no limit)",
+    )
     ap.add_argument("--out", type=Path, default=Path("docs/measurements/attribution_quality"))
     ap.add_argument("--doc", type=Path, default=DEFAULT_DOC, help="the doc whose tables are rewritten")
     ap.add_argument("--render", action="store_true", help="only rewrite the doc's tables from --out")
@@ -494,7 +584,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run_tasks(args: argparse.Namespace, load: Callable[[str], HookedModel] = load_model_arg) -> None:
-    """Measure every task not finished yet under ``args.out``."""
+    """Measure every task not finished yet under ``args.out``, each run's batches saved under
+    ``<out>/<task>.batches/`` (megabytes: not committed) as they are measured."""
     files = data_file_map(args.data_files)
     todo = [name for name in args.tasks if not (args.out / f"{name}.json").exists()]
     for name in sorted(set(args.tasks) - set(todo)):
@@ -502,10 +593,17 @@ def run_tasks(args: argparse.Namespace, load: Callable[[str], HookedModel] = loa
     if not todo:
         return
     model = load(args.model)
-    for name in todo:
+    deadline = math.inf if args.max_minutes is None else time.monotonic() + 60 * args.max_minutes
+    for i, name in enumerate(todo):
         task = make_task(name, files, args.answer_format, args.n_questions)
         print(f"{name}: {len(task.questions())} questions", flush=True)
-        row, tensors = measure_task(model, task, args)
+        store = BatchStore(args.out / f"{name}.batches", model, deadline)
+        try:
+            row, tensors = measure_task(store, task, args)
+        except BudgetSpent as stop:
+            left = ", ".join(todo[i:])
+            print(f"--max-minutes reached before {stop}; left: {left}. Rerun the same command to continue.")
+            return
         save_task(args.out, name, row, tensors)
 
 

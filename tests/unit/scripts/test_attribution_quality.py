@@ -113,3 +113,25 @@ def test_a_neuron_sample_limits_the_ablation_and_the_metrics(aq, tmp_path):
     exact = row["seconds_per_question"]["ablation"] * 144 / 40
     assert row["exact_seconds_per_question_all_neurons"] == pytest.approx(exact)
     assert "| `ablation` | E | ≈" in doc.read_text() and "random sample of 40 neurons" in doc.read_text()
+
+
+def test_saved_batches_equal_one_pass_and_a_stopped_task_resumes_from_them(aq, tmp_path, capsys):
+    one, batched, doc = tmp_path / "one", tmp_path / "batched", tmp_path / "doc.md"
+    _run(aq, one, doc, "--batch-size", "8")
+    _run(aq, batched, doc, "--batch-size", "1")
+    files = sorted((batched / "tiny.batches").glob("*/*.safetensors"))
+    assert len([f for f in files if f.parent.name.startswith("ablation-")]) == 4  # one batch per example
+    a, b = _load(one / "tiny.safetensors"), _load(batched / "tiny.safetensors")
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    # stopped with one batch left: the saved batches are reused, nothing is measured twice, the result is the same
+    (batched / "tiny.json").unlink()
+    missing = next(f for f in files if f.parent.name.startswith("ig_m16-") and f.name == "0003.safetensors")
+    missing.unlink()
+    before = {f: f.stat().st_mtime_ns for f in files if f != missing}
+    _run(aq, batched, doc, "--batch-size", "1", "--max-minutes", "0")
+    assert "left: tiny. Rerun the same command to continue." in capsys.readouterr().out
+    assert not (batched / "tiny.json").exists() and not missing.exists()
+    _run(aq, batched, doc, "--batch-size", "1")
+    assert missing.exists() and all(f.stat().st_mtime_ns == t for f, t in before.items())
+    assert torch.allclose(_load(batched / "tiny.safetensors")["ig_m16"], a["ig_m16"], atol=1e-5)
+    assert json.loads((batched / "tiny.json").read_text())["seconds_per_question"]["ig_m16"] > 0
