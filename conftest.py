@@ -86,7 +86,7 @@ def _doctest_objects():
 def _comparison(_doctest_objects, tmp_path_factory):
     """A small comparison grid on the two tiny question files (about 2 s): ``result`` of the comparison modules."""
     from neuronllm_tl.comparison.config import CompareConfig
-    from neuronllm_tl.comparison.run import run_comparison
+    from neuronllm_tl.comparison.schedule import run_comparison
 
     folder = tmp_path_factory.mktemp("comparison")
     config = CompareConfig(

@@ -32,7 +32,7 @@ from neuronllm_tl.attribution.environment import Environment, environment
 from neuronllm_tl.attribution.stream import AttributionRequest
 from neuronllm_tl.comparison.config import CompareConfig
 from neuronllm_tl.comparison.report import ComparisonResult
-from neuronllm_tl.comparison.run import run_comparison as compare
+from neuronllm_tl.comparison.schedule import run_comparison as compare
 from neuronllm_tl.comparison.variants import Variant, register_variant, unregister_variant
 from neuronllm_tl.evaluation.evaluate import EvaluationReport, evaluate
 from neuronllm_tl.evaluation.generation import evaluate_generation, generate_answers, score_generation

@@ -21,7 +21,7 @@ from neuronllm_tl.cli.loading import (
 )
 from neuronllm_tl.cli.reporting import read_texts, report_run, save_evaluation, write_report
 from neuronllm_tl.comparison.estimate import estimate_comparison
-from neuronllm_tl.comparison.run import run_comparison
+from neuronllm_tl.comparison.schedule import run_comparison
 from neuronllm_tl.evaluation.evaluate import evaluate
 from neuronllm_tl.evaluation.generation import evaluate_generation
 from neuronllm_tl.evaluation.plots import plot_layer_counts, plot_overlap_heatmap

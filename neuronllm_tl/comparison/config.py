@@ -32,7 +32,7 @@ from neuronllm_tl.methods.registry import DEFAULT_K
 
 @dataclass(frozen=True)
 class CompareConfig:
-    """What :func:`~neuronllm_tl.comparison.run.run_comparison` runs; ``to_dict``/``from_dict`` round-trip it."""
+    """What :func:`~neuronllm_tl.comparison.schedule.run_comparison` runs; ``to_dict``/``from_dict`` round-trip it."""
 
     tasks: tuple[str, ...] = ("capitals-mini", "topics-mini", "sentiment-mini")
     """Task names (built-in or dataset) or paths of ``.jsonl`` question files (:func:`~neuronllm_tl.load_task`)."""

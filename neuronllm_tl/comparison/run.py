@@ -19,12 +19,10 @@ NeuronLLM also has ``k`` bad neurons, for the modes that name them; each row rec
 
 Resumable and never stale: attributions, neuron sets and cells are keyed by the content that made them
 (:mod:`neuronllm_tl.comparison.store`; a split's content is its examples, so each seed gets its own): a
-rerun recomputes exactly what changed, and says so. Manifest names carry the split seed.
-
-Example:
-    >>> cfg = CompareConfig(tasks=task_files, variants=("tn", "random"), k=4, n_identify=6, n_eval=6, seeds=(0,))
-    >>> [s for s in run_comparison(model, cfg, out="out", log=lambda s: None).markdown.splitlines() if s[:3] == "## "]
-    ['## Summary over tasks', '## Who beats whom', '## tiny', '## tiny-reversed']
+rerun recomputes exactly what changed, and says so. Manifest names carry the split seed. With ``reuse_only``
+set, a run computes nothing: where an artefact is not stored it raises :class:`NotStored`
+(:func:`~neuronllm_tl.comparison.schedule.run_comparison` uses it to collect, after its time budget, the cells
+an earlier run of another grid already measured).
 """
 
 from __future__ import annotations
@@ -33,14 +31,12 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from neuronllm_tl.attribution.collect import TaskAttributions, collect_attributions
 from neuronllm_tl.attribution.stream import AttributionRequest, RunOptions
 from neuronllm_tl.comparison.cells import Cell
 from neuronllm_tl.comparison.config import CompareConfig
-from neuronllm_tl.comparison.report import ComparisonResult, Progress
 from neuronllm_tl.comparison.splits import Splits, label, make_splits, with_example_ids
 from neuronllm_tl.comparison.store import ArtefactStore
 from neuronllm_tl.comparison.variants import Variant
@@ -55,6 +51,10 @@ from neuronllm_tl.steering.modes import MODES
 from neuronllm_tl.steering.steering import Steering
 from neuronllm_tl.tasks.task import Task
 from neuronllm_tl.version import __version__
+
+
+class NotStored(Exception):
+    """A reuse-only run met an artefact it would have to compute (the exception's text names it)."""
 
 
 @dataclass(frozen=True)
@@ -80,9 +80,16 @@ class ComparisonRun:
     """This run's cells by readable name, labelled by this run: the report is built from these alone."""
     prompt_cache: PromptCache = field(default_factory=PromptCache)
     """The held-out prompts' caches: every cell of a split steers at the answer position, so its prompts run once."""
+    reuse_only: bool = False
+    """Compute nothing: raise :class:`NotStored` where an artefact is not in the store."""
 
     def __post_init__(self) -> None:
         self.model_fp = model_fingerprint(self.model)
+
+    def _compute(self, name: str) -> None:
+        """Called before anything is computed."""
+        if self.reuse_only:
+            raise NotStored(name)
 
     # ----- tasks
     def splits(self, task: str, answer_format: str, n_permutations: int, seed: int) -> Splits:
@@ -137,6 +144,7 @@ class ComparisonRun:
             if key not in self.store.neuron_sets:  # a folder of an earlier version: keep its compact record too
                 self.store.record_neuron_set(key, neurons.to_record())
             return neurons, key
+        self._compute(f"{task_name} / seed {seed} / {v.name}")
         start = time.time()
         request = config.attribution_request()
         attributions = self.attributions(task_name, task, request, seed) if request is not None else None
@@ -171,6 +179,7 @@ class ComparisonRun:
         stored = self.store.cells.get(key)
         cell = None if stored is None else Cell.from_dict(stored)
         if cell is None or cell.measurement.per_example is None:
+            self._compute(f"{label(eval_task, seed)} / unsteered")
             m = measure(self.model, eval_task, None, **self._score_options())
             stored = self.store.record(Cell("unsteered", m, eval_task=eval_task.name, key=key).to_dict())
             cell = Cell.from_dict(stored)  # as a rerun reads it (rounded): both print the same intervals
@@ -197,6 +206,7 @@ class ComparisonRun:
         key = self.store.key(name, parts)
         steering = Steering.from_mode(neuron_set, mode)
         if key not in self.store.cells:
+            self._compute(name)
             before = self.unsteered(at.task, at.split_seed)
             m = measure(self.model, at.task, steering, before=before, **self._score_options())
             self.store.record(Cell("steer", m.final(), key=key).to_dict())  # its before is the unsteered cell's
@@ -254,45 +264,3 @@ def _applies(mode: str, neurons: NeuronSet) -> bool:
     which one is empty duplicates the single-group mode. Both are skipped."""
     present = {g for g in ("good", "bad") if len(getattr(neurons, g))}
     return set(MODES[mode].factors) <= present
-
-
-def run_comparison(
-    model: HookedModel,
-    config: CompareConfig,
-    *,
-    out: str | Path,
-    progress: bool = False,
-    log: Callable[[str], None] = print,
-    max_minutes: float | None = None,
-) -> ComparisonResult:
-    """Run (or resume) the grid of ``config`` and write ``results.md``, ``results.csv`` and plots to ``out``.
-
-    With ``max_minutes``, the run stops at the first cell boundary (a task, variant and split seed) after that
-    long, writes the results of the cells it has, marked partial ("k of n cells done"), and logs which are
-    left; the same call again continues where it stopped (every finished cell is reused from ``out``)."""
-    out = Path(out)
-    store = ArtefactStore(out, log)
-    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
-    run = ComparisonRun(model, config, store, progress=progress, log=log)
-    start = time.time()
-    grid = config.grid()
-    if len(config.tasks) < 2 and any(v.config.needs_contrast_tasks for _, v in grid):
-        log("methods that contrast tasks (lape) need at least two tasks; they are skipped.")
-        grid = [(t, v) for t, v in grid if not v.config.needs_contrast_tasks]
-    run.check_tasks(grid)
-    units = [(task, v, seed) for task, v in grid for seed in config.seeds]
-    done, computed = 0, False  # the budget counts once a cell was computed, not reused: every call makes progress
-    for task, v, seed in units:
-        if max_minutes is not None and computed and time.time() - start > 60 * max_minutes:
-            break
-        log(f"[{done + 1}/{len(units)}] {task} / {v.name} / seed {seed} ({time.time() - start:.0f} s)")
-        stored = len(store.cells) + len(store.neuron_sets)
-        run.run_cell(task, v, seed)
-        computed = computed or len(store.cells) + len(store.neuron_sets) > stored
-        done += 1
-    left = tuple(f"{task} / {v.name} / seed {seed}" for task, v, seed in units[done:])
-    if left:
-        log(f"Time budget of {max_minutes} min reached: {done} of {len(units)} cells done; left: " + "; ".join(left))
-    result = ComparisonResult.from_cells(list(run.cells.values()), config, Progress(done, len(units), left))
-    result.write(out)
-    return result

@@ -10,7 +10,7 @@ from neuronllm_tl.comparison import run as run_module
 from neuronllm_tl.comparison.config import CompareConfig
 from neuronllm_tl.comparison.variants import ALL_MODES
 from neuronllm_tl.comparison.intervals import CI_COLUMNS
-from neuronllm_tl.comparison.run import run_comparison
+from neuronllm_tl.comparison.schedule import run_comparison
 from neuronllm_tl.comparison.splits import make_splits
 from neuronllm_tl.comparison.store import _read_jsonl
 from neuronllm_tl.evaluation.measurement import SteeringMeasurement

@@ -1,5 +1,6 @@
 """Evidence that finishes (issue #24, items 1-3): a time budget, a cost estimate, a folder that travels."""
 
+import dataclasses
 import json
 import shutil
 
@@ -7,8 +8,9 @@ import pytest
 
 from neuronllm_tl.cli import main
 from neuronllm_tl.comparison import run as run_module
+from neuronllm_tl.comparison import schedule
 from neuronllm_tl.comparison.estimate import estimate_comparison
-from neuronllm_tl.comparison.run import run_comparison
+from neuronllm_tl.comparison.schedule import run_comparison
 from neuronllm_tl.comparison.store import SPEED_ONLY
 from neuronllm_tl.reporting import render_report
 from tests.integration.test_comparison import QUIET, small, write_tasks
@@ -50,6 +52,22 @@ def test_a_stopped_run_and_its_continuation_give_the_uninterrupted_results(model
     assert "rerun the same command" not in (out / "results.md").read_text()
 
 
+def test_past_its_budget_a_run_still_reports_the_cells_a_smaller_grid_measured(model, config, whole, tmp_path):
+    out = tmp_path / "out"
+    later = dataclasses.replace(config, variants=("random",), seeds=(1,))  # each task's last unit, measured first
+    smaller = run_comparison(model, later, out=out, **QUIET)
+    first = run_comparison(model, config, out=out, max_minutes=0.0, **QUIET)  # one new unit, then only reuse
+    assert first.progress.done == 3 and "random / seed 1" not in " ".join(first.progress.left)
+    assert len(first.progress.left) == 9 and json.loads((out / "progress.json").read_text())["done"] == 3
+    reused = [r for r in first.rows if r.variant == "random"]
+    assert reused and _table_of(reused) == _table_of(smaller.rows)
+    assert not any(r.variant == "tn" for r in first.rows)  # a unit not stored adds no row, not even a partial one
+
+
+def _table_of(rows):
+    return [(r.task, r.mode, r.delta_p, r.delta_p_ci) for r in rows]
+
+
 def test_the_small_part_of_a_folder_travels_and_nothing_is_recomputed(model, config, whole, tmp_path, monkeypatch):
     out, before = whole
     copy = tmp_path / "elsewhere" / "out"
@@ -64,7 +82,7 @@ def test_the_small_part_of_a_folder_travels_and_nothing_is_recomputed(model, con
 
 
 def test_the_estimate_covers_every_task_and_variant_without_running_the_grid(model, config, tmp_path, monkeypatch):
-    monkeypatch.setattr(run_module, "run_comparison", _fail)
+    monkeypatch.setattr(schedule, "run_comparison", _fail)
     estimate = estimate_comparison(model, config)
     assert {(c.task, c.variant) for c in estimate.cells} == {(t, v.name) for t, v in config.grid()}
     assert estimate.total_s > 0 and all(c.scoring_s > 0 for c in estimate.cells)
