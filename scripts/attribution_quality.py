@@ -84,7 +84,15 @@ from neuronllm_tl.version import __version__  # noqa: E402
 
 DEFAULT_TASKS = ("capitals-mini", "topics-mini", "sst2")
 DEFAULT_DOC = Path("docs/attribution_quality.md")
-BEGIN, END = "<!-- attribution_quality:begin -->", "<!-- attribution_quality:end -->"
+SECTION = "attribution_quality"
+
+
+def markers(section: str = SECTION) -> tuple[str, str]:
+    """The comments around a doc's generated tables: one pair per ``--section``."""
+    return f"<!-- {section}:begin -->", f"<!-- {section}:end -->"
+
+
+BEGIN, END = markers()
 TRUTH = "ablation"
 ACTIVATION = "activation"
 
@@ -521,13 +529,14 @@ def render(out: Path) -> str:
     return "\n".join(lines)
 
 
-def write_doc(doc: Path, tables: str) -> None:
-    """Replace the text between the doc's markers with ``tables``."""
+def write_doc(doc: Path, tables: str, section: str = SECTION) -> None:
+    """Replace the text between the doc's markers of ``section`` with ``tables``."""
+    begin, end = markers(section)
     text = doc.read_text()
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"{doc} has no {BEGIN} ... {END} markers to put the tables between.")
-    head, rest = text.split(BEGIN, 1)
-    doc.write_text(f"{head}{BEGIN}\n{tables.rstrip()}\n{END}{rest.split(END, 1)[1]}")
+    if begin not in text or end not in text:
+        raise ValueError(f"{doc} has no {begin} ... {end} markers to put the tables between.")
+    head, rest = text.split(begin, 1)
+    doc.write_text(f"{head}{begin}\n{tables.rstrip()}\n{end}{rest.split(end, 1)[1]}")
 
 
 # ---- command line ---------------------------------------------------------------------------------------
@@ -560,6 +569,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--out", type=Path, default=Path("docs/measurements/attribution_quality"))
     ap.add_argument("--doc", type=Path, default=DEFAULT_DOC, help="the doc whose tables are rewritten")
+    ap.add_argument("--section", default=SECTION, help="which marked section of --doc the tables go in")
     ap.add_argument("--render", action="store_true", help="only rewrite the doc's tables from --out")
     return ap.parse_args(argv)
 
@@ -579,7 +589,7 @@ def main(argv: list[str] | None = None) -> None:
     tables = render(args.out)
     (args.out / "tables.md").write_text(tables)
     if args.doc.exists():
-        write_doc(args.doc, tables)
+        write_doc(args.doc, tables, args.section)
     print(tables)
 
 

@@ -87,6 +87,11 @@ def test_end_to_end_on_the_tiny_model(aq, tmp_path, capsys):
     doc.write_text(f"{aq.BEGIN}\n{aq.END}\n")
     _run(aq, out, doc, "--render")
     assert "| `ablation` | E |" in doc.read_text()
+    # a second section of the same doc takes another folder's tables, leaving the first as it is
+    begin, end = aq.markers("all_neurons")
+    doc.write_text(f"{aq.BEGIN}\nfirst\n{aq.END}\n{begin}\n{end}\n")
+    _run(aq, out, doc, "--render", "--section", "all_neurons")
+    assert doc.read_text().startswith(f"{aq.BEGIN}\nfirst\n{aq.END}\n{begin}\n### tiny")
 
 
 def _load(path):
