@@ -69,8 +69,8 @@ def run_comparison(
         done += 1
     if left:
         log(f"Time budget of {max_minutes} min reached: {done} of {len(units)} cells done; left: " + "; ".join(left))
-    progress_ = Progress(done, len(units), tuple(left))
-    result = ComparisonResult.from_cells(list(run.cells.values()), config, progress_)
+    status = Progress(done, len(units), tuple(left))
+    result = ComparisonResult.from_cells(list(run.cells.values()), config, status)
     result.write(out)
     return result
 
