@@ -69,6 +69,8 @@ class ResultRow:
     pcr: float | None = None
     delta_accuracy_ci: Interval | None = None
     delta_p_ci: Interval | None = None
+    unrelated_delta_p_ci: Interval | None = None
+    """The paired 95% interval of ``unrelated_delta_p`` (as ``delta_p_ci``): whether the unrelated task moved."""
     seeds: tuple[int, ...] = ()
     n_steered_per_seed: tuple[int, ...] = ()
     delta_accuracy_per_seed: tuple[float, ...] = ()
@@ -153,6 +155,7 @@ def _add_unrelated(row: ResultRow, unrelated: dict[int, Cell]) -> None:
     first = unrelated[min(unrelated)]
     row.unrelated_task = first.eval_task.removesuffix(":evaluate")
     row.unrelated_delta_p = statistics.fmean(u.delta("p") for u in unrelated.values())
+    row.unrelated_delta_p_ci = pooled_intervals(list(unrelated.values()))[1]
     row.pcr = abs(row.delta_p) / abs(row.unrelated_delta_p) if row.unrelated_delta_p else math.inf
 
 

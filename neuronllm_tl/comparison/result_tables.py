@@ -53,8 +53,9 @@ MAIN_CAPTION = (
     "Δ: after minus before, on the held-out split. CI: paired 95% bootstrap over held-out examples (bold: excludes 0; "
     "–: a cell from an earlier version). ✓: Δ p is more than 2 control sds beyond the random mean, in the direction "
     "the mode predicts (needs 3 or more random sets). RAC = Δ acc. / acc. before and RCC = Δ p / p before (relative "
-    "changes, signed). PCR: |Δ p| / |Δ p on the unrelated task| (large = specific). Neurons steered: per set (a "
-    "range when the split seeds' sets differ in size)."
+    "changes, signed). Unrelated Δ p: the identified set's Δ p on the unrelated task, with its CI. PCR: |Δ p| / "
+    "|unrelated Δ p| (large = specific; where the unrelated CI holds 0, read it as large but not precise). Neurons "
+    "steered: per set (a range when the split seeds' sets differ in size)."
 )
 SEEDS_CAPTION = (
     " Several split seeds: every cell ran once per seed (its own split, neurons and controls); Δ is the mean ± sd "
@@ -101,6 +102,12 @@ def _ci(r: ResultRow) -> Cell:
     return Cell("–") if ci is None else Cell(ci.bounds("+.4f"), ci.low, "sig" if ci.excludes_zero else "")
 
 
+def _unrelated(r: ResultRow) -> Cell:
+    """The unrelated task's Δ p with its interval: a PCR over a Δ p whose interval holds 0 has no precise value."""
+    cell, ci = number_cell(r.unrelated_delta_p, "+.4f"), r.unrelated_delta_p_ci
+    return cell if ci is None else Cell(f"{cell.text} {ci.bounds('+.4f')}", cell.sort, cell.css)
+
+
 def _steering(r: ResultRow, several: bool) -> list[Cell]:
     """Neurons steered and the steering's effect: the columns the main and sweep tables share."""
     return [
@@ -123,7 +130,7 @@ def _main_cells(r: ResultRow, several: bool) -> list[Cell]:
         *_steering(r, several),
         Cell(rand, r.random_delta_p_mean if r.random_n else None),
         Cell(fmt(r.beyond_random, "+.1f") + r.beyond_mark, r.beyond_random),
-        number_cell(r.unrelated_delta_p, "+.4f"),
+        _unrelated(r),
         number_cell(r.pcr, ".1f", signed=False),
     ]
 

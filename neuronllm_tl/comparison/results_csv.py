@@ -58,7 +58,8 @@ _ROW_COLUMNS = [
     "unrelated_delta_p",
     "pcr",
 ]
-COLUMNS = [*_ROW_COLUMNS, *CI_COLUMNS, *PER_SEED_COLUMNS]
+UNRELATED_CI_COLUMNS = ["unrelated_delta_p_ci_low", "unrelated_delta_p_ci_high"]
+COLUMNS = [*_ROW_COLUMNS, *CI_COLUMNS, *UNRELATED_CI_COLUMNS, *PER_SEED_COLUMNS]
 CsvRow = Mapping[str, str]
 
 
@@ -67,7 +68,9 @@ def csv_fields(r: ResultRow) -> dict[str, Any]:
     for k in PER_SEED_COLUMNS:
         if isinstance(out[k], tuple):
             out[k] = ";".join(map(str, out[k]))
-    return out | ci_columns(r.delta_accuracy_ci, r.delta_p_ci)
+    ci = r.unrelated_delta_p_ci
+    unrelated = dict(zip(UNRELATED_CI_COLUMNS, (None, None) if ci is None else (ci.low, ci.high), strict=True))
+    return out | ci_columns(r.delta_accuracy_ci, r.delta_p_ci) | unrelated
 
 
 def write_rows(rows: Iterable[ResultRow], path: Path) -> Path:
@@ -118,6 +121,8 @@ def read_rows(lines: Iterable[CsvRow]) -> list[ResultRow]:
         row.delta_p = row.delta_p or 0.0
         row.delta_accuracy_ci = _interval(line, "delta_accuracy", row.delta_accuracy)
         row.delta_p_ci = _interval(line, "delta_p", row.delta_p)
+        if row.unrelated_delta_p is not None:
+            row.unrelated_delta_p_ci = _interval(line, "unrelated_delta_p", row.unrelated_delta_p)
         row.seeds = _seq(line.get("seeds"), int)
         row.n_steered_per_seed = _seq(line.get("n_steered_per_seed"), int)
         row.delta_accuracy_per_seed = _seq(line.get("delta_accuracy_per_seed"), float)

@@ -1,6 +1,7 @@
 """Several split seeds: per-seed values, mean ± sd across seeds, pooled intervals, and the config's seeds."""
 
 import csv
+import io
 import json
 
 import numpy as np
@@ -10,6 +11,7 @@ from neuronllm_tl.comparison.config import CompareConfig
 from neuronllm_tl.comparison.intervals import pooled_intervals
 from neuronllm_tl.comparison.report import ComparisonResult
 from neuronllm_tl.comparison.result_rows import rows_from_cells
+from neuronllm_tl.comparison.results_csv import COLUMNS, csv_fields, read_rows
 from neuronllm_tl.evaluation.statistics import paired_ci
 
 # per split seed: (accuracy before, after, p before, after) per held-out example
@@ -85,6 +87,23 @@ def test_controls_and_unrelated_cells_pool_over_seeds():
     unrelated = np.mean([c["p_after"] - c["p_before"] for c in cells if c["eval"] == "unrelated"])
     assert row.unrelated_task == "u" and row.unrelated_delta_p == pytest.approx(unrelated)
     assert row.pcr == pytest.approx(abs(row.delta_p) / abs(unrelated))
+    # the unrelated Δ p has its own paired interval, clustered by example like the target's
+    shifted = [by_example_means((0, 1), 2), [x + 0.1 for x in by_example_means((0, 1), 3)]]
+    want, got = paired_ci(*shifted), row.unrelated_delta_p_ci
+    assert (got.estimate, got.low, got.high) == pytest.approx((want.estimate, want.low, want.high))
+    assert got.low != pytest.approx(row.delta_p_ci.low)  # the unrelated cells' own interval
+    back = read_rows(csv.DictReader(io.StringIO(_csv_text([row]))))[0]
+    assert back.unrelated_delta_p_ci.low == pytest.approx(row.unrelated_delta_p_ci.low)
+    table = ComparisonResult([row], CompareConfig(tasks=("t",), seeds=(0, 1))).main_table("t")
+    assert f"{row.unrelated_delta_p:+.4f} {row.unrelated_delta_p_ci.bounds('+.4f')}" in table
+
+
+def _csv_text(rows):
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(csv_fields(r) for r in rows)
+    return out.getvalue()
 
 
 def test_pooled_intervals_need_every_seeds_examples():
