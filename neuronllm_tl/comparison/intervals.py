@@ -169,10 +169,10 @@ def example_mean_delta(by_seed: Mapping[int, CellLike], seeds: Sequence[int], me
     return float(np.mean(values[1] - values[0]))
 
 
-def ci_columns(delta_accuracy_ci: Interval | None, delta_p_ci: Interval | None) -> dict[str, float | None]:
-    """The CSV columns of a row's two intervals (empty where there is none)."""
+def ci_columns(**intervals: Interval | None) -> dict[str, float | None]:
+    """The CSV columns ``{name}_ci_low`` and ``{name}_ci_high`` of each named interval (empty where there is none)."""
     out: dict[str, float | None] = {}
-    for name, ci in (("delta_accuracy", delta_accuracy_ci), ("delta_p", delta_p_ci)):
+    for name, ci in intervals.items():
         out[f"{name}_ci_low"] = None if ci is None else ci.low
         out[f"{name}_ci_high"] = None if ci is None else ci.high
     return out

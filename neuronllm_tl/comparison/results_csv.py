@@ -68,9 +68,10 @@ def csv_fields(r: ResultRow) -> dict[str, Any]:
     for k in PER_SEED_COLUMNS:
         if isinstance(out[k], tuple):
             out[k] = ";".join(map(str, out[k]))
-    ci = r.unrelated_delta_p_ci
-    unrelated = dict(zip(UNRELATED_CI_COLUMNS, (None, None) if ci is None else (ci.low, ci.high), strict=True))
-    return out | ci_columns(r.delta_accuracy_ci, r.delta_p_ci) | unrelated
+    intervals = ci_columns(
+        delta_accuracy=r.delta_accuracy_ci, delta_p=r.delta_p_ci, unrelated_delta_p=r.unrelated_delta_p_ci
+    )
+    return out | intervals
 
 
 def write_rows(rows: Iterable[ResultRow], path: Path) -> Path:
