@@ -66,7 +66,12 @@ import torch  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 from torch import Tensor  # noqa: E402
 
-from neuronllm_tl.attribution.collect import TaskAttributions, collect_attributions  # noqa: E402
+from neuronllm_tl.attribution.collect import (  # noqa: E402
+    TaskAttributions,
+    assemble_attributions,
+    batch_attributions,
+    collect_attributions,
+)
 from neuronllm_tl.attribution.exact_ablation import mean_answer_activations  # noqa: E402
 from neuronllm_tl.attribution.stream import AttributionRequest, AttributionStream, RunOptions  # noqa: E402
 from neuronllm_tl.comparison.store import digest  # noqa: E402
@@ -184,59 +189,19 @@ class BatchStore:
             if time.monotonic() > self.deadline:
                 raise BudgetSpent(f"{name}, {len(stream.plan) - len(saved)} of its {len(stream.plan)} batches left")
             start = time.perf_counter()
-            batch = next(batches)  # the stream attributes a batch when it is asked for it
-            seconds = time.perf_counter() - start
-            out = batch.attribution
-            tensors = {"attributions": out.attributions.float().cpu(), "objective": out.objective.float().cpu()}
-            tensors["correct"] = batch.correct.to(torch.uint8)
-            if out.mask is not None:
-                tensors["measured"] = out.mask.to(torch.uint8).cpu()
-            save_atomic(tensors, folder / f"{batch.index:04d}.safetensors", {"seconds": repr(seconds)})
-            saved.add(batch.index)
-        return assemble(stream, folder)
+            attributed = next(batches)  # the stream attributes a batch when it is asked for it
+            batch = batch_attributions(attributed)
+            batch.metadata["seconds"] = time.perf_counter() - start
+            batch.save(folder / f"{attributed.index:04d}.safetensors")  # atomic: a cut batch is measured again
+            saved.add(attributed.index)
+        parts = [TaskAttributions.load(folder / f"{b:04d}.safetensors") for b in range(len(stream.plan))]
+        return assemble_attributions(stream, parts), sum(part.metadata["seconds"] for part in parts)
 
     def key(self, stream: AttributionStream, options: RunOptions) -> str:
         parts = {"model": model_fingerprint(self.model), "task": stream.task.fingerprint()}
         parts["request"] = stream.request.to_dict()
         parts["plan"] = {"batch_size": options.batch_size, "max_tokens": options.max_tokens}
         return digest({**parts, "version": __version__})
-
-
-def save_atomic(tensors: dict[str, Tensor], path: Path, metadata: dict[str, str]) -> None:
-    from safetensors.torch import save_file
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    tmp.replace(path)  # a batch cut by a crash leaves no file, so it is measured again
-
-
-def assemble(stream: AttributionStream, folder: Path) -> tuple[TaskAttributions, float]:
-    """The run's TaskAttributions from its saved batches (as :func:`collect_attributions` builds them), and the
-    seconds the batches took to measure."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    paths = [folder / f"{b:04d}.safetensors" for b in range(len(stream.plan))]
-    batches = [load_file(str(p)) for p in paths]
-    seconds = 0.0
-    for p in paths:
-        with safe_open(str(p), framework="pt") as f:
-            seconds += float((f.metadata() or {})["seconds"])
-    measured = batches[-1]["measured"].bool() if "measured" in batches[-1] else None
-    spec = stream.spec
-    meta = {"model": spec.model_name, "hook": spec.hook, "task": stream.task.describe()}
-    meta.update(request=stream.request.to_dict(), n_layers=spec.n_layers, d_mlp=spec.d_mlp)
-    example_index = torch.tensor([q.example_index for q in stream.questions])
-    attr = TaskAttributions(
-        torch.cat([b["attributions"] for b in batches]),
-        example_index,
-        torch.cat([b["objective"] for b in batches]),
-        torch.cat([b["correct"] for b in batches]).bool(),
-        meta,
-        measured,
-    )
-    return attr, seconds
 
 
 def timed_runs(
@@ -565,7 +530,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--max-minutes",
         type=float,
         default=None,
-        help="start no new block after this many minutes; the same command again continues (default: no limit)",
+        help="start no new batch after this many minutes; the same command again continues (default: no limit)",
     )
     ap.add_argument("--out", type=Path, default=Path("docs/measurements/attribution_quality"))
     ap.add_argument("--doc", type=Path, default=DEFAULT_DOC, help="the doc whose tables are rewritten")

@@ -28,7 +28,7 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
-from neuronllm_tl.attribution.stream import AttributionRequest, AttributionStream, RunOptions
+from neuronllm_tl.attribution.stream import AttributedBatch, AttributionRequest, AttributionStream, RunOptions
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.models.validation import check_finite
 from neuronllm_tl.tasks.task import Task
@@ -109,24 +109,38 @@ def collect_attributions(
 ) -> TaskAttributions:
     """Attributions of ``request`` for every question of ``task`` (all permutations), kept per question."""
     stream = AttributionStream(model, task, request, run)
-    parts, values, correct, measured = [], [], [], None
-    for batch in stream.batches():
-        parts.append(batch.attribution.attributions.float().cpu())
-        values.append(batch.attribution.objective.float().cpu())
-        correct.append(batch.correct)
-        measured = batch.attribution.mask
-    attributions = torch.cat(parts)
-    check_finite(attributions, f"attributions of task {task.name!r}")
+    return assemble_attributions(stream, [batch_attributions(batch) for batch in stream.batches()])
+
+
+def batch_attributions(batch: AttributedBatch) -> TaskAttributions:
+    """One batch's attributions on the CPU (its example indices are the task's, its metadata empty)."""
+    out = batch.attribution
+    example_index = torch.tensor([q.example_index for q in batch.questions])
+    mask = None if out.mask is None else out.mask.cpu()
+    values = out.objective.float().cpu()
+    return TaskAttributions(out.attributions.float().cpu(), example_index, values, batch.correct, {}, mask)
+
+
+def assemble_attributions(stream: AttributionStream, batches: list[TaskAttributions]) -> TaskAttributions:
+    """The task's attributions from every batch of ``stream``, in order, with what produced them."""
+    attributions = torch.cat([b.attributions for b in batches])
+    check_finite(attributions, f"attributions of task {stream.task.name!r}")
     meta = {
         "model": stream.spec.model_name,
         "hook": stream.spec.hook,
-        "task": task.describe(),
-        "request": request.to_dict(),
+        "task": stream.task.describe(),
+        "request": stream.request.to_dict(),
         "n_layers": stream.spec.n_layers,
         "d_mlp": stream.spec.d_mlp,
     }
-    example_index = torch.tensor([q.example_index for q in stream.questions])
-    return TaskAttributions(attributions, example_index, torch.cat(values), torch.cat(correct), meta, measured)
+    return TaskAttributions(
+        attributions,
+        torch.cat([b.example_index for b in batches]),
+        torch.cat([b.objective_values for b in batches]),
+        torch.cat([b.correct for b in batches]),
+        meta,
+        batches[-1].measured,
+    )
 
 
 def check_attributions(attributions: TaskAttributions, request: AttributionRequest, who: str) -> None:
