@@ -42,6 +42,9 @@ MAIN_HEADER = (
     "PCR",
 )
 ABLATION_HEADER = ("task", "setting", "mode", *_STEERING)
+SPECIFICITY_HEADER = ("unrelated Δ p", "PCR")
+"""A sweep table's last columns where its settings were also measured on the unrelated task (issue #14's
+selection groups); the reviewers' groups (objective, k, ...) are not."""
 SUMMARY_HEADER: tuple[str, ...] = ("method", "mode", "tasks", "mean Δ p")
 SUMMARY_HEADER += ("tasks beyond 2 sd of random, expected direction", "median PCR")
 STANDINGS_HEADER = ("task", "group", "mode", "best (mean Δ p)", "beats: a − b [95% CI]", "ties: a − b [95% CI]")
@@ -130,9 +133,12 @@ def _main_cells(r: ResultRow, several: bool) -> list[Cell]:
         *_steering(r, several),
         Cell(rand, r.random_delta_p_mean if r.random_n else None),
         Cell(fmt(r.beyond_random, "+.1f") + r.beyond_mark, r.beyond_random),
-        _unrelated(r),
-        number_cell(r.pcr, ".1f", signed=False),
+        *_specificity(r),
     ]
+
+
+def _specificity(r: ResultRow) -> list[Cell]:
+    return [_unrelated(r), number_cell(r.pcr, ".1f", signed=False)]
 
 
 def main_table(rows: Sequence[ResultRow], title: str = "") -> Table:
@@ -142,9 +148,16 @@ def main_table(rows: Sequence[ResultRow], title: str = "") -> Table:
 
 
 def sweep_table(rows: Sequence[ResultRow], title: str = "") -> Table:
+    """One group's settings on every task it ran on, with their specificity where it was measured."""
     several = _several(rows)
-    cells = [[Cell(default_task_name(r.task)), Cell(r.variant), Cell(r.mode), *_steering(r, several)] for r in rows]
-    return Table(title, _header(ABLATION_HEADER, several), cells)
+    specific = any(r.unrelated_delta_p is not None for r in rows)
+    header = _header((*ABLATION_HEADER, *(SPECIFICITY_HEADER if specific else ())), several)
+    cells = [
+        [Cell(default_task_name(r.task)), Cell(r.variant), Cell(r.mode), *_steering(r, several)]
+        + (_specificity(r) if specific else [])
+        for r in rows
+    ]
+    return Table(title, header, cells)
 
 
 def comparison_tables(rows: Sequence[ResultRow]) -> list[Table]:
@@ -221,6 +234,7 @@ def pairs_table(pairs: Sequence[PairResult]) -> Table:
 
 __all__ = [
     "ABLATION_HEADER",
+    "SPECIFICITY_HEADER",
     "MAIN_CAPTION",
     "MAIN_HEADER",
     "PAIRS_HEADER",

@@ -4,8 +4,9 @@ two views of it, with the same columns and the same numbers (the report reads th
 import csv
 from dataclasses import replace
 
-from neuronllm_tl.comparison.results_csv import read_pairs, read_rows, write_rows
 from neuronllm_tl.comparison.result_tables import comparison_tables, pairs_table, standings_table, summary_table
+from neuronllm_tl.comparison.results_csv import read_pairs, read_rows, write_rows
+from neuronllm_tl.evaluation.statistics import Interval
 from neuronllm_tl.reporting import render_report
 from tests.unit.reporting.test_comparison_report import write_seeded
 
@@ -40,3 +41,20 @@ def test_every_table_carries_the_same_columns_and_numbers_in_both_views(tmp_path
         assert all(c.text in page for row in table.rows for c in row if "<" not in c.text), table.title
     markdown = main.to_markdown().splitlines()[0]
     assert markdown.startswith("| method | mode | neurons steered |") and "| RAC |" in markdown
+
+
+def test_a_sweep_measured_on_the_unrelated_task_shows_its_specificity_and_one_that_was_not_does_not(tmp_path):
+    _, result = write_seeded(tmp_path / "c")
+    on_unrelated = {
+        "unrelated_task": "b",
+        "unrelated_delta_p": -0.02,
+        "unrelated_delta_p_ci": Interval(-0.02, -0.03, -0.01),
+    }
+    measured = [replace(r, group="mask", variant="mask=False", **on_unrelated, pcr=7.25) for r in result.rows]
+    unmeasured = [replace(r, group="mask", variant="mask=False") for r in result.rows]
+    assert all(r.unrelated_delta_p is None for r in unmeasured)
+    [selection] = [t for t in comparison_tables(measured) if t.title == "Sweep: mask"]
+    [reviewers] = [t for t in comparison_tables(unmeasured) if t.title == "Sweep: mask"]
+    assert selection.header[-2:] == ["unrelated Δ p", "PCR"] and len(selection.rows[0]) == len(selection.header)
+    assert "PCR" not in reviewers.header and len(reviewers.rows[0]) == len(reviewers.header)
+    assert [c.text for c in selection.rows[0][-2:]] == ["-0.0200 [-0.0300, -0.0100]", "7.2"]
