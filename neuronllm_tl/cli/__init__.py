@@ -178,6 +178,14 @@ def _add_budget_args(p: argparse.ArgumentParser) -> None:
         "the same command again continues (default: no limit)",
     )
     p.add_argument(
+        "--merge-from",
+        nargs="+",
+        default=[],
+        metavar="FOLDER",
+        help="first add to --out what these run folders hold (shards of the same grid run elsewhere, each into its "
+        "own folder, with the same --tasks): every artefact is reused only under the key its content gives",
+    )
+    p.add_argument(
         "--estimate",
         action="store_true",
         help="time one identification example and one held-out scoring per task and method on this machine, "

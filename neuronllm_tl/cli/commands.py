@@ -218,7 +218,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.estimate:
         print(estimate_comparison(model, config).to_markdown())
         return 0
-    result = run_comparison(model, config, out=args.out, progress=True, max_minutes=args.max_minutes)
+    result = run_comparison(
+        model, config, out=args.out, progress=True, max_minutes=args.max_minutes, merge_from=args.merge_from
+    )
     print()
     print(result.markdown)
     if not result.complete and result.progress is not None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from neuronllm_tl.comparison.config import CompareConfig
@@ -36,6 +36,7 @@ def run_comparison(
     progress: bool = False,
     log: Callable[[str], None] = print,
     max_minutes: float | None = None,
+    merge_from: Sequence[str | Path] = (),
 ) -> ComparisonResult:
     """Run (or resume) the grid of ``config`` and write ``results.md``, ``results.csv`` and plots to ``out``.
 
@@ -43,9 +44,15 @@ def run_comparison(
     long, writes the results of the cells it has, marked partial ("k of n cells done"), and logs which are
     left; the same call again continues where it stopped (every finished cell is reused from ``out``). Past the
     budget it still reports every cell ``out`` holds already, in any order (e.g. measured by an earlier run of a
-    smaller grid into the same folder), and counts only the others as left."""
+    smaller grid into the same folder), and counts only the others as left.
+
+    ``merge_from``: run folders of shards of this grid (e.g. some variants or sweeps run on another machine into
+    their own folder, with the same tasks, so that the unrelated tasks and LAPE's contrast are the same); what
+    they hold is added to ``out`` first (:meth:`ArtefactStore.merge`) and reused like the folder's own cells."""
     out = Path(out)
     store = ArtefactStore(out, log)
+    for source in merge_from:
+        store.merge(Path(source))
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
     run = ComparisonRun(model, config, store, progress=progress, log=log)
     start = time.time()

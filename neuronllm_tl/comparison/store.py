@@ -15,12 +15,16 @@ A folder travels: what the report needs is small (``config.json``, ``manifest.js
 speeds a rerun is large (``attributions/``, ``neurons/``: :data:`SPEED_ONLY`). A copy of the small part in
 another clone, on another machine, is resumed without recomputing anything: every key is a digest of content
 (weights, rendered questions, configs, the library version), never of a path, a thread count or a clock.
+
+For the same reason folders merge (:meth:`ArtefactStore.merge`): shards of one grid run on several machines
+into their own folders add up to the folder of the whole grid, each artefact under the key its content gives.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -82,6 +86,48 @@ class ArtefactStore:
         """Keep a neuron set's compact record (``NeuronSet.to_record``) under its content key."""
         self.neuron_sets[key] = {"key": key, **record}
         _append_jsonl(self.root / NEURON_SETS_FILE, self.neuron_sets[key])
+
+    def merge(self, source: Path) -> dict[str, int]:
+        """Add what the run folder ``source`` holds and this one does not: its cells and neuron sets (by content
+        key), the manifest names this folder lacks, and its speed-only files (attributions, neuron folders).
+        An artefact both hold is kept as it is here. Returns how many of each were added."""
+        if not (source / CELLS_FILE).is_file():
+            raise ValueError(f"{source} holds no {CELLS_FILE}: give the --out folder of a compare run to merge.")
+        added = {"cells": 0, "neuron sets": 0, "files": 0}
+        for entry in _read_jsonl(source / MANIFEST_FILE):
+            if entry["name"] not in self._parts:
+                self._parts[entry["name"]] = entry["parts"]
+                _append_jsonl(self.root / MANIFEST_FILE, entry)
+        for cell in _read_jsonl(source / CELLS_FILE):
+            if cell["key"] not in self.cells:
+                self.record(cell)
+                added["cells"] += 1
+        for record in _read_jsonl(source / NEURON_SETS_FILE):
+            if record["key"] not in self.neuron_sets:
+                self.record_neuron_set(record["key"], {k: v for k, v in record.items() if k != "key"})
+                added["neuron sets"] += 1
+        for part in SPEED_ONLY:
+            added["files"] += _copy_missing(source / part, self.root / part)
+        self.log(f"merged {source}: " + ", ".join(f"{n} {what}" for what, n in added.items()) + " added")
+        return added
+
+
+def _copy_missing(source: Path, into: Path) -> int:
+    """Copy each entry of ``source`` (a file or a folder, named by its content key) that ``into`` lacks."""
+    if not source.is_dir():
+        return 0
+    into.mkdir(parents=True, exist_ok=True)
+    copied = 0
+    for entry in sorted(source.iterdir()):
+        target = into / entry.name
+        if target.exists():
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, target)
+        else:
+            shutil.copy2(entry, target)
+        copied += 1
+    return copied
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from neuronllm_tl.comparison import run as run_module
 from neuronllm_tl.comparison import schedule
 from neuronllm_tl.comparison.estimate import estimate_comparison
 from neuronllm_tl.comparison.schedule import run_comparison
-from neuronllm_tl.comparison.store import SPEED_ONLY
+from neuronllm_tl.comparison.store import SPEED_ONLY, ArtefactStore
 from neuronllm_tl.reporting import render_report
 from tests.integration.test_comparison import QUIET, small, write_tasks
 
@@ -99,3 +99,31 @@ def test_the_command_line_stops_at_its_budget_and_estimates(tmp_path, capsys):
     assert "1 of 4 cells done; rerun the same command to continue" in capsys.readouterr().out
     assert main([*common, "--out", str(tmp_path / "o"), "--estimate"]) == 0
     assert "Expected total" in capsys.readouterr().out
+
+
+def test_shards_run_in_their_own_folders_merge_into_the_whole_grid(model, config, whole, tmp_path, monkeypatch):
+    """Shards of one grid (here one variant each, same tasks) run elsewhere merge into the uninterrupted result."""
+    shards = [tmp_path / f"shard-{v}" for v in config.variants]
+    for variant, folder in zip(config.variants, shards, strict=True):
+        run_comparison(model, dataclasses.replace(config, variants=(variant,)), out=folder, **QUIET)
+    for name in ("measure", "collect_attributions", "identify"):
+        monkeypatch.setattr(run_module, name, _fail)
+    notes = []
+    merged = run_comparison(model, config, out=tmp_path / "merged", merge_from=shards, log=notes.append)
+    assert merged.complete and _table(merged) == _table(whole[1])
+    assert sum("merged" in n for n in notes) == 3 and not [n for n in notes if "changed since the last run" in n]
+    again = ArtefactStore(tmp_path / "merged", log=notes.append).merge(shards[0])
+    assert again == {"cells": 0, "neuron sets": 0, "files": 0}  # what a folder holds already is kept, not doubled
+    with pytest.raises(ValueError, match="give the --out folder of a compare run"):
+        ArtefactStore(tmp_path / "merged").merge(tmp_path)
+
+
+def test_the_command_line_merges_a_shard_first(tmp_path, capsys):
+    a, b = write_tasks(tmp_path)
+    common = ["compare", "--model", "tiny-random", "--tasks", a, b, "--k", "4", "--n-identify", "4", "--n-eval", "4",
+              "--controls", "1", "--seeds", "0", "--no-report"]  # fmt: skip
+    assert main([*common, "--variants", "random", "--out", str(tmp_path / "shard")]) == 0
+    assert main([*common, "--variants", "tn", "random", "--out", str(tmp_path / "o"), "--max-minutes", "0",
+                 "--merge-from", str(tmp_path / "shard")]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert f"merged {tmp_path / 'shard'}" in out and "3 of 4 cells done" in out  # one tn unit, then the shard's
