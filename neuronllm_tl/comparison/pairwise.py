@@ -175,6 +175,40 @@ def pairwise(cells: Iterable[Cell | Mapping[str, Any]]) -> list[PairResult]:
     return out
 
 
+SELECTION_GROUPS = ("mask", "aggregation", "z", "attribution", "objective")
+"""The sweeps of NeuronLLM's settings that :func:`selection_pairs` puts beside every method (issue #24 item 5)."""
+
+
+def selection_pairs(cells: Iterable[Cell | Mapping[str, Any]]) -> list[PairResult]:
+    """Per task and mode, every method (group ``main``) and every setting of the :data:`SELECTION_GROUPS` against
+    each other, as one group ``selection``: which way of identifying neurons moves p(correct) most, whatever
+    its kind. Only tasks the sweeps ran on. Variants whose cells are the same measurements (a sweep's paper
+    setting is the main grad x act variant) are compared once, under their names joined by " = "."""
+    typed = [c for c in as_cells(cells) if c.is_identified_target()]
+    tasks = {c.task for c in typed if c.group in SELECTION_GROUPS}
+    chosen = [c for c in typed if c.task in tasks and c.group in ("main", *SELECTION_GROUPS)]
+    names = _names_of_same_measurements(chosen)
+    relabelled = [
+        c.with_labels(group="selection", variant=names[c.task, c.mode, c.variant])
+        for c in chosen
+        if (c.task, c.mode, c.variant) in names
+    ]
+    return pairwise(relabelled)
+
+
+def _names_of_same_measurements(cells: list[Cell]) -> dict[tuple[str, str, str], str]:
+    """(task, mode, variant) -> its name in the selection group, for the first variant of each set of variants
+    whose cells have the same content keys under every seed (the others are left out)."""
+    keys: dict[tuple[str, str, str], set[str]] = {}
+    for c in cells:
+        key = c.key or f"unkeyed {c.variant}"  # cells without a content key are never taken for the same
+        keys.setdefault((c.task, c.mode, c.variant), set()).add(f"{c.split_seed}:{key}")
+    same: dict[tuple[str, str, frozenset[str]], list[str]] = {}
+    for (task, mode, variant), ks in keys.items():
+        same.setdefault((task, mode, frozenset(ks)), []).append(variant)
+    return {(task, mode, variants[0]): " = ".join(variants) for (task, mode, _), variants in same.items()}
+
+
 def standings(pairs: Iterable[PairResult]) -> list[Standing]:
     """Per (task, group, mode): the variant with the largest mean Δ p in the mode's expected direction, and
     which of the others it beats (interval of the difference excludes 0) or ties with."""
@@ -196,4 +230,4 @@ def standings(pairs: Iterable[PairResult]) -> list[Standing]:
     return out
 
 
-__all__ = ["PAIR_COLUMNS", "PairResult", "Standing", "pairwise", "standings"]
+__all__ = ["PAIR_COLUMNS", "SELECTION_GROUPS", "PairResult", "Standing", "pairwise", "selection_pairs", "standings"]

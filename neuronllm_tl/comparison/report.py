@@ -18,7 +18,7 @@ from typing import Any
 
 from neuronllm_tl.comparison.cells import Cell, as_cells
 from neuronllm_tl.comparison.config import CompareConfig
-from neuronllm_tl.comparison.pairwise import PairResult, pairwise
+from neuronllm_tl.comparison.pairwise import PairResult, pairwise, selection_pairs
 from neuronllm_tl.comparison.plots import plot_delta_p, plot_sweep_k
 from neuronllm_tl.comparison.result_rows import ResultRow, rows_from_cells
 from neuronllm_tl.comparison.result_tables import main_table, standings_table, summary_table, sweep_table
@@ -26,6 +26,13 @@ from neuronllm_tl.comparison.results_csv import COLUMNS, PER_SEED_COLUMNS, write
 from neuronllm_tl.tasks.registry import default_task_name
 
 PROGRESS_FILE = "progress.json"
+SELECTION_TEXT = (
+    "Per task the sweeps ran on and per mode, every method and every setting of NeuronLLM's selection sweeps "
+    "(mask, aggregation, z, attribution, objective) in one group, compared as in *Who beats whom*: the one "
+    "that moves p(correct) most in the mode's direction, and which others it beats or ties with. Names joined "
+    "by = are the same measurements (a sweep's paper setting is `neuronllm_gxa`). Its specificity (unrelated "
+    "Δ p, PCR) is in its table above."
+)
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,7 @@ class ComparisonResult:
         timings: dict[str, float] = {}
         for c in typed:
             timings[c.kind] = timings.get(c.kind, 0.0) + c.seconds
-        return cls(rows_from_cells(typed), config, timings, pairwise(typed), progress)
+        return cls(rows_from_cells(typed), config, timings, pairwise(typed) + selection_pairs(typed), progress)
 
     @property
     def complete(self) -> bool:
@@ -85,9 +92,10 @@ class ComparisonResult:
         """Per method and mode, over tasks: mean Δp, and on how many tasks it beat the random controls."""
         return summary_table(self.rows).to_markdown()
 
-    def standings_table(self) -> str:
-        """Per task, group and mode: the best variant, and which others it beats (paired CI excludes 0)."""
-        return standings_table(self.pairs).to_markdown()
+    def standings_table(self, selection: bool = False) -> str:
+        """Per task, group and mode: the best variant, and which others it beats (paired CI excludes 0); with
+        ``selection``, the group of every method and selection setting together (:func:`selection_pairs`)."""
+        return standings_table([p for p in self.pairs if (p.group == "selection") == selection]).to_markdown()
 
     def _intro(self) -> str:
         cfg = self.config
@@ -118,7 +126,7 @@ class ComparisonResult:
         if not self.complete and self.progress is not None:
             parts += [f"**{self.progress.banner}**", ""]
         parts += [self._intro(), "", "## Summary over tasks", "", self.summary_table()]
-        if self.pairs:
+        if any(p.group != "selection" for p in self.pairs):
             parts += [
                 "",
                 "## Who beats whom",
@@ -137,6 +145,8 @@ class ComparisonResult:
             parts += ["", f"## {default_task_name(task)}", "", self.main_table(task)]
         for group in cfg.sweeps:
             parts += ["", f"## Sweep: {group}", "", self.sweep_table(group)]
+        if any(p.group == "selection" for p in self.pairs):
+            parts += ["", "## Selection: every method and setting", "", SELECTION_TEXT, "", self.standings_table(True)]
         parts += ["", "Model time: " + ", ".join(f"{k} {v:.0f} s" for k, v in sorted(self.timings.items()))]
         return "\n".join(parts) + "\n"
 

@@ -5,7 +5,7 @@ import pytest
 
 from neuronllm_tl.comparison.config import CompareConfig
 from neuronllm_tl.comparison.intervals import compare_seeds
-from neuronllm_tl.comparison.pairwise import pairwise, standings
+from neuronllm_tl.comparison.pairwise import pairwise, selection_pairs, standings
 from neuronllm_tl.comparison.report import ComparisonResult
 from neuronllm_tl.evaluation.statistics import paired_difference
 
@@ -130,3 +130,28 @@ def test_report_has_the_compact_table_and_every_pair(tmp_path):
     lines = (tmp_path / "pairwise.csv").read_text().splitlines()
     assert lines[0].startswith("task,group,mode,a,b,seeds,n") and len(lines) == 4
     assert any(ln.endswith(",tie") and f",weak,same,0;1,{DISTINCT}," in ln for ln in lines)
+
+
+def test_the_selection_group_puts_every_method_and_setting_together_and_same_measurements_once():
+    """issue #24 item 5: which identification moves p(correct) most, across the main methods and the sweeps."""
+    cells = []
+    for s in (0, 1):
+        weak, strong = -0.02 + noise(10 + s), -0.3 + noise(s)
+        gxa = {**cell("neuronllm_gxa", s, weak), "key": f"gxa{s}"}
+        paper_setting = {**gxa, "group": "mask", "variant": "mask=True"}  # the same measurement, another name
+        unmasked = {**cell("mask=False", s, strong), "group": "mask"}
+        elsewhere = cell("knowledge_neurons", s, weak, task="no sweeps here")
+        cells += [gxa, paper_setting, unmasked, cell("knowledge_neurons", s, weak - 0.01), elsewhere]
+    pairs = selection_pairs(cells)
+    assert {p.group for p in pairs} == {"selection"} and {p.task for p in pairs} == {"t"}
+    assert {frozenset((p.a, p.b)) for p in pairs} == {
+        frozenset(("neuronllm_gxa = mask=True", "mask=False")),
+        frozenset(("neuronllm_gxa = mask=True", "knowledge_neurons")),
+        frozenset(("mask=False", "knowledge_neurons")),
+    }
+    (s,) = standings(pairs)
+    assert s.best == "mask=False" and len(s.beats) == 2
+    result = ComparisonResult.from_cells(cells, CompareConfig(tasks=("t",), sweeps=("mask",)))
+    assert "## Selection: every method and setting" in result.markdown
+    assert "| t | selection | degrade | mask=False" in result.markdown
+    assert "| t | main | degrade | knowledge_neurons" in result.markdown.split("## Selection")[0]
