@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -78,4 +79,20 @@ def number_cell(x: Any, spec: str = "+.3f", *, signed: bool = True) -> Cell:
     return Cell(fmt(value, spec), value, css)
 
 
-__all__ = ["Cell", "Table", "fmt", "num", "number_cell"]
+def section_markers(section: str) -> tuple[str, str]:
+    """The comments around a generated part of a markdown page: ``<!-- section:begin -->`` ... ``:end -->``."""
+    return f"<!-- {section}:begin -->", f"<!-- {section}:end -->"
+
+
+def write_section(doc: Path, section: str, text: str) -> None:
+    """Replace what lies between ``doc``'s markers of ``section`` with ``text`` (the scripts that write the docs'
+    measured tables: a page keeps its prose, and a rerun replaces its numbers)."""
+    begin, end = section_markers(section)
+    page = doc.read_text()
+    if begin not in page or end not in page:
+        raise ValueError(f"{doc} has no {begin} ... {end} markers to put the tables between; add them where they go.")
+    head, rest = page.split(begin, 1)
+    doc.write_text(f"{head}{begin}\n{text.rstrip()}\n{end}{rest.split(end, 1)[1]}")
+
+
+__all__ = ["Cell", "Table", "fmt", "num", "number_cell", "section_markers", "write_section"]

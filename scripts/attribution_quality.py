@@ -83,6 +83,7 @@ from neuronllm_tl.models.loading import DEFAULT_MODEL  # noqa: E402
 from neuronllm_tl.models.protocol import HookedModel  # noqa: E402
 from neuronllm_tl.models.validation import model_device, model_spec  # noqa: E402
 from neuronllm_tl.scoring.encoding import QuestionEncoder  # noqa: E402
+from neuronllm_tl.tables import section_markers, write_section  # noqa: E402
 from neuronllm_tl.tasks.registry import load_task  # noqa: E402
 from neuronllm_tl.tasks.task import Task  # noqa: E402
 from neuronllm_tl.version import __version__  # noqa: E402
@@ -92,12 +93,7 @@ DEFAULT_DOC = Path("docs/attribution_quality.md")
 SECTION = "attribution_quality"
 
 
-def markers(section: str = SECTION) -> tuple[str, str]:
-    """The comments around a doc's generated tables: one pair per ``--section``."""
-    return f"<!-- {section}:begin -->", f"<!-- {section}:end -->"
-
-
-BEGIN, END = markers()
+BEGIN, END = section_markers(SECTION)
 TRUTH = "ablation"
 ACTIVATION = "activation"
 
@@ -494,16 +490,6 @@ def render(out: Path) -> str:
     return "\n".join(lines)
 
 
-def write_doc(doc: Path, tables: str, section: str = SECTION) -> None:
-    """Replace the text between the doc's markers of ``section`` with ``tables``."""
-    begin, end = markers(section)
-    text = doc.read_text()
-    if begin not in text or end not in text:
-        raise ValueError(f"{doc} has no {begin} ... {end} markers to put the tables between.")
-    head, rest = text.split(begin, 1)
-    doc.write_text(f"{head}{begin}\n{tables.rstrip()}\n{end}{rest.split(end, 1)[1]}")
-
-
 # ---- command line ---------------------------------------------------------------------------------------
 
 
@@ -554,7 +540,7 @@ def main(argv: list[str] | None = None) -> None:
     tables = render(args.out)
     (args.out / "tables.md").write_text(tables)
     if args.doc.exists():
-        write_doc(args.doc, tables, args.section)
+        write_section(args.doc, args.section, tables)
     print(tables)
 
 

@@ -26,6 +26,7 @@ from scipy.stats import binomtest
 import neuronllm_tl as nl
 from neuronllm_tl.scoring.batches import example_batches
 from neuronllm_tl.scoring.encoding import QuestionEncoder, forward_logits, option_scores
+from neuronllm_tl.tables import section_markers, write_section
 from neuronllm_tl.tasks.registry import load_task
 
 LOCAL_COPIES = {
@@ -48,10 +49,9 @@ READOUTS = {
 DEFAULT_MODEL = "smollm2-135m"
 
 
-def markers(model: str) -> tuple[str, str]:
-    """The doc markers between which ``model``'s table is written."""
-    tag = "readouts" if model == DEFAULT_MODEL else f"readouts-{model}"
-    return f"<!-- {tag}:begin -->", f"<!-- {tag}:end -->"
+def section(model: str) -> str:
+    """The doc section (between its markers) that holds ``model``'s table."""
+    return "readouts" if model == DEFAULT_MODEL else f"readouts-{model}"
 
 
 def held_out(name: str, shared: Path, shots: int, n_pool: int, n_eval: int, *, confirm: bool = False):
@@ -170,13 +170,6 @@ def render(out: Path) -> str:
     return "\n".join(lines) + "\n" + render_choice(out, results, tasks)
 
 
-def write_doc(doc: Path, table: str, model: str) -> None:
-    text = doc.read_text()
-    begin, end_mark = markers(model)
-    start, end = text.index(begin) + len(begin), text.index(end_mark)
-    doc.write_text(text[:start] + "\n" + table + text[end:])
-
-
 def confirm(model, out: Path, args) -> None:
     """Each task whose most accurate cell beat sum/0 shots (uncorrected p < 0.05 on the selection sample) is
     measured again on fresh examples: one pre-chosen comparison, so its p-value needs no correction."""
@@ -238,8 +231,8 @@ def main():
         confirm(model, out, args)
     table = render(out)
     print(table)
-    if Path(args.doc).exists() and markers(args.model)[0] in Path(args.doc).read_text():
-        write_doc(Path(args.doc), table, args.model)
+    if Path(args.doc).exists() and section_markers(section(args.model))[0] in Path(args.doc).read_text():
+        write_section(Path(args.doc), section(args.model), table)
 
 
 if __name__ == "__main__":

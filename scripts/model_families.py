@@ -26,11 +26,11 @@ from pathlib import Path
 
 from neuronllm_tl.comparison.results_csv import read_rows
 from neuronllm_tl.comparison.variants import RENAMED_VARIANTS
-from neuronllm_tl.tables import Cell, Table, fmt
+from neuronllm_tl.tables import Cell, Table, fmt, section_markers, write_section
 from neuronllm_tl.tasks.registry import default_task_name
 
 FOLDERS = {"smollm2-135m": Path("docs/comparison"), "gemma3-270m": Path("docs/comparison-gemma3-270m")}
-MARK_BEGIN, MARK_END = "<!-- model-families:begin -->", "<!-- model-families:end -->"
+SECTION = "model-families"
 FIFTHS = ("0-20%", "20-40%", "40-60%", "60-80%", "80-100%")
 
 
@@ -133,12 +133,6 @@ def layer_table(variant: str, tasks: list[str]) -> Table:
     return Table(f"{variant}: layers", header, rows)
 
 
-def write_doc(doc: Path, text: str) -> None:
-    page = doc.read_text()
-    start, end = page.index(MARK_BEGIN) + len(MARK_BEGIN), page.index(MARK_END)
-    doc.write_text(page[:start] + "\n" + text + page[end:])
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variant", default="neuronllm_gxa")
@@ -153,8 +147,8 @@ def main() -> None:
         + "\n"
     )
     print(text)
-    if args.doc.is_file() and MARK_BEGIN in args.doc.read_text():
-        write_doc(args.doc, text)
+    if args.doc.is_file() and section_markers(SECTION)[0] in args.doc.read_text():
+        write_section(args.doc, SECTION, text)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import torch
 from scipy.stats import spearmanr
 
 from neuronllm_tl.methods.baseline_sets import rank_neurons
+from neuronllm_tl.tables import section_markers
 
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "attribution_quality.py"
 
@@ -88,7 +89,7 @@ def test_end_to_end_on_the_tiny_model(aq, tmp_path, capsys):
     _run(aq, out, doc, "--render")
     assert "| `ablation` | E |" in doc.read_text()
     # a second section of the same doc takes another folder's tables, leaving the first as it is
-    begin, end = aq.markers("all_neurons")
+    begin, end = section_markers("all_neurons")
     doc.write_text(f"{aq.BEGIN}\nfirst\n{aq.END}\n{begin}\n{end}\n")
     _run(aq, out, doc, "--render", "--section", "all_neurons")
     assert doc.read_text().startswith(f"{aq.BEGIN}\nfirst\n{aq.END}\n{begin}\n### tiny")
