@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,14 @@ class Table:
     header: Sequence[str]
     rows: list[list[Cell]]
     caption: str = ""
+
+    def select(self, *columns: str) -> Table:
+        """The same table with only ``columns`` (header names), in that order."""
+        missing = [c for c in columns if c not in self.header]
+        if missing:
+            raise ValueError(f"table {self.title!r} has no column {missing}; its columns: {list(self.header)}")
+        index = [list(self.header).index(c) for c in columns]
+        return replace(self, header=tuple(columns), rows=[[row[i] for i in index] for row in self.rows])
 
     def to_markdown(self) -> str:
         """The header, its rule, then one line per row (cell texts, ``|`` escaped)."""

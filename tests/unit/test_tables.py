@@ -22,3 +22,13 @@ def test_a_page_without_the_markers_is_refused_with_where_to_put_them(tmp_path):
     with pytest.raises(ValueError, match="no <!-- results:begin --> ... <!-- results:end --> markers"):
         write_section(doc, "results", "x")
     assert doc.read_text() == "# Page\n"
+
+
+def test_a_table_keeps_the_columns_asked_for_in_their_order_and_names_the_ones_it_lacks():
+    from neuronllm_tl.tables import Cell, Table
+
+    t = Table("t", ("a", "b", "c"), [[Cell("1"), Cell("2"), Cell("3")]], "caption")
+    picked = t.select("c", "a")
+    assert picked.header == ("c", "a") and [c.text for c in picked.rows[0]] == ["3", "1"] and picked.caption == "caption"
+    with pytest.raises(ValueError, match=r"has no column \['d'\]; its columns: \['a', 'b', 'c'\]"):
+        t.select("a", "d")
