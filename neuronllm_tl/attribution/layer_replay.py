@@ -9,6 +9,9 @@ at any layer. So one clean pass per question records
   tokens in cloze format),
 
 and a variant of layer l runs only blocks l..L-1 on its suffix rows, starting from the clean residual.
+In cloze format the suffix rows of a question are packed into one (:mod:`~neuronllm_tl.attribution.packing`:
+the answer position once, then every option's tokens, each attending only to its own), so a variant replays
+no padding and no repeated answer position.
 Its attention reads the prompt's keys and values *shared* by every row (an einsum over the one cached
 copy, never a per-row copy), so memory is that of the bare pass plus the variant rows. Where only the
 option letters' logits are read (letter format, an objective of option scores only), only those columns
@@ -46,6 +49,8 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from neuronllm_tl.attribution.packing import PackedSuffix, pack_suffix
+from neuronllm_tl.attribution.suffix_attention import ATTENTION_PARTS, shared_prefix_attention
 from neuronllm_tl.models.fast_paths import fast_path_on, fast_path_status, logit_difference, rule_out
 from neuronllm_tl.models.protocol import HookedModel
 from neuronllm_tl.scoring.check_batches import read_positions, shared_prompt_check_batch
@@ -59,7 +64,6 @@ from neuronllm_tl.scoring.kv_cache import (
     supports_prefix_cache,
 )
 
-_ATTENTION_PARTS = ("q_proj", "k_proj", "v_proj", "o_proj")
 _BLOCK_PARTS = ("ln1", "attn", "ln2", "mlp")
 
 
@@ -77,18 +81,32 @@ class QuestionState:
     replayed_row: Int[Tensor, " row"]
     """For each row of the question, the replayed row whose logits it reads (rows that read the same
     positions of the same tokens share one)."""
+    n_replayed: int
+    """Distinct suffix rows: what :func:`replayed_logits` returns per variant."""
+    packing: PackedSuffix | None = None
+    """Set when the replayed rows run packed into one (``residuals`` and ``rotary`` are then packed too)."""
 
     @property
-    def n_replayed(self) -> int:
+    def n_run(self) -> int:
+        """The rows a variant runs: 1 when packed, else every replayed row."""
         return int(self.residuals[0].shape[0])
 
+    @property
+    def row_weight(self) -> int:
+        """A variant's rows counted at the width of the unpacked rows, for passes of at most ``max_rows``."""
+        width = int(self.packing.gather.shape[1]) if self.packing is not None else 1
+        return self.n_run if self.packing is None else -(-self.packing.length // width)
 
-def capture_question(model: Any, question: EncodedQuestions) -> tuple[EncodedQuestions, QuestionState]:
+
+def capture_question(
+    model: Any, question: EncodedQuestions, *, pack: bool = True
+) -> tuple[EncodedQuestions, QuestionState]:
     """(the question's rows from the answer position on, its clean state). One question only.
 
     The suffix keeps only the positions whose logits are read: the answer position and every continuation
     token but the last (cloze). Rows that read the same tokens there (one-token options all read only the
-    answer position) are replayed once. Both clean runs go through the Hugging Face base model, which stops
+    answer position) are replayed once, and with ``pack`` the rows left run as one
+    (:mod:`~neuronllm_tl.attribution.packing`). Both clean runs go through the Hugging Face base model, which stops
     before the unembedding: no logits are computed for the prompt's positions.
     """
     read = question.cont_mask.sum(1).clamp(min=1)
@@ -101,7 +119,12 @@ def capture_question(model: Any, question: EncodedQuestions) -> tuple[EncodedQue
         cache = base_model_cache(model, question.tokens[:1, :a])
         prefix_kv = [layer_kv(cache, j) for j in range(len(model.blocks))]
         residuals, rotary = _clean_suffix_run(model, replayed, expand_cache(cache, len(replayed)))
-    return suffix, QuestionState(prefix_kv, residuals, rotary, replayed_row)
+    read_replayed = torch.zeros(len(replayed), dtype=read.dtype, device=read.device)
+    packing = pack_suffix(read_replayed.scatter_reduce(0, replayed_row, read, "amax")) if pack else None
+    if packing is not None:
+        residuals = [packing.pack(r) for r in residuals]
+        rotary = [(packing.positions(cos), packing.positions(sin)) for cos, sin in rotary]
+    return suffix, QuestionState(prefix_kv, residuals, rotary, replayed_row, len(replayed), packing)
 
 
 def _clean_suffix_run(model: Any, tokens: Tensor, cache: Any) -> tuple[list[Tensor], list[tuple[Tensor, Tensor]]]:
@@ -159,7 +182,7 @@ def run_from(
                 clean = state.residuals[j][joining.to(state.residuals[j].device)]
                 x = clean if x is None else torch.cat([x, clean])
             assert x is not None  # the first block is start[0], where row 0 joins
-            x = _block(model.blocks[j], x, state.prefix_kv[j], state.rotary[j])
+            x = _block(model.blocks[j], x, state.prefix_kv[j], state.rotary[j], state.packing)
         x = model.ln_final(x)
         if columns is None:
             return model.unembed(x)
@@ -167,56 +190,29 @@ def run_from(
     return x @ model.W_U[:, columns] + b_u
 
 
-def _block(block: Any, x: Tensor, kv: tuple[Tensor, Tensor], rotary: tuple[Tensor, Tensor]) -> Tensor:
+def replayed_logits(
+    model: Any,
+    state: QuestionState,
+    start: Int[Tensor, " variant"],
+    hooks: Any = (),
+    columns: Int[Tensor, " column"] | None = None,
+) -> Float[Tensor, "variant replayed suffix vocab"]:
+    """The logits of every replayed row of each variant, variant v replayed from block ``start[v]`` (not
+    decreasing); hooks see :attr:`QuestionState.n_run` rows per variant, the answer position at 0."""
+    n = state.n_run
+    out = run_from(model, state, start.repeat_interleave(n), torch.arange(n).repeat(len(start)), hooks, columns)
+    out = out.view(len(start), n, *out.shape[1:])
+    return out if state.packing is None else state.packing.unpack(out[:, 0])
+
+
+def _block(
+    block: Any, x: Tensor, kv: tuple[Tensor, Tensor], rotary: tuple[Tensor, Tensor], packing: PackedSuffix | None
+) -> Tensor:
     """A pre-norm block; Gemma's also norms the attention and MLP outputs (``ln1_post``, ``ln2_post``)."""
-    attended = shared_prefix_attention(block.attn.original_component, block.ln1(x), kv, rotary)
+    attended = shared_prefix_attention(block.attn.original_component, block.ln1(x), kv, rotary, packing)
     x = x + (block.ln1_post(attended) if hasattr(block, "ln1_post") else attended)
     out = block.mlp(block.ln2(x))
     return x + (block.ln2_post(out) if hasattr(block, "ln2_post") else out)
-
-
-def shared_prefix_attention(
-    attn: Any, x: Float[Tensor, "row suffix d_model"], kv: tuple[Tensor, Tensor], rotary: tuple[Tensor, Tensor]
-) -> Float[Tensor, "row suffix d_model"]:
-    """Causal attention of every row's suffix over the one shared prefix cache plus its own suffix.
-
-    The scores against the prefix are an einsum with the ``[kv_head, prefix, d_head]`` cache, so the
-    cache is read once for all rows; grouped-query heads are grouped, not repeated. Query/key norms (Gemma 3,
-    Qwen3) apply before the rotation, as in the model; a local layer's ``sliding_window`` lets a query at
-    position i see keys j with i - j < window only.
-    """
-    from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
-
-    n, s, _ = x.shape
-    d = attn.head_dim
-    q, k, v = (getattr(attn, p)(x).view(n, s, -1, d).transpose(1, 2) for p in _ATTENTION_PARTS[:3])
-    if getattr(attn, "q_norm", None) is not None:
-        q, k = attn.q_norm(q), attn.k_norm(k)
-    q, k = apply_rotary_pos_emb(q, k, *rotary)
-    kv_heads = k.shape[1]
-    q = q.reshape(n, kv_heads, -1, s, d)
-    keys, values = kv[0][0], kv[1][0]
-    prefix_scores = torch.einsum("nkgsd,kpd->nkgsp", q, keys) * attn.scaling
-    own = torch.einsum("nkgsd,nktd->nkgst", q, k) * attn.scaling
-    p = keys.shape[1]
-    prefix_scores, own = _masked(prefix_scores, own, p, getattr(attn, "sliding_window", None))
-    weights = torch.cat([prefix_scores, own], -1).softmax(-1, dtype=torch.float32).to(q.dtype)
-    out = torch.einsum("nkgsp,kpd->nkgsd", weights[..., :p], values)
-    out = out + torch.einsum("nkgst,nktd->nkgsd", weights[..., p:], v)
-    return attn.o_proj(out.reshape(n, -1, s, d).transpose(1, 2).reshape(n, s, -1))
-
-
-def _masked(prefix: Tensor, own: Tensor, p: int, window: int | None) -> tuple[Tensor, Tensor]:
-    """The causal mask on the suffix's own scores and, for a local layer, the window on both: query t of the
-    suffix sits at position p + t, prefix key j at j, suffix key u at p + u."""
-    s, device = own.shape[-1], own.device
-    t = torch.arange(s, device=device)
-    allowed = t[None, :] <= t[:, None]
-    if window is not None:
-        allowed = allowed & (t[:, None] - t[None, :] < window)
-        keep = (p + t)[:, None] - torch.arange(p, device=device)[None, :] < window
-        prefix = prefix.masked_fill(~keep, float("-inf"))
-    return prefix, own.masked_fill(~allowed, float("-inf"))
 
 
 _STRUCTURE: weakref.WeakKeyDictionary[HookedModel, str | None] = weakref.WeakKeyDictionary()
@@ -258,7 +254,7 @@ def _structure_problem(model: Any) -> str | None:
         if not all(hasattr(block, n) for n in _BLOCK_PARTS):
             return f"its blocks are not pre-norm ln1/attn/ln2/mlp blocks ({type(block).__name__})"
         attn = getattr(block.attn, "original_component", None)
-        if attn is None or not all(hasattr(attn, n) for n in (*_ATTENTION_PARTS, "head_dim", "scaling")):
+        if attn is None or not all(hasattr(attn, n) for n in (*ATTENTION_PARTS, "head_dim", "scaling")):
             return "its attention is not a q/k/v/o-projection module with rotary embeddings"
         if getattr(attn, "attn_logit_softcapping", None) is not None:
             return "its attention soft-caps its logits (Gemma 2), which the replay does not"
@@ -271,9 +267,7 @@ def _self_check(model: Any) -> str | None:
     with torch.no_grad():
         want = read_positions(model(question.tokens, return_type="logits"), question)
         _, state = capture_question(model, question)
-        rows = torch.arange(2).repeat(2)
-        start = torch.tensor([0, 0, len(model.blocks) - 1, len(model.blocks) - 1])
-        got = run_from(model, state, start, rows).view(2, 2, *want.shape[1:])
+        got = replayed_logits(model, state, torch.tensor([0, len(model.blocks) - 1]))[:, state.replayed_row]
     return logit_difference(got, want.expand_as(got), what="replayed logits")
 
 
@@ -284,5 +278,5 @@ def _letter_check(model: Any) -> str | None:
     with torch.no_grad():
         want = read_positions(model(question.tokens, return_type="logits"), question)[..., columns]
         _, state = capture_question(model, question)
-        got = run_from(model, state, torch.zeros(2, dtype=torch.long), torch.arange(2), columns=columns)
+        got = replayed_logits(model, state, torch.zeros(1, dtype=torch.long), columns=columns)[0, state.replayed_row]
     return logit_difference(got, want, what="letter columns")

@@ -45,7 +45,7 @@ from neuronllm_tl.attribution.layer_replay import (
     capture_question,
     layer_replay_problem,
     letter_unembedding_on,
-    run_from,
+    replayed_logits,
 )
 from neuronllm_tl.checks import check_positive_int
 from neuronllm_tl.models.fast_paths import fast_path_on, logit_difference, rule_out
@@ -135,17 +135,15 @@ class VariantPass:
         ``sub``'s rows, except in layer replay, where rows reading the same tokens are run once."""
         if self.state is None:
             return self.sub.answer_pos, self.sub.row_question
-        n, k = self.state.n_replayed, self.sub.n_questions
+        n, k = self.state.n_run, self.sub.n_questions
         sub_question = torch.arange(k, device=self.sub.answer_pos.device).repeat_interleave(n)
         return torch.zeros_like(sub_question), sub_question
 
     def logits(self, model: HookedModel, hooks: Sequence = ()) -> Float[Tensor, "row pos vocab"]:
         """The logits of ``sub``'s rows, with ``hooks`` (built for :meth:`hook_rows`) attached."""
         if self.state is not None and self.start is not None:
-            n, k = self.state.n_replayed, self.sub.n_questions
-            rows = torch.arange(n).repeat(k)
-            out = run_from(model, self.state, self.start.repeat_interleave(n), rows, hooks, self.columns)
-            return out.view(k, n, *out.shape[1:])[:, self.state.replayed_row.to(out.device)].flatten(0, 1)
+            out = replayed_logits(model, self.state, self.start, hooks, self.columns)
+            return out[:, self.state.replayed_row.to(out.device)].flatten(0, 1)
         if self.past is None:
             return forward_logits(model, self.sub, hooks)
         # suffix rows after a shared prefix: right-padded and causal, so no attention mask is needed
@@ -208,7 +206,7 @@ def _layer_passes(
         suffix = replace(suffix, letter_ids=torch.arange(len(columns), device=columns.device)[None])
     variant_layer = variant_layer.cpu()
     order = torch.sort(variant_layer, stable=True).indices
-    for chunk in chunks_by_rows(torch.full((len(order),), state.n_replayed), max_rows):
+    for chunk in chunks_by_rows(torch.full((len(order),), state.row_weight), max_rows):
         sub = suffix.take_questions(torch.zeros(len(chunk), dtype=torch.long))
         qs = torch.full((len(chunk),), q, device=question.tokens.device)
         variants = order[chunk]

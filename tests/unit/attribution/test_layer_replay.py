@@ -8,12 +8,14 @@ import torch
 
 from neuronllm_tl.attribution.exact_ablation import exact_ablation
 from neuronllm_tl.attribution.integrated_gradients import integrated_gradients
-from neuronllm_tl.attribution.layer_replay import capture_question, layer_replay_problem, run_from
+from neuronllm_tl.attribution.layer_replay import capture_question, layer_replay_problem, replayed_logits, run_from
 from neuronllm_tl.attribution.replay import replay_mode, variant_passes
 from neuronllm_tl.models.validation import model_spec
 from neuronllm_tl.scoring.encoding import QuestionEncoder
 from neuronllm_tl.scoring.objectives import OptionScores, objective_and_scores
+from neuronllm_tl.tasks.task import Task
 from neuronllm_tl.testing import tiny_hf_gemma3, tiny_hf_llama, tiny_task
+from neuronllm_tl.testing.tasks import TINY_TEMPLATE
 from neuronllm_tl.testing.reference import ablation_reference, integrated_gradients_reference
 from tests.conftest import hook_count
 
@@ -50,26 +52,52 @@ def test_auto_picks_layer_replay_on_hf_llama_and_gemma_and_not_on_a_native_bridg
         integrated_gradients(model, model_spec(model), enc, steps=2, replay="layer")
 
 
-def test_a_replay_from_any_layer_reproduces_the_model(hf_model, answer_format):
-    task = tiny_task(answer_format)
-    question = QuestionEncoder(hf_model, task).encode(task.questions()[:1])
+PHRASES = [  # options of one to three words of the tiny vocabulary: one to three tokens each
+    {"question": "what color is the sky ?", "options": ["blue", "the green grass", "red sun"], "answer": 0},
+    {"question": "which is a animal ?", "options": ["the cat", "sky", "the red sea", "five"], "answer": 0},
+    {"question": "what is two ?", "options": ["a number", "the animal"], "answer": 0},
+]
+
+
+def phrases_task(answer_format="cloze"):
+    return Task.from_examples(PHRASES, name=f"phrases-{answer_format}", answer_format=answer_format,
+                              template=TINY_TEMPLATE)  # fmt: skip
+
+
+def _multi_token_question(model, task):
+    """The first question with options of different token lengths (cloze), or the first question (letter)."""
+    enc = QuestionEncoder(model, task).encode(task.questions())
+    lengths = [enc.cont_mask[enc.row_question == q].sum(1) for q in range(enc.n_questions)]
+    q = next((q for q, n in enumerate(lengths) if n.max() > 1 and len(set(n.tolist())) > 1), 0)
+    return enc.take_questions(torch.tensor([q]))
+
+
+@pytest.mark.parametrize("pack", [True, False])
+def test_a_replay_from_any_layer_reproduces_the_model(hf_model, answer_format, pack):
+    question = _multi_token_question(hf_model, phrases_task(answer_format))
     read = question.cont_mask.sum(1).clamp(min=1).tolist()  # positions whose logits a row reads
     with torch.no_grad():
         want = hf_model(question.tokens, return_type="logits")[:, int(question.answer_pos[0]) :]
-        suffix, state = capture_question(hf_model, question)
-        rows = state.replayed_row
-        for layer in range(3):
-            got = run_from(hf_model, state, torch.full_like(rows, layer), rows)
+        suffix, state = capture_question(hf_model, question, pack=pack)
+        assert (state.packing is not None) == (pack and answer_format == "cloze")  # letters read one position
+        got = replayed_logits(hf_model, state, torch.tensor([0, 1, 1, 2]))[:, state.replayed_row]
+        for variant in got:
             for r, n in enumerate(read):
-                torch.testing.assert_close(got[r, :n], want[r, :n], rtol=1e-4, atol=1e-5)
-        last = suffix.n_rows - 1
-        mixed = run_from(hf_model, state, torch.tensor([0, 1, 1, 2]), rows[[0, 0, last, 0]])
-        for got, r in zip(mixed, [0, 0, last, 0], strict=True):
-            torch.testing.assert_close(got[: read[r]], want[r, : read[r]], rtol=1e-4, atol=1e-5)
+                torch.testing.assert_close(variant[r, :n], want[r, :n], rtol=1e-4, atol=1e-5)
         with pytest.raises(ValueError, match="ordered by their start layer"):
             run_from(hf_model, state, torch.tensor([1, 0]), torch.tensor([0, 0]))
     assert all(k.shape[0] == 1 and v.shape[0] == 1 for k, v in state.prefix_kv)  # one copy, not one per row
     assert state.n_replayed <= suffix.n_rows
+
+
+def test_packing_replays_each_option_token_once_and_the_answer_position_once(hf_model):
+    question = _multi_token_question(hf_model, phrases_task())
+    _, packed = capture_question(hf_model, question)
+    _, unpacked = capture_question(hf_model, question, pack=False)
+    read = question.cont_mask.sum(1)
+    assert packed.n_run == 1 and unpacked.n_run == unpacked.n_replayed > 1
+    assert packed.packing.length == 1 + int((read - 1).sum()) < unpacked.n_run * int(read.max())
+    assert packed.residuals[0].shape[:2] == (1, packed.packing.length)
 
 
 def test_one_token_options_are_replayed_once(hf_model):
@@ -85,9 +113,21 @@ def test_layer_replay_ig_equals_the_loop(hf_model, answer_format, objective):
     task = tiny_task(answer_format)
     spec = model_spec(hf_model)
     enc = _padded(hf_model, task)
+    _ig_equals_the_loop(hf_model, spec, enc, objective)
+
+
+def test_layer_replay_ig_of_options_of_several_tokens_equals_the_loop(hf_model):
+    task = phrases_task()
+    enc = QuestionEncoder(hf_model, task).encode(task.questions())
+    _ig_equals_the_loop(hf_model, model_spec(hf_model), enc, "contrastive")
+
+
+def _ig_equals_the_loop(hf_model, spec, enc, objective):
     ref = _loop(integrated_gradients_reference, hf_model, spec, enc, steps=4, objective=objective)
     for max_rows in (1, 7, 1000):
-        fast = integrated_gradients(hf_model, spec, enc, steps=4, replay="layer", max_rows=max_rows, objective=objective)
+        fast = integrated_gradients(
+            hf_model, spec, enc, steps=4, replay="layer", max_rows=max_rows, objective=objective
+        )
         torch.testing.assert_close(fast.attributions, ref, rtol=1e-3, atol=1e-7)
     assert ref.abs().max() > 1e-5
 
@@ -97,6 +137,19 @@ def test_layer_replay_ablation_equals_the_loop(hf_model, answer_format, objectiv
     task = tiny_task(answer_format)
     spec = model_spec(hf_model)
     enc = _padded(hf_model, task)
+    _ablation_equals_the_loop(hf_model, spec, enc, objective)
+
+
+@pytest.mark.parametrize("objective", ["contrastive", "vocab_logprob"])
+def test_layer_replay_ablation_of_options_of_several_tokens_equals_the_loop(hf_model, objective):
+    """Packed options (1 to 3 tokens, cloze): each reads the logits it read unpacked."""
+    task = phrases_task()
+    enc = QuestionEncoder(hf_model, task).encode(task.questions())
+    assert int(enc.cont_mask.sum(1).max()) == 3
+    _ablation_equals_the_loop(hf_model, model_spec(hf_model), enc, objective)
+
+
+def _ablation_equals_the_loop(hf_model, spec, enc, objective):
     ref = _loop(ablation_reference, hf_model, spec, enc, objective=objective)
     for max_rows in (5, 10_000):
         fast = exact_ablation(hf_model, spec, enc, replay="layer", max_rows=max_rows, objective=objective)
