@@ -1,10 +1,7 @@
 """scripts/attribution_quality.py: its metrics on hand-made tensors, and one run end to end on the tiny model."""
 
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,18 +9,13 @@ from scipy.stats import spearmanr
 
 from neuronllm_tl.methods.baseline_sets import rank_neurons
 from neuronllm_tl.tables import section_markers
-
-SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "attribution_quality.py"
+from tests.unit.scripts.conftest import loaded_script
 
 
 @pytest.fixture(scope="module")
 def aq():
-    spec = importlib.util.spec_from_file_location("attribution_quality", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["attribution_quality"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("attribution_quality", None)
+    with loaded_script("attribution_quality") as module:
+        yield module
 
 
 def test_recall_counts_the_exact_extremes_found(aq):

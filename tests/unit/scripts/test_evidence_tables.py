@@ -1,10 +1,8 @@
 """scripts/evidence_tables.py: docs/results.md's and docs/neuron_selection.md's tables from a comparison folder,
 written between their markers, with the grid's progress while it is not finished."""
 
-import importlib.util
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -12,16 +10,13 @@ from neuronllm_tl.comparison.report import Progress
 from neuronllm_tl.comparison.results_csv import write_rows
 from neuronllm_tl.tables import section_markers
 from tests.unit.reporting.test_comparison_report import write_seeded
-
-SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "evidence_tables.py"
+from tests.unit.scripts.conftest import loaded_script
 
 
 @pytest.fixture(scope="module")
 def ev():
-    spec = importlib.util.spec_from_file_location("evidence_tables", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    with loaded_script("evidence_tables") as module:
+        yield module
 
 
 def _doc(path, section):

@@ -1,25 +1,20 @@
 """scripts/model_families.py: its depth and stability figures on hand-made sets, and its tables from two real
 comparison folders of the tiny model."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 import neuronllm_tl as nl
 from neuronllm_tl.testing import tiny_model
 from neuronllm_tl.testing.tasks import tiny_examples
-
-SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "model_families.py"
+from tests.unit.scripts.conftest import loaded_script
 
 
 @pytest.fixture(scope="module")
 def mf():
-    spec = importlib.util.spec_from_file_location("model_families", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    with loaded_script("model_families") as module:
+        yield module
 
 
 def test_depth_shares_and_jaccard_are_what_they_say(mf):
