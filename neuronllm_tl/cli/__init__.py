@@ -178,6 +178,12 @@ def _add_budget_args(p: argparse.ArgumentParser) -> None:
         "the same command again continues (default: no limit)",
     )
     p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="compute nothing: write the results of the cells --out holds (partial, with the cells left, when the "
+        "grid is not done), e.g. after --merge-from",
+    )
+    p.add_argument(
         "--merge-from",
         nargs="+",
         default=[],

@@ -219,12 +219,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(estimate_comparison(model, config).to_markdown())
         return 0
     result = run_comparison(
-        model, config, out=args.out, progress=True, max_minutes=args.max_minutes, merge_from=args.merge_from
+        model,
+        config,
+        out=args.out,
+        progress=True,
+        max_minutes=args.max_minutes,
+        merge_from=args.merge_from,
+        report_only=args.report_only,
     )
     print()
     print(result.markdown)
     if not result.complete and result.progress is not None:
-        print(f"{result.progress.banner}\nStopped after {time.time() - start:.0f} s at the --max-minutes budget.")
+        stop = "as asked (--report-only)" if args.report_only else "at the --max-minutes budget"
+        print(f"{result.progress.banner}\nStopped after {time.time() - start:.0f} s {stop}.")
     else:
         print(f"Comparison finished in {time.time() - start:.0f} s (unchanged cells of earlier runs are reused).")
     print(f"Wrote {args.out}/results.md, results.csv, pairwise.csv, delta_p.png, cells.jsonl, neurons/")

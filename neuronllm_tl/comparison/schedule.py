@@ -37,6 +37,7 @@ def run_comparison(
     log: Callable[[str], None] = print,
     max_minutes: float | None = None,
     merge_from: Sequence[str | Path] = (),
+    report_only: bool = False,
 ) -> ComparisonResult:
     """Run (or resume) the grid of ``config`` and write ``results.md``, ``results.csv`` and plots to ``out``.
 
@@ -48,7 +49,10 @@ def run_comparison(
 
     ``merge_from``: run folders of shards of this grid (e.g. some variants or sweeps run on another machine into
     their own folder, with the same tasks, so that the unrelated tasks and LAPE's contrast are the same); what
-    they hold is added to ``out`` first (:meth:`ArtefactStore.merge`) and reused like the folder's own cells."""
+    they hold is added to ``out`` first (:meth:`ArtefactStore.merge`) and reused like the folder's own cells.
+
+    ``report_only``: compute nothing; write the results of the cells ``out`` holds (marked partial, with the
+    cells left, when the grid is not complete), e.g. after a merge or on a machine without the time to go on."""
     out = Path(out)
     store = ArtefactStore(out, log)
     for source in merge_from:
@@ -64,7 +68,7 @@ def run_comparison(
     units = [(task, v, seed) for task, v in grid for seed in config.seeds]
     done, left, computed = 0, [], False  # the budget counts once a cell was computed: every call makes progress
     for task, v, seed in units:
-        if max_minutes is not None and computed and time.time() - start > 60 * max_minutes:
+        if report_only or (max_minutes is not None and computed and time.time() - start > 60 * max_minutes):
             if not _reuse(run, task, v, seed):
                 left.append(f"{task} / {v.name} / seed {seed}")
                 continue
@@ -75,7 +79,8 @@ def run_comparison(
             computed = computed or len(store.cells) + len(store.neuron_sets) > stored
         done += 1
     if left:
-        log(f"Time budget of {max_minutes} min reached: {done} of {len(units)} cells done; left: " + "; ".join(left))
+        why = "Report only" if report_only else f"Time budget of {max_minutes} min reached"
+        log(f"{why}: {done} of {len(units)} cells done; left: " + "; ".join(left))
     status = Progress(done, len(units), tuple(left))
     result = ComparisonResult.from_cells(list(run.cells.values()), config, status)
     result.write(out)

@@ -127,3 +127,15 @@ def test_the_command_line_merges_a_shard_first(tmp_path, capsys):
                  "--merge-from", str(tmp_path / "shard")]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert f"merged {tmp_path / 'shard'}" in out and "3 of 4 cells done" in out  # one tn unit, then the shard's
+
+
+def test_report_only_computes_nothing_and_reports_what_the_folder_holds(model, config, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    run_comparison(model, dataclasses.replace(config, variants=("random",)), out=out, **QUIET)
+    for name in ("measure", "collect_attributions", "identify"):
+        monkeypatch.setattr(run_module, name, _fail)
+    result = run_comparison(model, config, out=out, report_only=True)
+    assert result.progress.done == 4 and len(result.progress.left) == 8 and not result.complete
+    assert {r.variant for r in result.rows} == {"random"}
+    assert "Report only: 4 of 12 cells done" in capsys.readouterr().out
+    assert "4 of 12 cells done" in (out / "results.md").read_text()
