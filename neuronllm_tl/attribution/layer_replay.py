@@ -32,8 +32,7 @@ Example:
     >>> llama = tiny_hf_llama(str(tmp_path / "llama"))                # a 2-layer random Llama, saved there
     >>> question = QuestionEncoder(llama, task).encode(task.questions()[:1])
     >>> suffix, state = capture_question(llama, question)
-    >>> rows = torch.arange(state.n_replayed)           # one-token options: their rows share one replayed row
-    >>> logits = run_from(llama, state, start=torch.full_like(rows, 1), rows=rows)          # from block 1
+    >>> logits = replayed_logits(llama, state, start=torch.tensor([1]))[0]   # one variant, from block 1
     >>> with torch.no_grad():
     ...     clean = llama(question.tokens[:1, : int(question.answer_pos[0]) + 1])[0, -1]
     >>> torch.testing.assert_close(logits[0, 0], clean, rtol=1e-4, atol=1e-4)   # no hooks: the clean logits
@@ -90,12 +89,6 @@ class QuestionState:
     def n_run(self) -> int:
         """The rows a variant runs: 1 when packed, else every replayed row."""
         return int(self.residuals[0].shape[0])
-
-    @property
-    def row_weight(self) -> int:
-        """A variant's rows counted at the width of the unpacked rows, for passes of at most ``max_rows``."""
-        width = int(self.packing.gather.shape[1]) if self.packing is not None else 1
-        return self.n_run if self.packing is None else -(-self.packing.length // width)
 
 
 def capture_question(
@@ -264,10 +257,11 @@ def _structure_problem(model: Any) -> str | None:
 def _self_check(model: Any) -> str | None:
     """Whether replays from the first and the last layer reproduce the model's own logits."""
     question = shared_prompt_check_batch(model)
+    start = torch.tensor([0, len(model.blocks) - 1])
     with torch.no_grad():
         want = read_positions(model(question.tokens, return_type="logits"), question)
-        _, state = capture_question(model, question)
-        got = replayed_logits(model, state, torch.tensor([0, len(model.blocks) - 1]))[:, state.replayed_row]
+        states = [capture_question(model, question, pack=pack)[1] for pack in (True, False)]  # cloze rows, both ways
+        got = torch.stack([replayed_logits(model, state, start)[:, state.replayed_row] for state in states])
     return logit_difference(got, want.expand_as(got), what="replayed logits")
 
 

@@ -206,7 +206,8 @@ def _layer_passes(
         suffix = replace(suffix, letter_ids=torch.arange(len(columns), device=columns.device)[None])
     variant_layer = variant_layer.cpu()
     order = torch.sort(variant_layer, stable=True).indices
-    for chunk in chunks_by_rows(torch.full((len(order),), state.row_weight), max_rows):
+    # unpacked rows, not packed ones: every variant's logits are read as [replayed rows, width, vocab]
+    for chunk in chunks_by_rows(torch.full((len(order),), state.n_replayed), max_rows):
         sub = suffix.take_questions(torch.zeros(len(chunk), dtype=torch.long))
         qs = torch.full((len(chunk),), q, device=question.tokens.device)
         variants = order[chunk]

@@ -197,16 +197,31 @@ def selection_pairs(cells: Iterable[Cell | Mapping[str, Any]]) -> list[PairResul
 
 
 def _names_of_same_measurements(cells: list[Cell]) -> dict[tuple[str, str, str], str]:
-    """(task, mode, variant) -> its name in the selection group, for the first variant of each set of variants
-    whose cells have the same content keys under every seed (the others are left out)."""
-    keys: dict[tuple[str, str, str], set[str]] = {}
+    """(task, mode, variant) -> its name in the selection group, for one variant of each set of variants whose
+    cells have the same content keys under every seed both have (a partial grid may hold fewer seeds of one):
+    the one with the most seeds, named by all of them; the others are left out."""
+    keys: dict[tuple[str, str], dict[str, dict[int | None, str]]] = {}
     for c in cells:
         key = c.key or f"unkeyed {c.variant}"  # cells without a content key are never taken for the same
-        keys.setdefault((c.task, c.mode, c.variant), set()).add(f"{c.split_seed}:{key}")
-    same: dict[tuple[str, str, frozenset[str]], list[str]] = {}
-    for (task, mode, variant), ks in keys.items():
-        same.setdefault((task, mode, frozenset(ks)), []).append(variant)
-    return {(task, mode, variants[0]): " = ".join(variants) for (task, mode, _), variants in same.items()}
+        keys.setdefault((c.task, c.mode), {}).setdefault(c.variant, {})[c.split_seed] = key
+    names: dict[tuple[str, str, str], str] = {}
+    for (task, mode), by_variant in keys.items():
+        groups: list[list[str]] = []
+        for variant, seeds in by_variant.items():
+            same = next((g for g in groups if _same(by_variant[g[0]], seeds)), None)
+            if same is None:
+                groups.append([variant])
+            else:
+                same.append(variant)
+        for group in groups:
+            kept = max(group, key=lambda v: len(by_variant[v]))  # the first of the most seeds
+            names[task, mode, kept] = " = ".join(group)
+    return names
+
+
+def _same(a: Mapping[int | None, str], b: Mapping[int | None, str]) -> bool:
+    common = a.keys() & b.keys()
+    return bool(common) and all(a[s] == b[s] for s in common)
 
 
 def standings(pairs: Iterable[PairResult]) -> list[Standing]:

@@ -29,6 +29,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from neuronllm_tl.neurons.neuron_set import METADATA_FILE
+
 MANIFEST_FILE = "manifest.jsonl"
 CELLS_FILE = "cells.jsonl"
 NEURON_SETS_FILE = "neuron_sets.jsonl"
@@ -89,22 +91,24 @@ class ArtefactStore:
 
     def merge(self, source: Path) -> dict[str, int]:
         """Add what the run folder ``source`` holds and this one does not: its cells and neuron sets (by content
-        key), the manifest names this folder lacks, and its speed-only files (attributions, neuron folders).
-        An artefact both hold is kept as it is here. Returns how many of each were added."""
+        key), the manifest names this folder lacks, and its finished speed-only files (attributions, neuron
+        folders). An artefact both hold is kept as it is here; of a key ``source`` wrote twice, its last line
+        counts (as when it reads itself). ``source`` may still be running. Returns how many of each were added."""
         if not (source / CELLS_FILE).is_file():
             raise ValueError(f"{source} holds no {CELLS_FILE}: give the --out folder of a compare run to merge.")
         added = {"cells": 0, "neuron sets": 0, "files": 0}
-        for entry in _read_jsonl(source / MANIFEST_FILE):
-            if entry["name"] not in self._parts:
-                self._parts[entry["name"]] = entry["parts"]
-                _append_jsonl(self.root / MANIFEST_FILE, entry)
-        for cell in _read_jsonl(source / CELLS_FILE):
-            if cell["key"] not in self.cells:
+        theirs = ArtefactStore(source, log=lambda _: None)
+        for name, parts in theirs._parts.items():
+            if name not in self._parts:
+                self._parts[name] = parts
+                _append_jsonl(self.root / MANIFEST_FILE, {"name": name, "parts": parts})
+        for key, cell in theirs.cells.items():
+            if key not in self.cells:
                 self.record(cell)
                 added["cells"] += 1
-        for record in _read_jsonl(source / NEURON_SETS_FILE):
-            if record["key"] not in self.neuron_sets:
-                self.record_neuron_set(record["key"], {k: v for k, v in record.items() if k != "key"})
+        for key, record in theirs.neuron_sets.items():
+            if key not in self.neuron_sets:
+                self.record_neuron_set(key, {k: v for k, v in record.items() if k != "key"})
                 added["neuron sets"] += 1
         for part in SPEED_ONLY:
             added["files"] += _copy_missing(source / part, self.root / part)
@@ -112,15 +116,29 @@ class ArtefactStore:
         return added
 
 
+def _finished(entry: Path) -> bool:
+    """A file or neuron folder a running shard has finished writing: no temporary or hidden name, and a folder
+    holds its metadata (:meth:`NeuronSet.save` writes it last) as readable JSON."""
+    if entry.name.startswith(".") or entry.suffix == ".tmp":
+        return False
+    if not entry.is_dir():
+        return True
+    try:
+        json.loads((entry / METADATA_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return True
+
+
 def _copy_missing(source: Path, into: Path) -> int:
-    """Copy each entry of ``source`` (a file or a folder, named by its content key) that ``into`` lacks."""
+    """Copy each finished entry of ``source`` (a file or a folder, named by its content key) that ``into`` lacks."""
     if not source.is_dir():
         return 0
     into.mkdir(parents=True, exist_ok=True)
     copied = 0
     for entry in sorted(source.iterdir()):
         target = into / entry.name
-        if target.exists():
+        if target.exists() or not _finished(entry):
             continue
         if entry.is_dir():
             shutil.copytree(entry, target)
