@@ -47,25 +47,17 @@ def run_comparison(
     budget it still reports every cell ``out`` holds already, in any order (e.g. measured by an earlier run of a
     smaller grid into the same folder), and counts only the others as left.
 
-    ``merge_from``: run folders of shards of this grid (e.g. some variants or sweeps run on another machine into
-    their own folder, with the same tasks, so that the unrelated tasks and LAPE's contrast are the same); what
-    they hold is added to ``out`` first (:meth:`ArtefactStore.merge`) and reused like the folder's own cells.
-
-    ``report_only``: compute nothing; write the results of the cells ``out`` holds (marked partial, with the
-    cells left, when the grid is not complete), e.g. after a merge or on a machine without the time to go on."""
+    ``merge_from``: run folders of shards of this grid (run elsewhere with the same tasks), added to ``out`` first
+    (:meth:`ArtefactStore.merge`) and reused like its own cells. ``report_only``: compute nothing; write the
+    results of the cells ``out`` holds (partial, with the cells left, when the grid is not complete)."""
     out = Path(out)
     store = ArtefactStore(out, log)
     for source in merge_from:
         store.merge(Path(source))
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
     run = ComparisonRun(model, config, store, progress=progress, log=log)
+    units = _units(run, config, log)
     start = time.time()
-    grid = config.grid()
-    if len(config.tasks) < 2 and any(v.config.needs_contrast_tasks for _, v in grid):
-        log("methods that contrast tasks (lape) need at least two tasks; they are skipped.")
-        grid = [(t, v) for t, v in grid if not v.config.needs_contrast_tasks]
-    run.check_tasks(grid)
-    units = [(task, v, seed) for task, v in grid for seed in config.seeds]
     done, left, computed = 0, [], False  # the budget counts once a cell was computed: every call makes progress
     for task, v, seed in units:
         if report_only or (max_minutes is not None and computed and time.time() - start > 60 * max_minutes):
@@ -85,6 +77,16 @@ def run_comparison(
     result = ComparisonResult.from_cells(list(run.cells.values()), config, status)
     result.write(out)
     return result
+
+
+def _units(run: ComparisonRun, config: CompareConfig, log: Callable[[str], None]) -> list[tuple[str, Variant, int]]:
+    """The grid's (task, variant, split seed) units, in order, once every task loads and splits."""
+    grid = config.grid()
+    if len(config.tasks) < 2 and any(v.config.needs_contrast_tasks for _, v in grid):
+        log("methods that contrast tasks (lape) need at least two tasks; they are skipped.")
+        grid = [(t, v) for t, v in grid if not v.config.needs_contrast_tasks]
+    run.check_tasks(grid)
+    return [(task, v, seed) for task, v in grid for seed in config.seeds]
 
 
 def _reuse(run: ComparisonRun, task: str, v: Variant, seed: int) -> bool:
