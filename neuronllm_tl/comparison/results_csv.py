@@ -58,7 +58,7 @@ _ROW_COLUMNS = [
     "unrelated_delta_p",
     "pcr",
 ]
-UNRELATED_CI_COLUMNS = ["unrelated_delta_p_ci_low", "unrelated_delta_p_ci_high"]
+UNRELATED_CI_COLUMNS = list(ci_columns(unrelated_delta_p=None))  # the names csv_fields writes
 COLUMNS = [*_ROW_COLUMNS, *CI_COLUMNS, *UNRELATED_CI_COLUMNS, *PER_SEED_COLUMNS]
 CsvRow = Mapping[str, str]
 

@@ -56,8 +56,8 @@ def run_comparison(
         store.merge(Path(source))
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
     run = ComparisonRun(model, config, store, progress=progress, log=log)
+    start = time.time()  # the budget counts loading and splitting the tasks too
     units = _units(run, config, log)
-    start = time.time()
     done, left, computed = 0, [], False  # the budget counts once a cell was computed: every call makes progress
     for task, v, seed in units:
         if report_only or (max_minutes is not None and computed and time.time() - start > 60 * max_minutes):
