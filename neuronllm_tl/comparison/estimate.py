@@ -16,7 +16,8 @@ scoring once per task and split, all x the split seeds. A variant whose neuron s
 variant of the grid already makes (``z=0.05`` is ``neuronllm_gxa``) costs only its new cells. A warm-up call
 first takes the one-off costs (loading, the fast-path self-checks) out of the timings. The estimate ignores
 batching gains over more examples, so it tends to overestimate; docs/results.md records how far it landed from
-a real run.
+a real run. :func:`measured_cost` gives a run's own compute time in the same shape (its ``results.md`` ends with
+it), to set beside the estimate.
 
 Example:
     >>> config = CompareConfig(tasks=task_files, k=4, n_identify=6, n_eval=6, seeds=(0, 1, 2))  # two tiny tasks
@@ -33,12 +34,13 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from neuronllm_tl.attribution.collect import collect_attributions
 from neuronllm_tl.attribution.stream import RunOptions
+from neuronllm_tl.comparison.cells import Cell
 from neuronllm_tl.comparison.config import CompareConfig
 from neuronllm_tl.comparison.splits import make_splits
 from neuronllm_tl.comparison.variants import Variant
@@ -69,6 +71,8 @@ class CostEstimate:
     unsteered_s: dict[str, float]
     """Per task, the unsteered scorings of its held-out splits (shared by every variant)."""
     probe_seconds: float
+    measured: bool = False
+    """What a run took (:func:`measured_cost`), not what it is expected to take."""
 
     @property
     def total_s(self) -> float:
@@ -90,12 +94,19 @@ class CostEstimate:
         lines += [f"| {t} | {_h(s + self.unsteered_s.get(t, 0.0))} |" for t, s in tasks.items()]
         lines += ["", "| variant | total over tasks |", "|---|---|"]
         lines += [f"| {v} | {_h(s)} |" for v, s in self.by(lambda c: c.variant).items()]
-        lines += [
-            "",
+        return "\n".join([*lines, "", self._total_line()])
+
+    def _total_line(self) -> str:
+        if self.measured:
+            return (
+                f"Measured total: {_h(self.total_s)}: every neuron set and cell above as the run that made it timed "
+                "it (a set or cell two variants share counted once, under the first; loading, reports and the "
+                "selection time of sets from before it was recorded not counted)."
+            )
+        return (
             f"Expected total: {_h(self.total_s)} on this machine (measured in {self.probe_seconds:.0f} s; an "
-            "overestimate where batches of many examples run faster than the probes).",
-        ]
-        return "\n".join(lines)
+            "overestimate where batches of many examples run faster than the probes)."
+        )
 
 
 def _h(seconds: float) -> str:
@@ -182,6 +193,33 @@ def estimate_comparison(model: HookedModel, config: CompareConfig, *, probe_exam
     return CostEstimate(tuple(cells), unsteered, time.time() - start)
 
 
+def measured_cost(cells: Iterable[Cell], identify_seconds: Iterable[tuple[str, str, float]]) -> CostEstimate:
+    """A run's compute time in the estimate's shape, from its labelled cells (each timed when measured) and
+    ``(task, variant, seconds)`` per distinct neuron set (its identification, attributions included when that
+    set computed them). A cell that several variants share counts once, under the first; an unsteered split
+    counts under the task it is the held-out split of."""
+    identify: dict[tuple[str, str], float] = {}
+    for task, variant, seconds in identify_seconds:
+        identify[task, variant] = identify.get((task, variant), 0.0) + seconds
+    scoring: dict[tuple[str, str], float] = {}
+    owner: dict[str, str] = {}
+    seen: set[str] = set()
+    for c in (c for c in cells if c.kind == "steer"):
+        if c.eval == "target":
+            owner.setdefault(c.eval_task, c.task)
+        if c.key not in seen:
+            seen.add(c.key)
+            scoring[c.task, c.variant] = scoring.get((c.task, c.variant), 0.0) + c.seconds
+    unsteered: dict[str, float] = {}
+    for c in (c for c in cells if c.kind == "unsteered" and c.key not in seen):
+        seen.add(c.key)
+        task = owner.get(c.eval_task, c.eval_task)
+        unsteered[task] = unsteered.get(task, 0.0) + c.seconds
+    units = dict.fromkeys([*identify, *scoring])
+    costs = tuple(CellCost(t, v, identify.get((t, v), 0.0), scoring.get((t, v), 0.0)) for t, v in units)
+    return CostEstimate(costs, unsteered, 0.0, measured=True)
+
+
 def representative(task: Task, n: int) -> list[int]:
     """``n`` examples of ``task`` at evenly spread quantiles of their options' total length: the cost of exact
     IG over cloze options grows with their tokens (one 6-token option costs ~10x a one-token question), so the
@@ -197,4 +235,4 @@ def _contrast(prober: _Prober, task: str, v: Variant) -> list[Task]:
     return [prober.split(t, v)[0] for t in prober.config.tasks if t != task]
 
 
-__all__ = ["CellCost", "CostEstimate", "estimate_comparison", "representative"]
+__all__ = ["CellCost", "CostEstimate", "estimate_comparison", "measured_cost", "representative"]

@@ -18,6 +18,7 @@ from typing import Any
 
 from neuronllm_tl.comparison.cells import Cell, as_cells
 from neuronllm_tl.comparison.config import CompareConfig
+from neuronllm_tl.comparison.estimate import CostEstimate, measured_cost
 from neuronllm_tl.comparison.pairwise import PairResult, pairwise, selection_pairs
 from neuronllm_tl.comparison.plots import plot_delta_p, plot_sweep_k
 from neuronllm_tl.comparison.result_rows import ResultRow, rows_from_cells
@@ -32,6 +33,12 @@ SELECTION_TEXT = (
     "that moves p(correct) most in the mode's direction, and which others it beats or ties with. Names joined "
     "by = are the same measurements (a sweep's paper setting is `neuronllm_gxa`). Its specificity (unrelated "
     "Δ p, PCR) is in its table above."
+)
+
+COST_TEXT = (
+    "In the shape of `compare --estimate`'s table, to set beside it: identification (attributions and selection) "
+    "and steered scorings per task and variant over every split seed, on the machines and thread counts of the "
+    "runs that made them."
 )
 
 
@@ -62,21 +69,25 @@ class Progress:
 class ComparisonResult:
     rows: list[ResultRow]
     config: CompareConfig
-    timings: dict[str, float] = field(default_factory=dict)
     pairs: list[PairResult] = field(default_factory=list)
     """Every pair of variants of a task, group and mode (:func:`~neuronllm_tl.comparison.pairwise.pairwise`)."""
     progress: Progress | None = None
     """None or complete: the whole grid is in; else the run stopped at its time budget."""
+    cost: CostEstimate | None = None
+    """What its cells and neuron sets took to compute (:func:`~neuronllm_tl.comparison.estimate.measured_cost`)."""
 
     @classmethod
     def from_cells(
-        cls, cells: Iterable[Cell | Mapping[str, Any]], config: CompareConfig, progress: Progress | None = None
+        cls,
+        cells: Iterable[Cell | Mapping[str, Any]],
+        config: CompareConfig,
+        progress: Progress | None = None,
+        identify_seconds: Iterable[tuple[str, str, float]] = (),
     ) -> ComparisonResult:
+        """``identify_seconds``: ``(task, variant, seconds)`` per distinct neuron set, for the compute time."""
         typed = as_cells(cells)
-        timings: dict[str, float] = {}
-        for c in typed:
-            timings[c.kind] = timings.get(c.kind, 0.0) + c.seconds
-        return cls(rows_from_cells(typed), config, timings, pairwise(typed) + selection_pairs(typed), progress)
+        cost = measured_cost(typed, identify_seconds)
+        return cls(rows_from_cells(typed), config, pairwise(typed) + selection_pairs(typed), progress, cost)
 
     @property
     def complete(self) -> bool:
@@ -147,7 +158,8 @@ class ComparisonResult:
             parts += ["", f"## Sweep: {group}", "", self.sweep_table(group)]
         if any(p.group == "selection" for p in self.pairs):
             parts += ["", "## Selection: every method and setting", "", SELECTION_TEXT, "", self.standings_table(True)]
-        parts += ["", "Model time: " + ", ".join(f"{k} {v:.0f} s" for k, v in sorted(self.timings.items()))]
+        if self.cost is not None:
+            parts += ["", "## Compute time", "", COST_TEXT, "", self.cost.to_markdown()]
         return "\n".join(parts) + "\n"
 
     def write_csv(self, path: Path) -> Path:

@@ -82,6 +82,8 @@ class ComparisonRun:
     """The held-out prompts' caches: every cell of a split steers at the answer position, so its prompts run once."""
     reuse_only: bool = False
     """Compute nothing: raise :class:`NotStored` where an artefact is not in the store."""
+    identify_seconds: dict[str, tuple[str, str, float]] = field(default_factory=dict)
+    """Per distinct neuron set (its key) this run used: (task, first variant, seconds its identification took)."""
 
     def __post_init__(self) -> None:
         self.model_fp = model_fingerprint(self.model)
@@ -143,7 +145,7 @@ class ComparisonRun:
             neurons = NeuronSet.load(path) if path.is_dir() else NeuronSet.from_record(self.store.neuron_sets[key])
             if key not in self.store.neuron_sets:  # a folder of an earlier version: keep its compact record too
                 self.store.record_neuron_set(key, neurons.to_record())
-            return neurons, key
+            return self._timed_set(key, task_name, v, neurons)
         self._compute(f"{task_name} / seed {seed} / {v.name}")
         start = time.time()
         request = config.attribution_request()
@@ -163,6 +165,11 @@ class ComparisonRun:
         neurons.metadata.update(variant=v.to_dict(), split_seed=seed, selection_seconds=time.time() - start)
         neurons.save(path)
         self.store.record_neuron_set(key, neurons.to_record())
+        return self._timed_set(key, task_name, v, neurons)
+
+    def _timed_set(self, key: str, task_name: str, v: Variant, neurons: NeuronSet) -> tuple[NeuronSet, str]:
+        seconds = float(neurons.metadata.get("selection_seconds") or 0.0)
+        self.identify_seconds.setdefault(key, (task_name, v.name, seconds))
         return neurons, key
 
     def _contrast_tasks(self, task_name: str, v: Variant, seed: int) -> list[Task]:

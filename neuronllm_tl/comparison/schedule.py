@@ -74,7 +74,7 @@ def run_comparison(
         why = "Report only" if report_only else f"Time budget of {max_minutes} min reached"
         log(f"{why}: {done} of {len(units)} cells done; left: " + "; ".join(left))
     status = Progress(done, len(units), tuple(left))
-    result = ComparisonResult.from_cells(list(run.cells.values()), config, status)
+    result = ComparisonResult.from_cells(list(run.cells.values()), config, status, run.identify_seconds.values())
     result.write(out)
     return result
 

@@ -91,6 +91,22 @@ def test_the_estimate_covers_every_task_and_variant_without_running_the_grid(mod
     assert "Expected total" in estimate.to_markdown()
 
 
+def test_a_run_reports_its_own_compute_time_in_the_estimates_shape(model, config, whole, tmp_path):
+    out, result = whole
+    cost = result.cost
+    assert cost is not None and cost.measured
+    assert {(c.task, c.variant) for c in cost.cells} == {(t, v.name) for t, v in config.grid()}
+    cells = json.loads("[" + ",".join((out / "cells.jsonl").read_text().splitlines()) + "]")
+    assert cost.total_s == pytest.approx(
+        sum(c["measurement"]["seconds"] for c in cells)
+        + sum(json.loads(line)["metadata"]["selection_seconds"] for line in (out / "neuron_sets.jsonl").open())
+    )  # every cell and neuron set once: a rerun reads the same seconds back
+    assert all(c.identify_s > 0 for c in cost.cells if c.variant != "random") and set(cost.unsteered_s) == set(
+        config.tasks
+    )
+    assert "## Compute time" in result.markdown and "Measured total" in result.markdown
+
+
 def test_the_command_line_stops_at_its_budget_and_estimates(tmp_path, capsys):
     a, b = write_tasks(tmp_path)
     common = ["compare", "--model", "tiny-random", "--tasks", a, b, "--variants", "tn", "random", "--k", "4",

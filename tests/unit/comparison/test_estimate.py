@@ -1,6 +1,8 @@
 """The cost estimate probes examples that stand for the split (issue #24 item 2)."""
 
-from neuronllm_tl.comparison.estimate import representative
+from neuronllm_tl.comparison.cells import Cell
+from neuronllm_tl.comparison.estimate import measured_cost, representative
+from neuronllm_tl.evaluation.measurement import SteeringMeasurement
 from neuronllm_tl.tasks.task import Task
 
 
@@ -13,3 +15,24 @@ def test_probes_spread_over_the_options_lengths_not_the_first_examples():
     (median,) = representative(task, 1)
     assert len(task.examples[median].options[0]) == 6
     assert len(set(representative(task, 50))) == 40  # never more probes than examples, none twice
+
+
+def _cell(key, seconds, kind="steer", **labels):
+    return Cell(kind, SteeringMeasurement(1.0, 1.0, 1.0, 1.0, None, seconds=seconds), key=key, **labels)
+
+
+def test_a_runs_cost_counts_a_shared_cell_once_under_its_first_variant():
+    cells = [
+        _cell("u0", 5.0, kind="unsteered", eval_task="a:evaluate"),
+        _cell("u1", 7.0, kind="unsteered", eval_task="b:evaluate"),
+        _cell("c0", 2.0, task="a", variant="gxa", eval="target", eval_task="a:evaluate"),
+        _cell("c1", 3.0, task="a", variant="gxa", eval="unrelated", eval_task="b:evaluate"),
+        _cell("c0", 2.0, task="a", variant="z=0.05", eval="target", eval_task="a:evaluate"),  # the same cell
+        _cell("c2", 4.0, task="b", variant="gxa", eval="target", eval_task="b:evaluate"),
+    ]
+    cost = measured_cost(cells, [("a", "gxa", 10.0), ("a", "gxa", 1.0), ("b", "gxa", 20.0)])
+    by = {(c.task, c.variant): (c.identify_s, c.scoring_s) for c in cost.cells}
+    assert by == {("a", "gxa"): (11.0, 5.0), ("b", "gxa"): (20.0, 4.0)}
+    assert cost.unsteered_s == {"a": 5.0, "b": 7.0}  # each split under the task it is held out from
+    assert cost.total_s == 52.0 and cost.measured
+    assert "Measured total: 0.9 min" in cost.to_markdown()
