@@ -10,7 +10,9 @@ of the evidence needs:
   mean ± sd across split seeds, Δ p's paired 95% CI over distinct held-out examples, the random sets' Δ p,
   the unrelated task's Δ p with its CI and PCR), then who beats whom (group ``main``);
 * ``docs/neuron_selection.md`` (section ``selection``): each selection sweep with its specificity, then every
-  method and setting in one group per task and mode (``selection``).
+  method and setting in one group per task and mode (``selection``), then each setting against Knowledge
+  Neurons and the paper's setting task by task (:mod:`neuronllm_tl.comparison.against`: item 6's test of a
+  preset).
 
 A page's prose stays as it is; its reading is written by hand from these tables. The grid's banner ("k of n
 cells done") heads both sections while the grid is not finished.
@@ -23,6 +25,7 @@ import csv
 import json
 from pathlib import Path
 
+from neuronllm_tl.comparison.against import against_references, detail_table, summary_table
 from neuronllm_tl.comparison.report import PROGRESS_FILE, SELECTION_TEXT, Progress
 from neuronllm_tl.comparison.result_tables import main_table, standings_table, sweep_table
 from neuronllm_tl.comparison.results_csv import read_pairs, read_rows
@@ -33,6 +36,14 @@ COLUMNS = ("method", "mode", "neurons steered", "Δ acc. (mean ± sd)", "Δ p (m
 COLUMNS += ("random Δ p (mean ± sd)", "beyond random (sd)", "unrelated Δ p", "PCR")
 SWEEP_COLUMNS = ("task", "setting", "mode", "Δ acc. (mean ± sd)", "Δ p (mean ± sd)", "Δ p 95% CI")
 SELECTION_SWEEPS = ("mask", "aggregation", "z", "objective")
+REFERENCES = {"Knowledge Neurons": ("knowledge_neurons",), "the paper's setting": ("neuronllm_ig", "neuronllm_gxa")}
+AGAINST_TEXT = (
+    "Each NeuronLLM setting against the two references a preset must beat, task by task and mode by mode: the "
+    "paired difference of Δ p (setting minus reference, 95% CI) and whether it *beats* it (the CI excludes 0 on "
+    "the side the mode predicts). The paper's setting is NeuronLLM with IG where the grid ran it, else with "
+    "grad × act (ARC-Easy). Knowledge Neurons has good neurons only (no enhance or degrade) and was not run on "
+    "ARC-Easy. *beats all*: tasks where every reference was run and beaten."
+)
 
 
 def read(folder: Path):
@@ -74,7 +85,19 @@ def selection_section(rows, pairs, progress: Progress, folder: Path) -> str:
     selection = [p for p in pairs if p.group == "selection"]
     if selection:
         parts += ["### Every method and setting", "", SELECTION_TEXT, "", standings_table(selection).to_markdown(), ""]
+        versus = against_references(selection, candidates(rows, selection), REFERENCES)
+        parts += ["### Against Knowledge Neurons and the paper's setting", "", AGAINST_TEXT, ""]
+        parts += [summary_table(versus, REFERENCES).to_markdown(), ""]
+        parts += [detail_table(versus, REFERENCES).to_markdown(), ""]
     return "\n".join(parts)
+
+
+def candidates(rows, selection) -> list[str]:
+    """grad x act and every sweep setting not measured as it (a sweep's paper setting is ``neuronllm_gxa``)."""
+    names = [name.split(" = ") for p in selection for name in (p.a, p.b)]
+    same = {n for parts in names if "neuronllm_gxa" in parts for n in parts}
+    settings = dict.fromkeys(r.variant for r in rows if r.group in SELECTION_SWEEPS)
+    return ["neuronllm_gxa", *(v for v in settings if v not in same)]
 
 
 def main(argv: list[str] | None = None) -> None:
