@@ -165,7 +165,8 @@ def _add_compare_task_args(p: argparse.ArgumentParser, d: CompareConfig) -> None
         "--skip",
         nargs="+",
         metavar="TASK=VARIANT[,VARIANT]",
-        help="variants not run on a task, e.g. arc_easy=neuronllm_ig,qrnca (default: none skipped)",
+        help="variants not run on a task, e.g. arc_easy=neuronllm_ig,qrnca; a sweep group or setting of --sweeps "
+        "too, e.g. arc_easy=objective,z=1.0 (default: none skipped)",
     )
     p.add_argument("--data-files", nargs="+", help="NAME=PATH for dataset tasks, e.g. sst2=../shared/data/sst2/dev.tsv")
 

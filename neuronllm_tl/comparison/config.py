@@ -67,7 +67,9 @@ class CompareConfig:
     max_rows: int = 64
     skip: Mapping[str, tuple[str, ...]] | None = None
     """Task -> variants of ``variants`` not run on it, e.g. ``{"arc_easy": ("neuronllm_ig", "qrnca")}`` where
-    exact IG over long multi-token answers costs more than the grid's budget; the report lists what was skipped."""
+    exact IG over long multi-token answers costs more than the grid's budget; the report lists what was skipped.
+    A sweep group of ``sweeps`` (``"objective"``) or one of its settings (``"z=1.0"``) is skipped on that task
+    of ``sweep_tasks`` the same way."""
     ablations: InitVar[tuple[str, ...] | None] = None
     """The earlier name of ``sweeps`` (a FutureWarning; it goes in the next release)."""
     ablation_tasks: InitVar[tuple[str, ...] | None] = None
@@ -81,9 +83,9 @@ class CompareConfig:
         object.__setattr__(self, "variants", renamed(tuple(self.variants)))
         self._check_task_settings()
         _check_names("variant", self.variants, VARIANTS)
+        _check_names("sweep", self.sweeps, SWEEPS)
         if self.skip is not None:
             self._check_skip()
-        _check_names("sweep", self.sweeps, SWEEPS)
         for name in ("k", "n_identify", "n_eval", "ig_steps", "n_permutations"):
             check_positive_int(getattr(self, name), f"CompareConfig.{name}")
         if self.controls < 0:
@@ -133,7 +135,8 @@ class CompareConfig:
         for task, variants in skip.items():
             if task not in self.tasks:
                 raise ValueError(f"CompareConfig.skip names task {task!r}, not one of tasks {list(self.tasks)}.")
-            _check_names("variant", variants, dict.fromkeys(self.variants))
+            swept = [name for group in self.sweeps for name in (group, *(v.name for v in SWEEPS[group]))]
+            _check_names("variant or sweep", variants, dict.fromkeys([*self.variants, *swept]))
 
     def unrelated_tasks(self) -> dict[str, str]:
         if self.unrelated is not None:
@@ -146,7 +149,7 @@ class CompareConfig:
         skip = self.skip or {}
         cells = [(t, VARIANTS[v]) for t in self.tasks for v in self.variants if v not in skip.get(t, ())]
         for t in self.sweep_tasks or self.tasks[:1]:
-            cells += [(t, v) for s in self.sweeps for v in SWEEPS[s]]
+            cells += [(t, v) for s in self.sweeps for v in SWEEPS[s] if not {s, v.name} & set(skip.get(t, ()))]
         return cells
 
     def to_dict(self) -> dict[str, Any]:

@@ -129,3 +129,16 @@ def test_skip_leaves_variants_out_of_one_tasks_cells_only():
         config_of("--tasks", "capitals-mini", "--skip", "arc_easy=tn")
     with pytest.raises(ValueError, match="unknown variant"):
         config_of("--tasks", "capitals-mini", "--variants", "tn", "--skip", "capitals-mini=qrnca")
+
+
+def test_skip_leaves_a_sweep_group_or_setting_out_of_one_task():
+    args = ("--tasks", "capitals-mini", "sentiment-mini", "--variants", "tn", "--sweeps", "mask", "z")
+    config = config_of(*args, "--sweep-tasks", "capitals-mini", "sentiment-mini", "--skip", "sentiment-mini=z,tn")
+    cells = [(t, v.name) for t, v in config.grid()]
+    assert ("sentiment-mini", "mask=False") in cells and ("capitals-mini", "z=0.01") in cells
+    assert not [c for c in cells if c[0] == "sentiment-mini" and (c[1].startswith("z=") or c[1] == "tn")]
+    one = config_of(*args, "--sweep-tasks", "capitals-mini", "--skip", "capitals-mini=z=1.0")
+    assert [v.name for _, v in one.grid() if v.group == "z"] == ["z=0.01", "z=0.05", "z=0.2"]
+    assert CompareConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    with pytest.raises(ValueError, match="unknown variant or sweep.*'objective'"):
+        config_of(*args, "--skip", "capitals-mini=objective")  # not a group of --sweeps
