@@ -21,7 +21,8 @@ from neuronllm_tl.cli.loading import (
 )
 from neuronllm_tl.cli.reporting import read_texts, report_run, save_evaluation, write_report
 from neuronllm_tl.comparison.estimate import estimate_comparison
-from neuronllm_tl.comparison.schedule import run_comparison
+from neuronllm_tl.comparison.schedule import measured_so_far, run_comparison
+from neuronllm_tl.comparison.store import CELLS_FILE
 from neuronllm_tl.evaluation.evaluate import evaluate
 from neuronllm_tl.evaluation.generation import evaluate_generation
 from neuronllm_tl.evaluation.plots import plot_layer_counts, plot_overlap_heatmap
@@ -216,7 +217,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     start = time.time()
     model = model_from_args(args.model)
     if args.estimate:
-        print(estimate_comparison(model, config).to_markdown())
+        estimate = estimate_comparison(model, config)
+        print(estimate.to_markdown())
+        if (Path(args.out) / CELLS_FILE).is_file():
+            print(f"\nBeside what {args.out} holds of this grid (its cells as their runs timed them):\n")
+            print(estimate.beside(measured_so_far(model, config, out=args.out)))
         return 0
     result = run_comparison(
         model,

@@ -96,6 +96,19 @@ class CostEstimate:
         lines += [f"| {v} | {_h(s)} |" for v, s in self.by(lambda c: c.variant).items()]
         return "\n".join([*lines, "", self._total_line()])
 
+    def beside(self, measured: CostEstimate) -> str:
+        """This estimate and what a run measured (:func:`measured_cost`), per task and in total, with their ratio."""
+        lines = ["| task | expected | measured | measured / expected |", "|---|---|---|---|"]
+        done = {c.task: 0.0 for c in measured.cells} | {t: 0.0 for t in measured.unsteered_s}
+        for c in measured.cells:
+            done[c.task] += c.total_s
+        for t, s in measured.unsteered_s.items():
+            done[t] += s
+        expected = {t: s + self.unsteered_s.get(t, 0.0) for t, s in self.by(lambda c: c.task).items()}
+        rows = [(t, expected[t], done.get(t, 0.0)) for t in expected] + [("total", self.total_s, measured.total_s)]
+        lines += [f"| {t} | {_h(e)} | {_h(m)} | {m / e:.2f} |" for t, e, m in rows if e > 0]
+        return "\n".join(lines)
+
     def _total_line(self) -> str:
         if self.measured:
             return (

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from neuronllm_tl.comparison.config import CompareConfig
+from neuronllm_tl.comparison.estimate import CostEstimate, measured_cost
 from neuronllm_tl.comparison.report import ComparisonResult, Progress
 from neuronllm_tl.comparison.run import ComparisonRun, NotStored
 from neuronllm_tl.comparison.store import ArtefactStore
@@ -77,6 +78,15 @@ def run_comparison(
     result = ComparisonResult.from_cells(list(run.cells.values()), config, status, run.identify_seconds.values())
     result.write(out)
     return result
+
+
+def measured_so_far(model: HookedModel, config: CompareConfig, *, out: str | Path) -> CostEstimate:
+    """What the cells and neuron sets ``out`` holds of ``config``'s grid took to compute, as their runs timed
+    them (:func:`~neuronllm_tl.comparison.estimate.measured_cost`); computes nothing."""
+    run = ComparisonRun(model, config, ArtefactStore(Path(out), lambda _: None), log=lambda _: None)
+    for task, v, seed in _units(run, config, lambda _: None):
+        _reuse(run, task, v, seed)
+    return measured_cost(list(run.cells.values()), run.identify_seconds.values())
 
 
 def _units(run: ComparisonRun, config: CompareConfig, log: Callable[[str], None]) -> list[tuple[str, Variant, int]]:

@@ -10,7 +10,7 @@ from neuronllm_tl.cli import main
 from neuronllm_tl.comparison import run as run_module
 from neuronllm_tl.comparison import schedule
 from neuronllm_tl.comparison.estimate import estimate_comparison
-from neuronllm_tl.comparison.schedule import run_comparison
+from neuronllm_tl.comparison.schedule import measured_so_far, run_comparison
 from neuronllm_tl.comparison.store import SPEED_ONLY, ArtefactStore
 from neuronllm_tl.reporting import render_report
 from tests.integration.test_comparison import QUIET, small, write_tasks
@@ -105,6 +105,7 @@ def test_a_run_reports_its_own_compute_time_in_the_estimates_shape(model, config
         config.tasks
     )
     assert "## Compute time" in result.markdown and "Measured total" in result.markdown
+    assert measured_so_far(model, config, out=out).total_s == pytest.approx(cost.total_s)  # read back, same
 
 
 def test_the_command_line_stops_at_its_budget_and_estimates(tmp_path, capsys):
@@ -114,7 +115,12 @@ def test_the_command_line_stops_at_its_budget_and_estimates(tmp_path, capsys):
     assert main([*common, "--out", str(tmp_path / "o"), "--max-minutes", "0"]) == 0
     assert "1 of 4 cells done; rerun the same command to continue" in capsys.readouterr().out
     assert main([*common, "--out", str(tmp_path / "o"), "--estimate"]) == 0
-    assert "Expected total" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "Expected total" in printed and "| task | expected | measured | measured / expected |" in printed
+    measured = printed.split("measured / expected |")[1]
+    assert "| total |" in measured and measured.count("|") > 10  # the one unit done, beside its expectation
+    assert main([*common, "--out", str(tmp_path / "fresh"), "--estimate"]) == 0
+    assert "measured / expected" not in capsys.readouterr().out  # nothing measured yet: the estimate alone
 
 
 def test_shards_run_in_their_own_folders_merge_into_the_whole_grid(model, config, whole, tmp_path, monkeypatch):

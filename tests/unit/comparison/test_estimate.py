@@ -1,7 +1,7 @@
 """The cost estimate probes examples that stand for the split (issue #24 item 2)."""
 
 from neuronllm_tl.comparison.cells import Cell
-from neuronllm_tl.comparison.estimate import measured_cost, representative
+from neuronllm_tl.comparison.estimate import CellCost, CostEstimate, measured_cost, representative
 from neuronllm_tl.evaluation.measurement import SteeringMeasurement
 from neuronllm_tl.tasks.task import Task
 
@@ -36,3 +36,11 @@ def test_a_runs_cost_counts_a_shared_cell_once_under_its_first_variant():
     assert cost.unsteered_s == {"a": 5.0, "b": 7.0}  # each split under the task it is held out from
     assert cost.total_s == 52.0 and cost.measured
     assert "Measured total: 0.9 min" in cost.to_markdown()
+
+
+def test_an_estimate_beside_a_run_shows_each_tasks_ratio_and_the_totals():
+    expected = CostEstimate((CellCost("a", "gxa", 60.0, 60.0), CellCost("b", "gxa", 120.0, 0.0)), {"a": 60.0}, 1.0)
+    measured = CostEstimate((CellCost("a", "gxa", 30.0, 30.0),), {"a": 30.0}, 0.0, measured=True)
+    lines = expected.beside(measured).splitlines()
+    assert lines[2:] == ["| a | 3.0 min | 1.5 min | 0.50 |", "| b | 2.0 min | 0.0 min | 0.00 |",
+                         "| total | 5.0 min | 1.5 min | 0.30 |"]  # fmt: skip
