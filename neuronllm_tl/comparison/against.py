@@ -65,6 +65,11 @@ def _has(pairs: Sequence[PairResult], task: str, mode: str, name: str) -> bool:
     return any(p.task == task and p.mode == mode and name in _names(p.a) | _names(p.b) for p in pairs)
 
 
+def _same(pairs: Sequence[PairResult], a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` are one measurement (one name, or joined by `` = `` in a pair)."""
+    return a == b or any({a, b} <= _names(name) for p in pairs for name in (p.a, p.b))
+
+
 def _in_mode(pairs: Sequence[PairResult], mode: str, names: Sequence[str]) -> bool:
     """Whether any task has any of ``names`` in ``mode`` (Knowledge Neurons has no enhance: not a reference there)."""
     return any(_has(pairs, t, mode, n) for t in dict.fromkeys(p.task for p in pairs) for n in names)
@@ -75,7 +80,8 @@ def against_references(
 ) -> list[Versus]:
     """Every (candidate, mode, task, reference) of the ``selection`` pairs where the candidate was measured; a
     reference with no cell of that mode on any task (a method without bad neurons, for enhance) is left out of
-    that mode, one the grid skipped on a task is there with ``pair=None``."""
+    that mode, one the grid skipped on a task is there with ``pair=None``, and one that *is* the candidate on a
+    task (grad × act is the paper's setting where IG was not run) is left out of that task."""
     pairs = [p for p in pairs if p.group == "selection"]
     tasks = list(dict.fromkeys(p.task for p in pairs))
     out = []
@@ -85,6 +91,8 @@ def against_references(
             for task in (t for t in tasks if _has(pairs, t, mode, candidate)):
                 for label, alternatives in measured.items():
                     name = next((r for r in alternatives if _has(pairs, task, mode, r)), None)
+                    if name is not None and _same(pairs, candidate, name):
+                        continue  # the candidate is that reference on this task: nothing to compare or count
                     pair = None if name is None else _find(pairs, task, mode, candidate, name)
                     out.append(Versus(candidate, mode, task, label, pair))
     return out
@@ -104,7 +112,8 @@ def detail_table(rows: Sequence[Versus], references: Mapping[str, Sequence[str]]
 
 def summary_table(rows: Sequence[Versus], references: Mapping[str, Sequence[str]]) -> Table:
     """Per candidate and mode: on how many of the tasks where the reference was run the candidate beats it,
-    and on how many of all its tasks it beats every reference (a task without one of them does not count)."""
+    and on how many of all its tasks it beats every reference (a task where one of them was not run counts as
+    not beaten)."""
     header = ("setting", "mode", *(f"beats {label}" for label in references), "beats all")
     lines = []
     for c, m in dict.fromkeys((v.candidate, v.mode) for v in rows):

@@ -132,11 +132,16 @@ class CompareConfig:
     def _check_skip(self) -> None:
         skip = {t: renamed(tuple(v)) for t, v in (self.skip or {}).items()}
         object.__setattr__(self, "skip", skip)
-        for task, variants in skip.items():
-            if task not in self.tasks:
-                raise ValueError(f"CompareConfig.skip names task {task!r}, not one of tasks {list(self.tasks)}.")
-            swept = [name for group in self.sweeps for name in (group, *(v.name for v in SWEEPS[group]))]
-            _check_names("variant or sweep", variants, dict.fromkeys([*self.variants, *swept]))
+        swept_tasks = self.sweep_tasks or self.tasks[:1]
+        swept = [name for group in self.sweeps for name in (group, *(v.name for v in SWEEPS[group]))]
+        for task, names in skip.items():
+            if task not in self.tasks and task not in swept_tasks:
+                raise ValueError(
+                    f"CompareConfig.skip names task {task!r}, not one of tasks {list(self.tasks)} or sweep_tasks "
+                    f"{list(swept_tasks)}."
+                )
+            known = [*(self.variants if task in self.tasks else ()), *(swept if task in swept_tasks else ())]
+            _check_names(f"variant or sweep run on {task!r}", names, dict.fromkeys(known))
 
     def unrelated_tasks(self) -> dict[str, str]:
         if self.unrelated is not None:

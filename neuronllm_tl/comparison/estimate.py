@@ -34,7 +34,7 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +59,8 @@ class CellCost:
     variant: str
     identify_s: float
     scoring_s: float
+    share_done: float = 1.0
+    """Of a run's cost (:func:`measured_cost`): the share of the grid's split seeds it holds whole."""
 
     @property
     def total_s(self) -> float:
@@ -97,16 +99,24 @@ class CostEstimate:
         return "\n".join([*lines, "", self._total_line()])
 
     def beside(self, measured: CostEstimate) -> str:
-        """This estimate and what a run measured (:func:`measured_cost`), per task and in total, with their ratio."""
-        lines = ["| task | expected | measured | measured / expected |", "|---|---|---|---|"]
-        done = {c.task: 0.0 for c in measured.cells} | {t: 0.0 for t in measured.unsteered_s}
-        for c in measured.cells:
-            done[c.task] += c.total_s
-        for t, s in measured.unsteered_s.items():
-            done[t] += s
-        expected = {t: s + self.unsteered_s.get(t, 0.0) for t, s in self.by(lambda c: c.task).items()}
-        rows = [(t, expected[t], done.get(t, 0.0)) for t in expected] + [("total", self.total_s, measured.total_s)]
-        lines += [f"| {t} | {_h(e)} | {_h(m)} | {m / e:.2f} |" for t, e, m in rows if e > 0]
+        """This estimate beside what a run measured (:func:`measured_cost`), per task and in total: the whole
+        grid's expected time, the expected time of the units the run holds (each (task, variant) scaled by its
+        share of split seeds done; a task's unsteered scorings by its largest share), what they took, and the
+        ratio of the two."""
+        share = {(c.task, c.variant): c.share_done for c in measured.cells}
+        rows = []
+        for task in dict.fromkeys(c.task for c in self.cells):
+            mine = [c for c in self.cells if c.task == task]
+            done = max((share.get((c.task, c.variant), 0.0) for c in mine), default=0.0)
+            whole = sum(c.total_s for c in mine) + self.unsteered_s.get(task, 0.0)
+            part = sum(c.total_s * share.get((c.task, c.variant), 0.0) for c in mine)
+            took = sum(c.total_s for c in measured.cells if c.task == task) + measured.unsteered_s.get(task, 0.0)
+            rows.append((task, whole, part + self.unsteered_s.get(task, 0.0) * done, took))
+        rows.append(("total", sum(r[1] for r in rows), sum(r[2] for r in rows), measured.total_s))
+        lines = ["| task | expected, whole grid | expected, units done | measured | measured / expected |"]
+        lines += ["|---|---|---|---|---|"]
+        lines += [f"| {t} | {_h(w)} | {_h(e)} | {_h(m)} | {m / e:.2f} |" if e else f"| {t} | {_h(w)} | – | – | – |"
+                  for t, w, e, m in rows]  # fmt: skip
         return "\n".join(lines)
 
     def _total_line(self) -> str:
@@ -202,34 +212,47 @@ def estimate_comparison(model: HookedModel, config: CompareConfig, *, probe_exam
         cells.append(
             CellCost(task, v.name, per_ident * config.n_identify * seeds, warm * config.n_eval * n_cells * seeds)
         )
-        unsteered.setdefault(task, cold * config.n_eval * seeds * (2 if unrelated else 1))
+        other = unrelated is not None and unrelated not in config.tasks  # else it is counted as its own task's
+        unsteered.setdefault(task, cold * config.n_eval * seeds * (2 if other else 1))
     return CostEstimate(tuple(cells), unsteered, time.time() - start)
 
 
-def measured_cost(cells: Iterable[Cell], identify_seconds: Iterable[tuple[str, str, float]]) -> CostEstimate:
+def measured_cost(
+    cells: Iterable[Cell],
+    identify_seconds: Iterable[tuple[str, str, float]],
+    *,
+    share_done: Mapping[tuple[str, str], float] | None = None,
+) -> CostEstimate:
     """A run's compute time in the estimate's shape, from its labelled cells (each timed when measured) and
     ``(task, variant, seconds)`` per distinct neuron set (its identification, attributions included when that
     set computed them). A cell that several variants share counts once, under the first; an unsteered split
-    counts under the task it is the held-out split of."""
+    counts under the task it is the held-out split of (else the first task it is the unrelated task of).
+    ``share_done``: per (task, variant), the share of split seeds the run holds whole (default: all)."""
+    cells = list(cells)
     identify: dict[tuple[str, str], float] = {}
     for task, variant, seconds in identify_seconds:
         identify[task, variant] = identify.get((task, variant), 0.0) + seconds
     scoring: dict[tuple[str, str], float] = {}
-    owner: dict[str, str] = {}
     seen: set[str] = set()
-    for c in (c for c in cells if c.kind == "steer"):
-        if c.eval == "target":
-            owner.setdefault(c.eval_task, c.task)
-        if c.key not in seen:
-            seen.add(c.key)
+    steered = [c for c in cells if c.kind == "steer"]
+    for i, c in enumerate(steered):
+        if (key := c.key or f"unkeyed {i}") not in seen:
+            seen.add(key)
             scoring[c.task, c.variant] = scoring.get((c.task, c.variant), 0.0) + c.seconds
+    owner: dict[str, str] = {}
+    for c in sorted(steered, key=lambda c: c.eval != "target"):
+        owner.setdefault(c.eval_task, c.task)
     unsteered: dict[str, float] = {}
-    for c in (c for c in cells if c.kind == "unsteered" and c.key not in seen):
-        seen.add(c.key)
-        task = owner.get(c.eval_task, c.eval_task)
-        unsteered[task] = unsteered.get(task, 0.0) + c.seconds
-    units = dict.fromkeys([*identify, *scoring])
-    costs = tuple(CellCost(t, v, identify.get((t, v), 0.0), scoring.get((t, v), 0.0)) for t, v in units)
+    for i, c in enumerate(c for c in cells if c.kind == "unsteered"):
+        if (key := c.key or f"unkeyed unsteered {i}") not in seen:
+            seen.add(key)
+            task = owner.get(c.eval_task, c.eval_task)
+            unsteered[task] = unsteered.get(task, 0.0) + c.seconds
+    share = dict(share_done or {})
+    units = dict.fromkeys([*identify, *scoring, *share])
+    costs = tuple(
+        CellCost(t, v, identify.get((t, v), 0.0), scoring.get((t, v), 0.0), share.get((t, v), 1.0)) for t, v in units
+    )
     return CostEstimate(costs, unsteered, 0.0, measured=True)
 
 

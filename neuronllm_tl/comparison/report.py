@@ -11,6 +11,7 @@ seeds) are defined in :mod:`neuronllm_tl.comparison.result_rows`; who beats whom
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,11 +70,11 @@ class Progress:
 class ComparisonResult:
     rows: list[ResultRow]
     config: CompareConfig
-    pairs: list[PairResult] = field(default_factory=list)
+    pairs: list[PairResult] = field(default_factory=list, kw_only=True)
     """Every pair of variants of a task, group and mode (:func:`~neuronllm_tl.comparison.pairwise.pairwise`)."""
-    progress: Progress | None = None
+    progress: Progress | None = field(default=None, kw_only=True)
     """None or complete: the whole grid is in; else the run stopped at its time budget."""
-    cost: CostEstimate | None = None
+    cost: CostEstimate | None = field(default=None, kw_only=True)
     """What its cells and neuron sets took to compute (:func:`~neuronllm_tl.comparison.estimate.measured_cost`)."""
 
     @classmethod
@@ -82,12 +83,25 @@ class ComparisonResult:
         cells: Iterable[Cell | Mapping[str, Any]],
         config: CompareConfig,
         progress: Progress | None = None,
+        *,
         identify_seconds: Iterable[tuple[str, str, float]] = (),
     ) -> ComparisonResult:
-        """``identify_seconds``: ``(task, variant, seconds)`` per distinct neuron set, for the compute time."""
+        """``identify_seconds``: ``(task, variant, seconds)`` per distinct neuron set, for the compute time
+        (without it, the identification column of ``cost`` is 0)."""
         typed = as_cells(cells)
-        cost = measured_cost(typed, identify_seconds)
-        return cls(rows_from_cells(typed), config, pairwise(typed) + selection_pairs(typed), progress, cost)
+        pairs = pairwise(typed) + selection_pairs(typed)
+        return cls(
+            rows_from_cells(typed), config, pairs=pairs, progress=progress, cost=measured_cost(typed, identify_seconds)
+        )
+
+    @property
+    def timings(self) -> dict[str, float]:
+        """Deprecated: seconds of steered and unsteered scoring; :attr:`cost` has them per task and variant."""
+        warnings.warn("ComparisonResult.timings goes in the next release; use .cost", FutureWarning, stacklevel=2)
+        cost = self.cost
+        if cost is None:
+            return {}
+        return {"steer": sum(c.scoring_s for c in cost.cells), "unsteered": sum(cost.unsteered_s.values())}
 
     @property
     def complete(self) -> bool:

@@ -191,7 +191,7 @@ class ComparisonRun:
             stored = self.store.record(Cell("unsteered", m, eval_task=eval_task.name, key=key).to_dict())
             cell = Cell.from_dict(stored)  # as a rerun reads it (rounded): both print the same intervals
         cell = with_example_ids(cell, eval_task).with_labels(eval_task=eval_task.name, split_seed=seed)
-        self.cells[f"{eval_task.name} / seed {seed} / unsteered"] = cell
+        self.cells[f"{label(eval_task, seed)} / unsteered"] = cell  # the format too: a sweep asks in letters
         return cell.measurement
 
     def steer_cell(

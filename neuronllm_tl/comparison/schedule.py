@@ -75,18 +75,23 @@ def run_comparison(
         why = "Report only" if report_only else f"Time budget of {max_minutes} min reached"
         log(f"{why}: {done} of {len(units)} cells done; left: " + "; ".join(left))
     status = Progress(done, len(units), tuple(left))
-    result = ComparisonResult.from_cells(list(run.cells.values()), config, status, run.identify_seconds.values())
+    cells, sets = list(run.cells.values()), run.identify_seconds.values()
+    result = ComparisonResult.from_cells(cells, config, status, identify_seconds=sets)
     result.write(out)
     return result
 
 
 def measured_so_far(model: HookedModel, config: CompareConfig, *, out: str | Path) -> CostEstimate:
-    """What the cells and neuron sets ``out`` holds of ``config``'s grid took to compute, as their runs timed
-    them (:func:`~neuronllm_tl.comparison.estimate.measured_cost`); computes nothing."""
-    run = ComparisonRun(model, config, ArtefactStore(Path(out), lambda _: None), log=lambda _: None)
+    """What the units ``out`` holds whole of ``config``'s grid took to compute, as their runs timed them
+    (:func:`~neuronllm_tl.comparison.estimate.measured_cost`, with each (task, variant)'s share of split seeds
+    done); computes and writes nothing."""
+    store = ArtefactStore(Path(out), lambda _: None, read_only=True)
+    run = ComparisonRun(model, config, store, log=lambda _: None)
+    done: dict[tuple[str, str], float] = {}
     for task, v, seed in _units(run, config, lambda _: None):
-        _reuse(run, task, v, seed)
-    return measured_cost(list(run.cells.values()), run.identify_seconds.values())
+        whole = _reuse(run, task, v, seed)
+        done[task, v.name] = done.get((task, v.name), 0.0) + whole / len(config.seeds)
+    return measured_cost(list(run.cells.values()), run.identify_seconds.values(), share_done=done)
 
 
 def _units(run: ComparisonRun, config: CompareConfig, log: Callable[[str], None]) -> list[tuple[str, Variant, int]]:
@@ -100,8 +105,9 @@ def _units(run: ComparisonRun, config: CompareConfig, log: Callable[[str], None]
 
 
 def _reuse(run: ComparisonRun, task: str, v: Variant, seed: int) -> bool:
-    """Whether the store holds every cell of the unit; if so they join ``run.cells``, else nothing does."""
-    before = set(run.cells)
+    """Whether the store holds every cell of the unit; if so they join ``run.cells`` (and its neuron set
+    ``run.identify_seconds``), else nothing does."""
+    before, sets_before = set(run.cells), set(run.identify_seconds)
     run.reuse_only = True
     try:
         run.run_cell(task, v, seed)
@@ -109,6 +115,8 @@ def _reuse(run: ComparisonRun, task: str, v: Variant, seed: int) -> bool:
     except NotStored:
         for name in set(run.cells) - before:
             del run.cells[name]
+        for key in set(run.identify_seconds) - sets_before:
+            del run.identify_seconds[key]
         return False
     finally:
         run.reuse_only = False

@@ -53,9 +53,11 @@ def slug(text: str) -> str:
 class ArtefactStore:
     """Content-keyed files and cells under ``root``."""
 
-    def __init__(self, root: Path, log: Callable[[str], None] = print) -> None:
-        self.root, self.log = root, log
-        root.mkdir(parents=True, exist_ok=True)
+    def __init__(self, root: Path, log: Callable[[str], None] = print, *, read_only: bool = False) -> None:
+        """``read_only``: read what ``root`` holds and never write to it (new keys and records stay in memory)."""
+        self.root, self.log, self.read_only = root, log, read_only
+        if not read_only:
+            root.mkdir(parents=True, exist_ok=True)
         self._parts: dict[str, dict[str, str]] = {}
         self.cells: dict[str, dict[str, Any]] = {}
         for entry in _read_jsonl(root / MANIFEST_FILE):
@@ -73,7 +75,7 @@ class ArtefactStore:
                 changed = sorted(p for p in hashed.keys() | before.keys() if hashed.get(p) != before.get(p))
                 self.log(f"  {name}: {', '.join(changed)} changed since the last run; recomputing")
             self._parts[name] = hashed
-            _append_jsonl(self.root / MANIFEST_FILE, {"name": name, "parts": hashed})
+            self._append(MANIFEST_FILE, {"name": name, "parts": hashed})
         return digest(hashed)
 
     def path(self, kind: str, name: str, key: str, suffix: str = "") -> Path:
@@ -81,13 +83,17 @@ class ArtefactStore:
 
     def record(self, cell: dict[str, Any]) -> dict[str, Any]:
         self.cells[cell["key"]] = cell
-        _append_jsonl(self.root / CELLS_FILE, cell)
+        self._append(CELLS_FILE, cell)
         return cell
 
     def record_neuron_set(self, key: str, record: dict[str, Any]) -> None:
         """Keep a neuron set's compact record (``NeuronSet.to_record``) under its content key."""
         self.neuron_sets[key] = {"key": key, **record}
-        _append_jsonl(self.root / NEURON_SETS_FILE, self.neuron_sets[key])
+        self._append(NEURON_SETS_FILE, self.neuron_sets[key])
+
+    def _append(self, file: str, entry: dict[str, Any]) -> None:
+        if not self.read_only:
+            _append_jsonl(self.root / file, entry)
 
     def merge(self, source: Path) -> dict[str, int]:
         """Add what the run folder ``source`` holds and this one does not: its cells and neuron sets (by content

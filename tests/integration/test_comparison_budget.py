@@ -108,17 +108,32 @@ def test_a_run_reports_its_own_compute_time_in_the_estimates_shape(model, config
     assert measured_so_far(model, config, out=out).total_s == pytest.approx(cost.total_s)  # read back, same
 
 
+def test_the_compute_time_counts_every_read_out_of_a_split(model, config, tmp_path):
+    """The permutations sweep asks the same held-out split in letter format: its unsteered scoring is another
+    cell of the same task and seed, and both count."""
+    letters = dataclasses.replace(config, variants=("random",), sweeps=("permutations",), seeds=(0,))
+    result = run_comparison(model, letters, out=tmp_path / "o", **QUIET)
+    cells = [json.loads(line) for line in (tmp_path / "o" / "cells.jsonl").open()]
+    unsteered = [c["measurement"]["seconds"] for c in cells if c["kind"] == "unsteered"]
+    assert len(unsteered) == 3  # both tasks in cloze, and the swept one in letters too
+    assert sum(result.cost.unsteered_s.values()) == pytest.approx(sum(unsteered))
+
+
 def test_the_command_line_stops_at_its_budget_and_estimates(tmp_path, capsys):
     a, b = write_tasks(tmp_path)
     common = ["compare", "--model", "tiny-random", "--tasks", a, b, "--variants", "tn", "random", "--k", "4",
               "--n-identify", "4", "--n-eval", "4", "--controls", "1", "--seeds", "0", "--no-report"]  # fmt: skip
     assert main([*common, "--out", str(tmp_path / "o"), "--max-minutes", "0"]) == 0
     assert "1 of 4 cells done; rerun the same command to continue" in capsys.readouterr().out
+    files = {f.name: f.read_bytes() for f in (tmp_path / "o").iterdir() if f.is_file()}
     assert main([*common, "--out", str(tmp_path / "o"), "--estimate"]) == 0
+    assert {f.name: f.read_bytes() for f in (tmp_path / "o").iterdir() if f.is_file()} == files  # read only
     printed = capsys.readouterr().out
-    assert "Expected total" in printed and "| task | expected | measured | measured / expected |" in printed
-    measured = printed.split("measured / expected |")[1]
-    assert "| total |" in measured and measured.count("|") > 10  # the one unit done, beside its expectation
+    assert "Expected total" in printed and "| expected, units done | measured | measured / expected |" in printed
+    lines = printed.split("measured / expected |")[1].splitlines()
+    beside = {line.split(" | ")[0].strip("| "): line for line in lines}  # by task (its file, as given)
+    assert beside[b].endswith("| – | – | – |")  # the second task: nothing done
+    assert beside[a].count(" min") == 3 and not beside[a].endswith("| – |")  # its first unit: done and timed
     assert main([*common, "--out", str(tmp_path / "fresh"), "--estimate"]) == 0
     assert "measured / expected" not in capsys.readouterr().out  # nothing measured yet: the estimate alone
 

@@ -32,6 +32,8 @@ def test_each_reference_is_the_first_alternative_the_task_has_and_pairs_are_read
     assert rows["excite_good", "y", "KN"].pair is None  # not run on y: there, but cannot count as beaten
     assert not rows["excite_good", "y", "paper"].beats  # a tie
     assert rows["enhance", "y", "paper"].beats and ("enhance", "x", "KN") not in rows  # KN has no enhance
+    of_gxa = {(v.mode, v.task, v.reference) for v in against_references(PAIRS, ("neuronllm_gxa",), REFS)}
+    assert ("excite_good", "x", "paper") in of_gxa and ("excite_good", "y", "paper") not in of_gxa  # it is it
     assert not rows["silence_good", "y", "paper"].beats and "beaten" in rows["silence_good", "y", "paper"].text()
 
 

@@ -142,3 +142,9 @@ def test_skip_leaves_a_sweep_group_or_setting_out_of_one_task():
     assert CompareConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     with pytest.raises(ValueError, match="unknown variant or sweep.*'objective'"):
         config_of(*args, "--skip", "capitals-mini=objective")  # not a group of --sweeps
+    with pytest.raises(ValueError, match="unknown variant or sweep run on 'sentiment-mini'.*'mask'"):
+        config_of(*args, "--skip", "sentiment-mini=mask")  # sentiment-mini runs no sweeps (default: the first task)
+    only_swept = config_of("--tasks", "capitals-mini", "--variants", "tn", "--sweeps", "z", "--sweep-tasks",
+                           "sentiment-mini", "--skip", "sentiment-mini=z=1.0")  # fmt: skip
+    assert ("sentiment-mini", "z=0.2") in [(t, v.name) for t, v in only_swept.grid()]
+    assert ("sentiment-mini", "z=1.0") not in [(t, v.name) for t, v in only_swept.grid()]

@@ -38,9 +38,12 @@ def test_a_runs_cost_counts_a_shared_cell_once_under_its_first_variant():
     assert "Measured total: 0.9 min" in cost.to_markdown()
 
 
-def test_an_estimate_beside_a_run_shows_each_tasks_ratio_and_the_totals():
-    expected = CostEstimate((CellCost("a", "gxa", 60.0, 60.0), CellCost("b", "gxa", 120.0, 0.0)), {"a": 60.0}, 1.0)
-    measured = CostEstimate((CellCost("a", "gxa", 30.0, 30.0),), {"a": 30.0}, 0.0, measured=True)
+def test_an_estimate_beside_a_run_compares_the_units_done_with_what_they_took():
+    whole = (CellCost("a", "gxa", 60.0, 60.0), CellCost("a", "tn", 60.0, 0.0), CellCost("b", "gxa", 120.0, 0.0))
+    expected = CostEstimate(whole, {"a": 60.0}, 1.0)
+    # a run holding a's gxa for 2 of its 3 seeds and nothing else
+    measured = CostEstimate((CellCost("a", "gxa", 30.0, 30.0, share_done=2 / 3),), {"a": 30.0}, 0.0, measured=True)
     lines = expected.beside(measured).splitlines()
-    assert lines[2:] == ["| a | 3.0 min | 1.5 min | 0.50 |", "| b | 2.0 min | 0.0 min | 0.00 |",
-                         "| total | 5.0 min | 1.5 min | 0.30 |"]  # fmt: skip
+    assert lines[2:] == ["| a | 4.0 min | 2.0 min | 1.5 min | 0.75 |",  # 120 s x 2/3 + a's unsteered 60 s x 2/3
+                         "| b | 2.0 min | – | – | – |",
+                         "| total | 6.0 min | 2.0 min | 1.5 min | 0.75 |"]  # fmt: skip
