@@ -14,10 +14,10 @@ and multiplies out: identification per example x ``n_identify``, a steered scori
 the variant's cells (its modes x (1 + controls), plus the unrelated task's cell per mode), the unsteered
 scoring once per task and split, all x the split seeds. A variant whose neuron set and cells an earlier
 variant of the grid already makes (``z=0.05`` is ``neuronllm_gxa``) costs only its new cells. A warm-up call
-first takes the one-off costs (loading, the fast-path self-checks) out of the timings. The estimate ignores
-batching gains over more examples, so it tends to overestimate; docs/results.md records how far it landed from
-a real run. :func:`measured_cost` gives a run's own compute time in the same shape (its ``results.md`` ends with
-it), to set beside the estimate.
+first takes the one-off costs (loading, the fast-path self-checks) out of the timings. Three probes per task
+stand for a split only roughly: issue #24's grid (189 cells, SmolLM2, 1 thread) took 1.34x its estimate, per
+task 1.15x to 1.64x (docs/results.md), so budget a third more. :func:`measured_cost` gives a run's own
+compute time in the same shape (its ``results.md`` ends with it), to set beside the estimate.
 
 Example:
     >>> config = CompareConfig(tasks=task_files, k=4, n_identify=6, n_eval=6, seeds=(0, 1, 2))  # two tiny tasks
@@ -28,7 +28,7 @@ Example:
     ...
     | tiny-reversed.jsonl | random | ... min | ... min | ... min |
     ...
-    Expected total: ... min on this machine (measured in ... s; an overestimate where batches ... the probes).
+    Expected total: ... min on this machine (measured in ... s; a full grid on SmolLM2 took 1.34x its estimate, ...
 """
 
 from __future__ import annotations
@@ -127,8 +127,8 @@ class CostEstimate:
                 "selection time of sets from before it was recorded not counted)."
             )
         return (
-            f"Expected total: {_h(self.total_s)} on this machine (measured in {self.probe_seconds:.0f} s; an "
-            "overestimate where batches of many examples run faster than the probes)."
+            f"Expected total: {_h(self.total_s)} on this machine (measured in {self.probe_seconds:.0f} s; a full "
+            "grid on SmolLM2 took 1.34x its estimate, docs/results.md: budget a third more)."
         )
 
 
