@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from neuronllm_tl.comparison.store import NEURON_SETS_FILE
 from neuronllm_tl.reporting.report_tables import fmt
 from neuronllm_tl.reporting.run_files import RunFiles
 from neuronllm_tl.tasks.registry import default_task_name
@@ -99,15 +100,22 @@ def _examples(report: Mapping[str, Any]) -> str:
 
 
 def _stored_metadata(folder: Path) -> dict[str, Any]:
-    """The metadata of the first neuron set a comparison stored (model, versions, fingerprint)."""
-    for path in sorted((folder / "neurons").glob("*/metadata.json")):
+    """The metadata of the first neuron set a comparison stored (model, versions, fingerprint): from its
+    compact records (``neuron_sets.jsonl``, the part of a folder that travels), else its set folders."""
+    texts = _lines(folder / NEURON_SETS_FILE)
+    texts += [path.read_text() for path in sorted((folder / "neurons").glob("*/metadata.json"))]
+    for text in texts:
         try:
-            value = json.loads(path.read_text())
-        except (OSError, ValueError):
+            value = json.loads(text)
+        except ValueError:
             continue
         if isinstance(value, dict):
-            return value
+            return value["metadata"] if isinstance(value.get("metadata"), dict) else value
     return {}
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines()[:1] if path.is_file() else []
 
 
 def _seeds_item(cfg: Mapping[str, Any]) -> Item:

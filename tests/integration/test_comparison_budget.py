@@ -79,6 +79,8 @@ def test_the_small_part_of_a_folder_travels_and_nothing_is_recomputed(model, con
     after = run_comparison(model, config, out=copy, log=notes.append)
     assert _table(after) == _table(before)
     assert not [n for n in notes if "changed since the last run" in n]
+    page = render_report(copy).read_text(encoding="utf-8")  # its header from the travelling records alone
+    assert "<dt>model</dt>" in page and "<dt>versions</dt>" in page and "neuronllm_tl=" in page
 
 
 def test_the_estimate_covers_every_task_and_variant_without_running_the_grid(model, config, tmp_path, monkeypatch):
