@@ -9,10 +9,16 @@ excludes 0 on the side the mode predicts). A reference is a list of alternatives
 paper's setting is ``neuronllm_ig`` where the grid ran IG, else ``neuronllm_gxa``. Names joined by `` = ``
 (settings whose cells are the same measurements) match any of their parts.
 
-Example:
-    >>> refs = {"Knowledge Neurons": ("knowledge_neurons",), "paper": ("neuronllm_ig", "neuronllm_gxa")}
-    >>> rows = against_references(pairs, ("z=0.01", "mask=False"), refs)
-    >>> print(summary_table(rows, refs).to_markdown())   # per candidate and mode: on how many tasks it beats each
+Example (issue #24's grid: ``refs = {"Knowledge Neurons": ("knowledge_neurons",), "the paper's setting":
+("neuronllm_ig", "neuronllm_gxa")}`` and every sweep setting as a candidate; ``scripts/evidence_tables.py``):
+    >>> import dataclasses
+    >>> pairs = [dataclasses.replace(p, group="selection") for p in result.pairs]  # a grid with sweeps has these
+    >>> refs = {"TN": ("tn",), "random": ("random",)}
+    >>> rows = against_references(pairs, ("neuronllm_gxa",), refs)
+    >>> sorted({(v.mode, v.reference) for v in rows})
+    [('excite_good', 'TN'), ('excite_good', 'random'), ('silence_good', 'TN'), ('silence_good', 'random')]
+    >>> summary_table(rows, refs).header   # per candidate and mode: on how many tasks it beats each, and all
+    ('setting', 'mode', 'beats TN', 'beats random', 'beats all')
 """
 
 from __future__ import annotations

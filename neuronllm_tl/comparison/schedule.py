@@ -10,7 +10,7 @@ is done, whichever run and order measured it.
 Example:
     >>> cfg = CompareConfig(tasks=task_files, variants=("tn", "random"), k=4, n_identify=6, n_eval=6, seeds=(0,))
     >>> [s for s in run_comparison(model, cfg, out="out", log=lambda s: None).markdown.splitlines() if s[:3] == "## "]
-    ['## Summary over tasks', '## Who beats whom', '## tiny', '## tiny-reversed']
+    ['## Summary over tasks', '## Who beats whom', '## tiny', '## tiny-reversed', '## Compute time']
 """
 
 from __future__ import annotations
