@@ -8,7 +8,7 @@ library versions, model and task fingerprints, identification statistics); for a
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,9 +102,7 @@ def _examples(report: Mapping[str, Any]) -> str:
 def _stored_metadata(folder: Path) -> dict[str, Any]:
     """The metadata of the first neuron set a comparison stored (model, versions, fingerprint): from its
     compact records (``neuron_sets.jsonl``, the part of a folder that travels), else its set folders."""
-    texts = _lines(folder / NEURON_SETS_FILE)
-    texts += [path.read_text() for path in sorted((folder / "neurons").glob("*/metadata.json"))]
-    for text in texts:
+    for text in _metadata_texts(folder):
         try:
             value = json.loads(text)
         except ValueError:
@@ -114,8 +112,17 @@ def _stored_metadata(folder: Path) -> dict[str, Any]:
     return {}
 
 
-def _lines(path: Path) -> list[str]:
-    return path.read_text().splitlines()[:1] if path.is_file() else []
+def _metadata_texts(folder: Path) -> Iterator[str]:
+    """The first record's line, then each set folder's metadata, read only as far as they are needed."""
+    records = folder / NEURON_SETS_FILE
+    if records.is_file():
+        with records.open() as f:
+            yield f.readline()
+    for path in sorted((folder / "neurons").glob("*/metadata.json")):
+        try:
+            yield path.read_text()
+        except OSError:
+            continue
 
 
 def _seeds_item(cfg: Mapping[str, Any]) -> Item:
