@@ -11,13 +11,15 @@ Per task (its first split seed) and per variant of the grid, :func:`estimate_com
   reruns only the option suffixes at the answer position);
 
 and multiplies out: identification per example x ``n_identify``, a steered scoring per example x ``n_eval`` x
-the variant's cells (its modes x (1 + controls), plus the unrelated task's cell per mode), the unsteered
-scoring once per task and split, all x the split seeds. A variant whose neuron set and cells an earlier
-variant of the grid already makes (``z=0.05`` is ``neuronllm_gxa``) costs only its new cells. A warm-up call
-first takes the one-off costs (loading, the fast-path self-checks) out of the timings. Three probes per task
-stand for a split only roughly: issue #24's grid (189 cells, SmolLM2, 1 thread) took 1.34x its estimate, per
-task 1.15x to 1.64x (docs/results.md), so budget a third more. :func:`measured_cost` gives a run's own
-compute time in the same shape (its ``results.md`` ends with it), to set beside the estimate.
+the variant's cells on the task's own held-out split (its modes x (1 + controls)), plus one per mode on the
+unrelated task, timed on that task's held-out examples (sentiment-mini's unrelated cells, on AG News, took
+about 3x its own), the unsteered scoring once per task and split, all x the split seeds. A variant whose
+neuron set and cells an earlier variant of the grid already makes (``z=0.05`` is ``neuronllm_gxa``) costs only
+its new cells. A warm-up call first takes the one-off costs (loading, the fast-path self-checks) out of the
+timings. Three probes per task stand for a split only roughly: issue #24's grid (189 cells, SmolLM2, 1 thread)
+took 1.34x its estimate, per task 1.15x to 1.64x (docs/results.md), so budget a third more.
+:func:`measured_cost` gives a run's own compute time in the same shape (its ``results.md`` ends with it), to
+set beside the estimate.
 
 Example:
     >>> config = CompareConfig(tasks=task_files, k=4, n_identify=6, n_eval=6, seeds=(0, 1, 2))  # two tiny tasks
@@ -142,15 +144,19 @@ def _timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def _cells_per_unit(v: Variant, config: CompareConfig, has_unrelated: bool, done: set[tuple[str, str]]) -> int:
+def _cells_per_unit(
+    v: Variant, config: CompareConfig, has_unrelated: bool, done: set[tuple[str, str]]
+) -> tuple[int, int]:
     """The variant's steered cells per split seed that no earlier variant of the grid measured already (the
-    store reuses a cell of the same neuron set, mode and control: e.g. ``z=0.05`` is ``neuronllm_gxa``)."""
+    store reuses a cell of the same neuron set, mode and control: e.g. ``z=0.05`` is ``neuronllm_gxa``), as
+    (cells on the task's own held-out split, cells on the unrelated task's)."""
     controls = config.controls if v.controls else 0
     cells = {(m, "identified") for m in v.modes} | {(m, f"random{c}") for m in v.modes for c in range(controls)}
     cells |= {(m, "unrelated") for m in v.modes} if v.specificity and has_unrelated else set()
     new = cells - done
     done |= new
-    return len(new)
+    unrelated = sum(which == "unrelated" for _, which in new)
+    return len(new) - unrelated, unrelated
 
 
 class _Prober:
@@ -158,6 +164,7 @@ class _Prober:
         self.model, self.config, self.n = model, config, probe_examples
         self.shared: dict[tuple[str, str], float] = {}
         self._splits: dict[tuple[str, str, int], tuple[Task, Task]] = {}
+        self._scoring: dict[tuple[str, str, int], tuple[float, float]] = {}
 
     def split(self, task: str, v: Variant) -> tuple[Task, Task]:
         """The probe examples of ``task``'s first split (each task and read-out loaded once, as the grid does)."""
@@ -184,12 +191,16 @@ class _Prober:
             self.shared[key] = seconds
         return seconds / len(ident)
 
-    def scoring_per_example(self, held_out: Task) -> tuple[float, float]:
-        """(cold, through a warm prompt cache) seconds per held-out example."""
-        cache = PromptCache()
-        cold = _timed(lambda: score_task(self.model, held_out, prompt_cache=cache))
-        warm = _timed(lambda: score_task(self.model, held_out, prompt_cache=cache))
-        return cold / len(held_out), warm / len(held_out)
+    def scoring_per_example(self, task: str, v: Variant) -> tuple[float, float]:
+        """(cold, through a warm prompt cache) seconds per held-out example of ``task``, timed once per split."""
+        fmt = v.answer_format or self.config.answer_format
+        key = (task, fmt, v.n_permutations or self.config.n_permutations)
+        if key not in self._scoring:
+            held_out, cache = self.split(task, v)[1], PromptCache()
+            cold = _timed(lambda: score_task(self.model, held_out, prompt_cache=cache))
+            warm = _timed(lambda: score_task(self.model, held_out, prompt_cache=cache))
+            self._scoring[key] = cold / len(held_out), warm / len(held_out)
+        return self._scoring[key]
 
 
 def estimate_comparison(model: HookedModel, config: CompareConfig, *, probe_examples: int = 3) -> CostEstimate:
@@ -202,18 +213,21 @@ def estimate_comparison(model: HookedModel, config: CompareConfig, *, probe_exam
     _, warm_eval = prober.split(grid[0][0], grid[0][1])
     score_task(model, warm_eval)  # one-off costs (fast-path self-checks, lazy loading) are not the grid's
     for task, v in grid:
-        ident, held_out = prober.split(task, v)
+        ident, _ = prober.split(task, v)
         unrelated = config.unrelated_tasks().get(task)
         set_key = (task, repr((v.config.with_defaults(ig_steps=config.ig_steps, z=config.z).to_dict(), v.k)))
         repeated = set_key in measured  # the same neuron set as an earlier variant's: the store reuses it
-        n_cells = _cells_per_unit(v, config, unrelated is not None, measured.setdefault(set_key, set()))
+        n_target, n_other = _cells_per_unit(v, config, unrelated is not None, measured.setdefault(set_key, set()))
         per_ident = 0.0 if repeated else prober.identify_per_example(task, v, ident, _contrast(prober, task, v))
-        cold, warm = prober.scoring_per_example(held_out) if n_cells or task not in unsteered else (0.0, 0.0)
-        cells.append(
-            CellCost(task, v.name, per_ident * config.n_identify * seeds, warm * config.n_eval * n_cells * seeds)
-        )
-        other = unrelated is not None and unrelated not in config.tasks  # else it is counted as its own task's
-        unsteered.setdefault(task, cold * config.n_eval * seeds * (2 if other else 1))
+        cold, warm = prober.scoring_per_example(task, v)
+        steered = warm * n_target  # an unrelated cell scores the unrelated task's held-out examples, not these
+        if unrelated is not None:
+            other_cold, other_warm = prober.scoring_per_example(unrelated, v)
+            steered += other_warm * n_other
+            if unrelated not in config.tasks:  # else its unsteered scorings are counted as its own task's
+                cold += other_cold
+        cells.append(CellCost(task, v.name, per_ident * config.n_identify * seeds, steered * config.n_eval * seeds))
+        unsteered.setdefault(task, cold * config.n_eval * seeds)
     return CostEstimate(tuple(cells), unsteered, time.time() - start)
 
 

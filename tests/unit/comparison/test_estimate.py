@@ -47,3 +47,22 @@ def test_an_estimate_beside_a_run_compares_the_units_done_with_what_they_took():
     assert lines[2:] == ["| a | 4.0 min | 2.0 min | 1.5 min | 0.75 |",  # 120 s x 2/3 + a's unsteered 60 s x 2/3
                          "| b | 2.0 min | – | – | – |",
                          "| total | 6.0 min | 2.0 min | 1.5 min | 0.75 |"]  # fmt: skip
+
+
+def test_cells_on_the_unrelated_task_are_costed_at_its_own_scoring_time(model, tmp_path, monkeypatch):
+    # sentiment-mini's unrelated cells score AG News (long texts): the grid took 11.1 min for its random variant
+    # where the estimate, costing them at sentiment-mini's own scoring time, expected 1.2 min
+    from neuronllm_tl.comparison import estimate as estimate_module
+    from neuronllm_tl.comparison.config import CompareConfig
+    from neuronllm_tl.comparison.variants import VARIANTS
+    from tests.integration.test_comparison import write_tasks
+
+    a, b = write_tasks(tmp_path)
+    per_example = {a: (10.0, 1.0), b: (1000.0, 100.0)}  # (cold, warm) seconds per held-out example
+    monkeypatch.setattr(estimate_module._Prober, "scoring_per_example", lambda self, task, v: per_example[task])
+    monkeypatch.setattr(estimate_module._Prober, "identify_per_example", lambda self, *args: 0.0)
+    monkeypatch.setattr(estimate_module, "score_task", lambda *args, **kwargs: None)
+    config = CompareConfig(tasks=(a, b), variants=("random",), k=4, n_identify=4, n_eval=4, controls=2, seeds=(0,))
+    cost = {c.task: c.scoring_s for c in estimate_module.estimate_comparison(model, config).cells}
+    modes = len(VARIANTS["random"].modes)  # random: no controls; one identified and one unrelated cell per mode
+    assert cost == {a: 4 * modes * (1.0 + 100.0), b: 4 * modes * (100.0 + 1.0)}
