@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
+from itertools import groupby
 from pathlib import Path
 
 from neuronllm_tl.comparison.config import CompareConfig
@@ -95,13 +96,20 @@ def measured_so_far(model: HookedModel, config: CompareConfig, *, out: str | Pat
 
 
 def _units(run: ComparisonRun, config: CompareConfig, log: Callable[[str], None]) -> list[tuple[str, Variant, int]]:
-    """The grid's (task, variant, split seed) units, in order, once every task loads and splits."""
+    """The grid's (task, variant, split seed) units, in order, once every task loads and splits: split seed by
+    split seed within each task's run of variants, so that consecutive units score the same held-out splits and
+    the run's prompt cache (least recently used out) keeps them. Variant by variant, the seeds took turns: three
+    seeds of AG News and of its unrelated task outgrew the cache and every unit scored its first cells cold."""
     grid = config.grid()
     if len(config.tasks) < 2 and any(v.config.needs_contrast_tasks for _, v in grid):
         log("methods that contrast tasks (lape) need at least two tasks; they are skipped.")
         grid = [(t, v) for t, v in grid if not v.config.needs_contrast_tasks]
     run.check_tasks(grid)
-    return [(task, v, seed) for task, v in grid for seed in config.seeds]
+    units = []
+    for task, block in groupby(grid, key=lambda entry: entry[0]):
+        variants = [v for _, v in block]
+        units += [(task, v, seed) for seed in config.seeds for v in variants]
+    return units
 
 
 def _reuse(run: ComparisonRun, task: str, v: Variant, seed: int) -> bool:

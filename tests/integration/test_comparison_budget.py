@@ -11,8 +11,12 @@ from neuronllm_tl.comparison import run as run_module
 from neuronllm_tl.comparison import schedule
 from neuronllm_tl.comparison.estimate import estimate_comparison
 from neuronllm_tl.comparison.schedule import measured_so_far, run_comparison
+from neuronllm_tl.comparison.splits import make_splits
 from neuronllm_tl.comparison.store import SPEED_ONLY, ArtefactStore
+from neuronllm_tl.evaluation.scores import score_task
 from neuronllm_tl.reporting import render_report
+from neuronllm_tl.scoring.shared_prompt import PromptCache
+from neuronllm_tl.testing import tiny_hf_llama
 from tests.integration.test_comparison import QUIET, small, write_tasks
 
 
@@ -178,3 +182,27 @@ def test_report_only_computes_nothing_and_reports_what_the_folder_holds(model, c
     assert {r.variant for r in result.rows} == {"random"}
     assert "Report only: 4 of 12 cells done" in capsys.readouterr().out
     assert "4 of 12 cells done" in (out / "results.md").read_text()
+
+
+def test_units_go_split_seed_by_seed_so_the_prompt_cache_keeps_their_splits(tmp_path, monkeypatch):
+    model = tiny_hf_llama(str(tmp_path / "llama"), n_layers=2)  # a model that returns a cache: prompts are shared
+    a, b = write_tasks(tmp_path)
+    config = small((a, b), variants=("neuronllm_gxa", "random"), controls=1, seeds=(0, 1, 2))
+    one_split = PromptCache()
+    score_task(model, make_splits(config, a, "cloze", 3, seed=0).evaluate, prompt_cache=one_split, batch_size=8)
+    capacity = int(2.5 * sum(size for _, size in one_split._entries.values()))  # a target and an unrelated split
+    runs = []
+
+    class SmallCache(run_module.ComparisonRun):
+        def __post_init__(self):
+            super().__post_init__()
+            self.prompt_cache = PromptCache(max_bytes=capacity)
+            runs.append(self)
+
+    monkeypatch.setattr(schedule, "ComparisonRun", SmallCache)
+    run_comparison(model, config, out=tmp_path / "out", **QUIET)
+    units = [tuple(name.split(" / ")[:3]) for name in runs[0].cells if name.startswith(f"{a} / ")]
+    assert list(dict.fromkeys(units)) == [(a, f"seed {s}", v) for s in range(3) for v in ("neuronllm_gxa", "random")]
+    # each task's block computes each seed's two splits (its own and the unrelated task's) once: 2 x 2 x 3; variant
+    # by variant, the seeds took turns and every unit missed both (24 here)
+    assert runs[0].prompt_cache.misses == 2 * 2 * 3
