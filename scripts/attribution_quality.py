@@ -63,7 +63,7 @@ for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from scipy.stats import spearmanr  # noqa: E402
+from scipy.stats import bootstrap, spearmanr  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 from neuronllm_tl.attribution.collect import (  # noqa: E402
@@ -320,12 +320,83 @@ def all_metrics(
             (restrict(target[0], flat), restrict(target[1], flat)),
             ks,
         )
-        if est.score in ("abs", "kn", "qrnca"):
-            row["recall"].update({key: None for key in row["recall"] if key.startswith("bad")})
+        row["recall"].update({key: None for key in row["recall"] if not has_side(est, key)})
         metrics[est.name] = {"run": est.run, "target": est.target, "seconds_per_question": seconds / n_questions}
         metrics[est.name].update(row)
         tensors[est.name] = scores[1]
     return metrics, tensors
+
+
+# ---- uncertainty ----------------------------------------------------------------------------------------
+
+
+def resample(attr: TaskAttributions, examples: np.ndarray) -> TaskAttributions:
+    """The questions of the drawn ``examples`` (with replacement), each draw counted as its own example."""
+    rows = [(attr.example_index == int(e)).nonzero().flatten() for e in examples]
+    labels = torch.cat([torch.full((len(r),), j) for j, r in enumerate(rows)])
+    picked = torch.cat(rows)
+    return dataclasses.replace(
+        attr,
+        attributions=attr.attributions[picked],
+        example_index=labels,
+        objective_values=attr.objective_values[picked],
+        correct=attr.correct[picked],
+    )
+
+
+def metric_names(ks: list[int]) -> list[str]:
+    """What :func:`task_level_values` returns per estimate, in order."""
+    return ["spearman_task", *(f"{side}@{k}" for k in ks for side in ("good", "bad"))]
+
+
+def task_level_values(results: dict[str, Any], ks: list[int], flat: Tensor | None, examples: np.ndarray) -> np.ndarray:
+    """Every estimate's task-level rho and recall@K (NaN: undefined) on the drawn examples, flattened."""
+    cache: dict[str, TaskAttributions] = {}
+
+    def drawn(run: str) -> TaskAttributions:
+        if run not in cache:
+            cache[run] = resample(results[run][0], examples)
+        return cache[run]
+
+    targets = {t: restrict(truth_scores(drawn(TRUTH), t)[1], flat) for t in ("effect", "magnitude")}
+    values = []
+    for est in ESTIMATES[1:]:
+        task, truth = restrict(estimate_scores(est, drawn(est.run))[1], flat), targets[est.target]
+        assert task is not None and truth is not None
+        values.append(spearman(task, truth))
+        for k in ks:
+            values += [recall_at_k(task, truth, k, side) for side in ("good", "bad")]
+    return np.array([math.nan if v is None else v for v in values], dtype=float)
+
+
+def has_side(est: Estimate, metric: str) -> bool:
+    """Whether ``est`` reports ``metric``: unsigned and positive-only set scores have no bad side."""
+    return not (metric.startswith("bad") and est.score in ("abs", "kn", "qrnca"))
+
+
+def bootstrap_errors(
+    results: dict[str, Any], ks: list[int], flat: Tensor | None, n_resamples: int, seed: int = 0
+) -> dict[str, dict[str, float | None]]:
+    """Each estimate's task-level rho and recall@K bootstrap standard error over the task's examples
+    (``scipy.stats.bootstrap``): how much each value depends on which examples were asked. A standard error,
+    not an interval: a resample repeats some examples and drops others, which shifts these rank statistics, so
+    a percentile interval can miss the estimate, and BCa degenerates where rho is near 1."""
+    examples = np.unique(results[TRUTH][0].example_index.numpy())
+    errors = bootstrap(
+        (examples,),
+        lambda draw: task_level_values(results, ks, flat, draw),
+        vectorized=False,
+        n_resamples=n_resamples,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    ).standard_error
+    names, out = metric_names(ks), {}
+    for i, est in enumerate(ESTIMATES[1:]):
+        mine = errors[i * len(names) : (i + 1) * len(names)]
+        out[est.name] = {
+            n: float(se) if math.isfinite(se) and has_side(est, n) else None for n, se in zip(names, mine, strict=True)
+        }
+    return out
 
 
 # ---- one task -------------------------------------------------------------------------------------------
@@ -339,6 +410,9 @@ def measure_task(store: BatchStore, task: Task, args: argparse.Namespace) -> tup
     results = timed_runs(store, task, args.objective, options, sample)
     flat = None if sample is None else sample[:, 0] * spec.d_mlp + sample[:, 1]
     metrics, tensors = all_metrics(results, args.ks, flat)
+    if args.bootstrap and len(np.unique(results[TRUTH][0].example_index.numpy())) > 1:
+        for name, errors in bootstrap_errors(results, args.ks, flat, args.bootstrap).items():
+            metrics[name]["se"] = errors
     truth = results[TRUTH][0]
     if flat is not None:
         tensors["sample"] = flat
@@ -355,6 +429,7 @@ def measure_task(store: BatchStore, task: Task, args: argparse.Namespace) -> tup
         "n_neurons": n_neurons,
         "n_neurons_measured": n_measured,
         "ks": args.ks,
+        "bootstrap_resamples": args.bootstrap,
         "run_options": dataclasses.asdict(options),
         "torch_threads": torch.get_num_threads(),
         "library_version": __version__,
@@ -412,6 +487,11 @@ def fmt(x: float | None, spec: str = ".2f") -> str:
     return "—" if x is None else format(x, spec)
 
 
+def with_se(x: float | None, se: float | None) -> str:
+    """``x`` and its bootstrap standard error, where there is one."""
+    return fmt(x) if x is None or se is None else f"{x:.2f} ± {se:.2f}"
+
+
 def question_cell(q: dict | None) -> str:
     return "—" if q is None else f"{q['median']:.2f} [{q['q25']:.2f}, {q['q75']:.2f}]"
 
@@ -442,10 +522,14 @@ def task_table(row: dict) -> list[str]:
     for name, m in row["estimates"].items():
         s = exact if name == TRUTH else m["seconds_per_question"]
         about = "≈" if name == TRUTH and sampled(row) else ""
-        recall = " | ".join(f"{fmt(m['recall'][f'good@{k}'])} | {fmt(m['recall'][f'bad@{k}'])}" for k in ks)
+        se = m.get("se", {})
+        recall = " | ".join(
+            f"{with_se(m['recall'][f'{side}@{k}'], se.get(f'{side}@{k}'))}" for k in ks for side in ("good", "bad")
+        )
         lines.append(
             f"| `{name}` | {compared[m['target']]} | {about}{s:.3g} | {s / exact:.3g} | "
-            f"{fmt(m['spearman_task'])} | {question_cell(m['spearman_question'])} | {recall} |"
+            f"{with_se(m['spearman_task'], se.get('spearman_task'))} | {question_cell(m['spearman_question'])} | "
+            f"{recall} |"
         )
     return lines
 
@@ -505,6 +589,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--max-rows", type=int, default=64, help="rows per pass of IG and ablation variants")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--bootstrap",
+        type=int,
+        default=200,
+        metavar="B",
+        help="resamples of the examples for the standard errors of task-level rho and recall@K (0: none)",
+    )
     ap.add_argument(
         "--sample-neurons",
         type=int,

@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from scipy.stats import spearmanr
@@ -133,3 +134,36 @@ def test_saved_batches_equal_one_pass_and_a_stopped_task_resumes_from_them(aq, t
     assert missing.exists() and all(f.stat().st_mtime_ns == t for f, t in before.items())
     assert torch.allclose(_load(batched / "tiny.safetensors")["ig_m16"], a["ig_m16"], atol=1e-5)
     assert json.loads((batched / "tiny.json").read_text())["seconds_per_question"]["ig_m16"] > 0
+
+
+def _attributions(values, example_index):
+    from neuronllm_tl.attribution.collect import TaskAttributions
+
+    n = len(example_index)
+    return TaskAttributions(values, torch.tensor(example_index), torch.zeros(n), torch.ones(n, dtype=torch.bool))
+
+
+def test_a_resample_counts_each_draw_as_its_own_example(aq):
+    from neuronllm_tl.methods.ablation_oracle import mean_effect
+
+    # example 0 asked twice (its mean is 1), example 1 once (its value is 4)
+    attr = _attributions(torch.tensor([0.0, 2.0, 4.0]).view(3, 1, 1), [0, 0, 1])
+    drawn = aq.resample(attr, np.array([1, 1, 0]))
+    assert drawn.example_index.tolist() == [0, 1, 2, 2] and drawn.attributions.flatten().tolist() == [4, 4, 0, 2]
+    assert mean_effect(drawn).item() == pytest.approx((4 + 4 + 1) / 3)  # example 1 weighs twice
+
+
+def test_standard_errors_over_examples_come_with_the_task_level_values(aq, tmp_path):
+    out, doc = tmp_path / "results", tmp_path / "doc.md"
+    doc.write_text(f"{aq.BEGIN}\n{aq.END}\n")
+    _run(aq, out, doc, "--bootstrap", "50")
+    row = json.loads((out / "tiny.json").read_text())
+    est = row["estimates"]
+    assert row["bootstrap_resamples"] == 50 and "se" not in est["ablation"]  # E against itself: nothing to resample
+    se = est["ig_m16"]["se"]["spearman_task"]
+    assert 0 < se < 0.5 and all(v is None or v >= 0 for v in est["ig_m16"]["se"].values())
+    assert est["tn"]["se"]["bad@5"] is None and est["tn"]["se"]["good@5"] is not None  # no bad side, no error
+    assert f"| {est['ig_m16']['spearman_task']:.2f} ± {se:.2f} |" in doc.read_text()
+    _run(aq, tmp_path / "none", doc, "--bootstrap", "0")
+    assert "se" not in json.loads((tmp_path / "none" / "tiny.json").read_text())["estimates"]["ig_m16"]
+    assert aq.with_se(0.5, 0.02) == "0.50 ± 0.02" and aq.with_se(None, 0.1) == "—" and aq.with_se(0.5, None) == "0.50"
