@@ -41,6 +41,8 @@ task-level tensor of E, |E| and of every estimate, so the task-level metrics can
 ``--out``, and skipped on a rerun. Within a task, each run's batches (``--batch-size`` examples) are saved under
 ``<out>/<task>.batches/`` as they are measured, keyed by their content, so ``--max-minutes N`` stops a task
 between batches (exit 0) and the same command continues it; seconds per question add up each batch's own time.
+``--shard I/N`` measures only every N-th batch from the I-th, so N processes (``0/N`` ... ``N-1/N``, same
+``--out``) share a task's batches: the last to finish writes the task, or the command without ``--shard`` does.
 ``--model tiny`` (with ``--tasks tiny``) runs the random tiny model of :mod:`neuronllm_tl.testing` in seconds;
 its numbers mean nothing.
 """
@@ -164,6 +166,10 @@ class BudgetSpent(Exception):
     """The run's ``--max-minutes`` ran out at a batch boundary; the batches measured so far are saved."""
 
 
+class OtherShards(Exception):
+    """This shard's batches of a run are measured; the other shards' are not all saved yet."""
+
+
 @dataclass
 class BatchStore:
     """Each run's attributions per batch of its stream, saved under ``folder`` as soon as measured and keyed by
@@ -174,14 +180,17 @@ class BatchStore:
     model: HookedModel
     deadline: float = math.inf
     """``time.monotonic()`` after which no new batch starts."""
+    shard: tuple[int, int] = (0, 1)
+    """(rank, world): measure only the batches ``b`` with ``b % world == rank`` (``--shard rank/world``)."""
 
     def run(self, name: str, task: Task, request: AttributionRequest, options: RunOptions) -> tuple[Any, float]:
         """(TaskAttributions of every question of ``task``, seconds spent measuring them, over all sittings)."""
         stream = AttributionStream(self.model, task, request, options)
         folder = self.folder / f"{name}-{self.key(stream, options)[:16]}"
         saved = {int(p.stem) for p in folder.glob("*.safetensors")}
-        batches = stream.batches(skip=saved)
-        for _ in range(len(stream.plan) - len(saved)):
+        rank, world = self.shard
+        batches = stream.batches(skip=saved, rank=rank, world=world)
+        for _ in range(sum(b % world == rank and b not in saved for b in range(len(stream.plan)))):
             if time.monotonic() > self.deadline:
                 raise BudgetSpent(f"{name}, {len(stream.plan) - len(saved)} of its {len(stream.plan)} batches left")
             start = time.perf_counter()
@@ -190,6 +199,9 @@ class BatchStore:
             batch.metadata["seconds"] = time.perf_counter() - start
             batch.save(folder / f"{attributed.index:04d}.safetensors")  # atomic: a cut batch is measured again
             saved.add(attributed.index)
+        saved |= {int(p.stem) for p in folder.glob("*.safetensors")}  # other shards may have saved theirs meanwhile
+        if len(saved) < len(stream.plan):
+            raise OtherShards(f"{name}, {len(stream.plan) - len(saved)} of its {len(stream.plan)} batches")
         parts = [TaskAttributions.load(folder / f"{b:04d}.safetensors") for b in range(len(stream.plan))]
         return assemble_attributions(stream, parts), sum(part.metadata["seconds"] for part in parts)
 
@@ -205,14 +217,20 @@ def timed_runs(
 ) -> dict[str, Any]:
     """Every run on ``task``, one after the other, after a warm-up: {name: (TaskAttributions, seconds)}."""
     collect_attributions(store.model, task.subset([0]), AttributionRequest("grad_x_act", objective), options)
-    out = {}
+    out, others = {}, []
     for name, request in runs(objective, sample).items():
         if request is None:
             start = time.perf_counter()
             out[name] = (answer_activations(store.model, task), time.perf_counter() - start)
         else:
-            out[name] = store.run(name, task, request, options)
+            try:
+                out[name] = store.run(name, task, request, options)
+            except OtherShards as left:
+                others.append(str(left))
+                continue
         print(f"  {name}: {out[name][1]:.1f} s", flush=True)
+    if others:
+        raise OtherShards("; ".join(others))
     return out
 
 
@@ -609,11 +627,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="start no new batch after this many minutes; the same command again continues (default: no limit)",
     )
+    ap.add_argument(
+        "--shard",
+        type=shard_arg,
+        default=(0, 1),
+        metavar="I/N",
+        help="measure only every N-th question from the I-th (0 <= I < N), e.g. 0/2 and 1/2 in two processes "
+        "into the same --out; then the command without --shard writes the results from their batches",
+    )
     ap.add_argument("--out", type=Path, default=Path("docs/measurements/attribution_quality"))
     ap.add_argument("--doc", type=Path, default=DEFAULT_DOC, help="the doc whose tables are rewritten")
     ap.add_argument("--section", default=SECTION, help="which marked section of --doc the tables go in")
     ap.add_argument("--render", action="store_true", help="only rewrite the doc's tables from --out")
     return ap.parse_args(argv)
+
+
+def shard_arg(text: str) -> tuple[int, int]:
+    """``"I/N"`` as (I, N), checked."""
+    try:
+        rank, world = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard takes I/N, e.g. 0/2; got {text!r}") from None
+    if not 0 <= rank < world:
+        raise argparse.ArgumentTypeError(f"--shard I/N needs 0 <= I < N, e.g. 0/2 and 1/2; got {text!r}")
+    return rank, world
 
 
 def data_file_map(pairs: list[str]) -> dict[str, str]:
@@ -649,13 +686,19 @@ def run_tasks(args: argparse.Namespace, load: Callable[[str], HookedModel] = loa
     for i, name in enumerate(todo):
         task = make_task(name, files, args.answer_format, args.n_questions)
         print(f"{name}: {len(task.questions())} questions", flush=True)
-        store = BatchStore(args.out / f"{name}.batches", model, deadline)
+        store = BatchStore(args.out / f"{name}.batches", model, deadline, args.shard)
         try:
             row, tensors = measure_task(store, task, args)
         except BudgetSpent as stop:
             left = ", ".join(todo[i:])
             print(f"--max-minutes reached before {stop}; left: {left}. Rerun the same command to continue.")
             return
+        except OtherShards as left:
+            print(
+                f"{name}: shard {args.shard[0]}/{args.shard[1]} is measured; left to the other shards: {left}. Once "
+                "every shard has finished, run the command without --shard to write the task's results."
+            )
+            continue
         save_task(args.out, name, row, tensors)
 
 

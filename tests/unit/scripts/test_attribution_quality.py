@@ -167,3 +167,19 @@ def test_standard_errors_over_examples_come_with_the_task_level_values(aq, tmp_p
     _run(aq, tmp_path / "none", doc, "--bootstrap", "0")
     assert "se" not in json.loads((tmp_path / "none" / "tiny.json").read_text())["estimates"]["ig_m16"]
     assert aq.with_se(0.5, 0.02) == "0.50 ± 0.02" and aq.with_se(None, 0.1) == "—" and aq.with_se(0.5, None) == "0.50"
+
+
+def test_shards_share_a_tasks_batches_and_the_last_one_writes_it(aq, tmp_path, capsys):
+    one, sharded, doc = tmp_path / "one", tmp_path / "sharded", tmp_path / "doc.md"
+    _run(aq, one, doc, "--batch-size", "1", "--bootstrap", "0")
+    _run(aq, sharded, doc, "--batch-size", "1", "--bootstrap", "0", "--shard", "0/2")
+    assert "shard 0/2 is measured; left to the other shards: ablation, 2 of its 4 batches" in capsys.readouterr().out
+    assert not (sharded / "tiny.json").exists()
+    ablation = next((sharded / "tiny.batches").glob("ablation-*"))
+    assert sorted(f.name for f in ablation.iterdir()) == ["0000.safetensors", "0002.safetensors"]
+    _run(aq, sharded, doc, "--batch-size", "1", "--bootstrap", "0", "--shard", "1/2")  # finds shard 0's batches
+    a, b = _load(one / "tiny.safetensors"), _load(sharded / "tiny.safetensors")
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    with pytest.raises(SystemExit):
+        aq.parse_args(["--shard", "2/2"])
+    assert "needs 0 <= I < N" in capsys.readouterr().err
