@@ -382,8 +382,8 @@ def task_level_values(results: dict[str, Any], ks: list[int], flat: Tensor | Non
         task, truth = restrict(estimate_scores(est, drawn(est.run))[1], flat), targets[est.target]
         assert task is not None and truth is not None
         values.append(spearman(task, truth))
-        for k in ks:
-            values += [recall_at_k(task, truth, k, side) for side in ("good", "bad")]
+        for k in ks:  # a side the estimate does not report is a constant 0 (a NaN would make scipy warn)
+            values += [recall_at_k(task, truth, k, s) if has_side(est, f"{s}@{k}") else 0.0 for s in ("good", "bad")]
     return np.array([math.nan if v is None else v for v in values], dtype=float)
 
 
