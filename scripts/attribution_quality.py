@@ -381,9 +381,10 @@ def task_level_values(results: dict[str, Any], ks: list[int], flat: Tensor | Non
     for est in ESTIMATES[1:]:
         task, truth = restrict(estimate_scores(est, drawn(est.run))[1], flat), targets[est.target]
         assert task is not None and truth is not None
-        values.append(spearman(task, truth))
-        for k in ks:  # a side the estimate does not report is a constant 0 (a NaN would make scipy warn)
-            values += [recall_at_k(task, truth, k, s) if has_side(est, f"{s}@{k}") else 0.0 for s in ("good", "bad")]
+        row = estimate_metrics((None, task), (truth, truth), ks)  # task level only: no per-question scores
+        values.append(row["spearman_task"])
+        # a side the estimate does not report is a constant 0 (a NaN would make scipy warn)
+        values += [row["recall"][n] if has_side(est, n) else 0.0 for n in metric_names(ks)[1:]]
     return np.array([math.nan if v is None else v for v in values], dtype=float)
 
 
@@ -398,8 +399,11 @@ def bootstrap_errors(
     """Each estimate's task-level rho and recall@K bootstrap standard error over the task's examples
     (``scipy.stats.bootstrap``): how much each value depends on which examples were asked. A standard error,
     not an interval: a resample repeats some examples and drops others, which shifts these rank statistics, so
-    a percentile interval can miss the estimate, and BCa degenerates where rho is near 1."""
+    a percentile interval can miss the estimate, and BCa degenerates where rho is near 1. Empty with a single
+    example (nothing to resample)."""
     examples = np.unique(results[TRUTH][0].example_index.numpy())
+    if len(examples) < 2:
+        return {}
     errors = bootstrap(
         (examples,),
         lambda draw: task_level_values(results, ks, flat, draw),
@@ -428,7 +432,7 @@ def measure_task(store: BatchStore, task: Task, args: argparse.Namespace) -> tup
     results = timed_runs(store, task, args.objective, options, sample)
     flat = None if sample is None else sample[:, 0] * spec.d_mlp + sample[:, 1]
     metrics, tensors = all_metrics(results, args.ks, flat)
-    if args.bootstrap and len(np.unique(results[TRUTH][0].example_index.numpy())) > 1:
+    if args.bootstrap:
         for name, errors in bootstrap_errors(results, args.ks, flat, args.bootstrap).items():
             metrics[name]["se"] = errors
     truth = results[TRUTH][0]

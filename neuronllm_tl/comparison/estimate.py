@@ -166,15 +166,17 @@ class _Prober:
         self._splits: dict[tuple[str, str, int], tuple[Task, Task]] = {}
         self._scoring: dict[tuple[str, str, int], tuple[float, float]] = {}
 
+    def _key(self, task: str, v: Variant) -> tuple[str, str, int]:
+        """``task`` as ``v`` reads it: (task, answer format, permutations)."""
+        return task, v.answer_format or self.config.answer_format, v.n_permutations or self.config.n_permutations
+
     def split(self, task: str, v: Variant) -> tuple[Task, Task]:
         """The probe examples of ``task``'s first split (each task and read-out loaded once, as the grid does)."""
-        fmt = v.answer_format or self.config.answer_format
-        perms = v.n_permutations or self.config.n_permutations
-        if (task, fmt, perms) not in self._splits:
-            s = make_splits(self.config, task, fmt, perms, seed=self.config.seeds[0])
-            probe = s.identify.subset(representative(s.identify, self.n)), s.evaluate.subset(range(self.n))
-            self._splits[task, fmt, perms] = probe
-        return self._splits[task, fmt, perms]
+        key = self._key(task, v)
+        if key not in self._splits:
+            s = make_splits(self.config, *key, seed=self.config.seeds[0])
+            self._splits[key] = s.identify.subset(representative(s.identify, self.n)), s.evaluate.subset(range(self.n))
+        return self._splits[key]
 
     def identify_per_example(self, task: str, v: Variant, ident: Task, contrast: list[Task]) -> float:
         config = v.config.with_defaults(ig_steps=self.config.ig_steps, z=self.config.z)
@@ -193,8 +195,7 @@ class _Prober:
 
     def scoring_per_example(self, task: str, v: Variant) -> tuple[float, float]:
         """(cold, through a warm prompt cache) seconds per held-out example of ``task``, timed once per split."""
-        fmt = v.answer_format or self.config.answer_format
-        key = (task, fmt, v.n_permutations or self.config.n_permutations)
+        key = self._key(task, v)
         if key not in self._scoring:
             held_out, cache = self.split(task, v)[1], PromptCache()
             cold = _timed(lambda: score_task(self.model, held_out, prompt_cache=cache))
