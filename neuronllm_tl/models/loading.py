@@ -80,20 +80,29 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
 
 
 def cached_conversion(name: str, convert: Callable[[Path], None]) -> Path:
-    """The cache folder for ``name``, running ``convert`` into it only if it is not complete yet."""
+    """The cache folder for ``name``, running ``convert`` into it only if it is not complete yet.
+
+    Safe across processes (two shards of one job started together, say): a file lock lets one of them
+    convert while the others wait and then read its folder, which is installed whole by one rename.
+    """
+    from filelock import FileLock
+
     folder = cache_root() / "models" / name
     if (folder / _COMPLETE_MARKER).is_file():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder.parent))
-    try:
-        convert(tmp)
-        (tmp / _COMPLETE_MARKER).write_text("ok\n")
-        if folder.exists():
-            shutil.rmtree(folder)
-        tmp.rename(folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with FileLock(str(folder.parent / f".{name}.lock")):
+        if (folder / _COMPLETE_MARKER).is_file():  # another process converted it while this one waited
+            return folder
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder.parent))
+        try:
+            convert(tmp)
+            (tmp / _COMPLETE_MARKER).write_text("ok\n")
+            if folder.exists():  # left incomplete by an interrupted conversion
+                shutil.rmtree(folder)
+            tmp.rename(folder)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
 

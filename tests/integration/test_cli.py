@@ -104,33 +104,6 @@ def test_cli_errors_are_reported_not_raised(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_conversion_runs_once_and_is_cached(tmp_path, monkeypatch):
-    monkeypatch.setenv("NEURONLLM_TL_CACHE", str(tmp_path))
-    calls = []
-
-    def fake_convert(target):
-        calls.append(target)
-        (target / "config.json").write_text("{}")
-
-    first = loading.cached_conversion("fake-model", fake_convert)
-    second = loading.cached_conversion("fake-model", fake_convert)
-    assert first == second == tmp_path / "models" / "fake-model"
-    assert len(calls) == 1 and (first / "config.json").is_file()
-
-
-def test_failed_conversion_leaves_no_half_written_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("NEURONLLM_TL_CACHE", str(tmp_path))
-
-    def broken(target):
-        (target / "partial.bin").write_text("x")
-        raise RuntimeError("disk full")
-
-    with pytest.raises(RuntimeError, match="disk full"):
-        loading.cached_conversion("fake-model", broken)
-    assert not (tmp_path / "models" / "fake-model").exists()
-    assert list((tmp_path / "models").iterdir()) == []
-
-
 def _smollm2_available() -> bool:
     try:
         loading.smollm2_gguf_path()
