@@ -16,8 +16,11 @@ unrelated task, timed on that task's held-out examples (sentiment-mini's unrelat
 about 3x its own), the unsteered scoring once per task and split, all x the split seeds. A variant whose
 neuron set and cells an earlier variant of the grid already makes (``z=0.05`` is ``neuronllm_gxa``) costs only
 its new cells. A warm-up call first takes the one-off costs (loading, the fast-path self-checks) out of the
-timings. Three probes per task stand for a split only roughly: issue #24's grid (189 cells, SmolLM2, 1 thread)
-took 1.34x its estimate, per task 1.15x to 1.64x (docs/results.md), so budget a third more.
+timings. The estimate is the speed of this machine under its load while it probes: issue #24's grid (189
+cells, SmolLM2, 1 thread, mostly two or three processes on 2 cores, several machines) took 1.70x the
+estimate, per task 1.65x to 1.73x, and its unsteered cells took 1.66x what they take on the machine the
+estimate ran on (``scripts/machine_speed.py``, docs/results.md): budget more for a run that will share its
+cores or move.
 :func:`measured_cost` gives a run's own compute time in the same shape (its ``results.md`` ends with it), to
 set beside the estimate.
 
@@ -30,7 +33,7 @@ Example:
     ...
     | tiny-reversed.jsonl | random | ... min | ... min | ... min |
     ...
-    Expected total: ... min on this machine (measured in ... s; a full grid on SmolLM2 took 1.34x its estimate, ...
+    Expected total: ... min on this machine (measured in ... s; a full grid on SmolLM2 ...
 """
 
 from __future__ import annotations
@@ -130,7 +133,9 @@ class CostEstimate:
             )
         return (
             f"Expected total: {_h(self.total_s)} on this machine (measured in {self.probe_seconds:.0f} s; a full "
-            "grid on SmolLM2 took 1.34x its estimate, docs/results.md: budget a third more)."
+            "grid on SmolLM2 took its estimate within a few percent once its machines' speed was taken out, "
+            "docs/results.md; it holds for this machine as loaded now: budget more for a run that will share "
+            "its cores or move)."
         )
 
 
