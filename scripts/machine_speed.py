@@ -18,43 +18,52 @@ from pathlib import Path
 
 import torch
 
+from neuronllm_tl.cli.loading import model_from_args
 from neuronllm_tl.comparison.config import CompareConfig
-from neuronllm_tl.comparison.splits import make_splits
+from neuronllm_tl.comparison.run import ComparisonRun, NotStored
+from neuronllm_tl.comparison.store import ArtefactStore
 from neuronllm_tl.evaluation.measurement import measure
-from neuronllm_tl.models.loading import load_model
+from neuronllm_tl.models.loading import DEFAULT_MODEL
 from neuronllm_tl.scoring.shared_prompt import PromptCache
+from neuronllm_tl.tasks.task import Task
 
 
-def recorded_seconds(cells: Path, seed: int) -> dict[str, float]:
-    """Each evaluated task's unsteered seconds at ``seed``, as the grid recorded them."""
-    out: dict[str, float] = {}
-    for line in cells.read_text().splitlines():
-        cell = json.loads(line)
-        if cell["kind"] == "unsteered" and cell["split_seed"] == seed:
-            out.setdefault(cell["eval_task"].removesuffix(":evaluate"), cell["measurement"]["seconds"])
-    return out
+def recorded_seconds(run: ComparisonRun, held_out: Task, seed: int) -> float | None:
+    """The seconds the grid recorded for ``held_out``'s unsteered cell (found by its content key, as a rerun
+    finds it), or None where the grid has not scored it."""
+    try:
+        return run.unsteered(held_out, seed).seconds
+    except NotStored:
+        return None
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("docs/comparison"), help="a comparison folder")
     parser.add_argument("--seed", type=int, default=0, help="the split seed whose unsteered cells are rerun")
-    args = parser.parse_args()
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="the grid's model (tiny-random: for tests)")
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     config = CompareConfig.from_dict(json.loads((args.out / "config.json").read_text()))
-    recorded = recorded_seconds(args.out / "cells.jsonl", args.seed)
-    model = load_model()
+    model = model_from_args(args.model)
+    store = ArtefactStore(args.out, lambda _: None, read_only=True)
+    run = ComparisonRun(model, config, store, log=lambda _: None, reuse_only=True)
     print("| task | recorded | now | recorded / now |\n|---|---|---|---|")
     total_recorded = total_now = 0.0
     for task in config.tasks:
-        held_out = make_splits(config, task, config.answer_format, config.n_permutations, seed=args.seed).evaluate
+        held_out = run.splits(task, config.answer_format, config.n_permutations, args.seed).evaluate
+        then = recorded_seconds(run, held_out, args.seed)
+        if then is None:
+            print(f"| {task} | not in the grid (or not with this model) | – | – |")
+            continue
         measure(model, held_out.subset(range(3)), None)  # one-off costs (fast-path checks) are not the cell's
         start = time.perf_counter()
         measure(model, held_out, None, batch_size=config.batch_size * 2, prompt_cache=PromptCache())  # as the grid
         now = time.perf_counter() - start
-        total_recorded, total_now = total_recorded + recorded[task], total_now + now
-        print(f"| {task} | {recorded[task]:.1f} s | {now:.1f} s | {recorded[task] / now:.2f} |", flush=True)
-    print(f"| all | {total_recorded:.1f} s | {total_now:.1f} s | {total_recorded / total_now:.2f} |")
+        total_recorded, total_now = total_recorded + then, total_now + now
+        print(f"| {task} | {then:.1f} s | {now:.1f} s | {then / now:.2f} |", flush=True)
+    if total_now:
+        print(f"| all | {total_recorded:.1f} s | {total_now:.1f} s | {total_recorded / total_now:.2f} |")
 
 
 if __name__ == "__main__":
