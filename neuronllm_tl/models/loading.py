@@ -13,11 +13,15 @@ The cache lives in ``$NEURONLLM_TL_CACHE`` (default ``~/.cache/neuronllm_tl``).
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import shutil
+import sys
 import tempfile
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,7 @@ from neuronllm_tl.models.protocol import HookedModel
 
 DEFAULT_MODEL = "smollm2-135m"
 _COMPLETE_MARKER = ".neuronllm_tl_complete"
+_NO_LOCKING = {errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP}  # a filesystem without file locks
 
 
 def cache_root() -> Path:
@@ -83,18 +88,19 @@ def cached_conversion(name: str, convert: Callable[[Path], None]) -> Path:
     """The cache folder for ``name``, running ``convert`` into it only if it is not complete yet.
 
     Safe across processes (two shards of one job started together, say): a file lock lets one of them
-    convert while the others wait and then read its folder, which is installed whole by one rename.
+    convert while the others wait (saying so on stderr) and then read its folder, which is installed whole by
+    one rename. The lock holder first removes what a killed conversion left behind.
     """
-    from filelock import FileLock
-
     folder = cache_root() / "models" / name
     if (folder / _COMPLETE_MARKER).is_file():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(folder.parent / f".{name}.lock")):
+    with _conversion_lock(folder):
         if (folder / _COMPLETE_MARKER).is_file():  # another process converted it while this one waited
             return folder
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder.parent))
+        for stale in folder.parent.glob(f".{name}.tmp-*"):  # a killed conversion's (only the holder makes these)
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=folder.parent))
         try:
             convert(tmp)
             (tmp / _COMPLETE_MARKER).write_text("ok\n")
@@ -104,6 +110,32 @@ def cached_conversion(name: str, convert: Callable[[Path], None]) -> Path:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+@contextmanager
+def _conversion_lock(folder: Path) -> Iterator[None]:
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(folder.parent / f".{folder.name}.lock"))
+    try:
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            print(f"waiting for another process converting {folder.name} into {folder} (lock {lock.lock_file})",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            lock.acquire()
+    except (NotImplementedError, OSError) as e:
+        if isinstance(e, OSError) and e.errno not in _NO_LOCKING:
+            raise
+        warnings.warn(f"{folder.parent} cannot be locked ({e!r}): converting {folder.name} without a lock, so do "
+                      "not start several processes on a fresh cache there (set NEURONLLM_TL_CACHE to a local disk)",
+                      stacklevel=3)  # fmt: skip
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 OFFLINE_MODELS: dict[str, tuple[str, Callable[[Path], None]]] = {
