@@ -6,7 +6,9 @@ An unsteered cell (one task's held-out split, no steering, a cold prompt cache, 
 it) is the grid's plainest unit of work, so the ratio of its recorded seconds to its seconds now is the speed
 of the machines and loads the grid ran under, relative to this one. ``compare --estimate`` measures this
 machine: divide a run's measured / expected by this ratio to see how far the estimate itself is off
-(docs/results.md, *Compute time*).
+(docs/results.md, *Compute time*). Two cautions: a grid process's first cell also paid the one-off costs
+(the fast paths' self-checks) that the rerun leaves out, so a ratio can read high; and a cell is one
+moment of its run, so compare several split seeds (``--seed``).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         held_out = run.splits(task, config.answer_format, config.n_permutations, args.seed).evaluate
         then = recorded_seconds(run, held_out, args.seed)
         if then is None:
-            print(f"| {task} | not in the grid (or not with this model) | – | – |")
+            print(f"| {task} | not stored (for this model, version and split, with per-example values) | – | – |")
             continue
         measure(model, held_out.subset(range(3)), None)  # one-off costs (fast-path checks) are not the cell's
         start = time.perf_counter()

@@ -31,10 +31,10 @@ def _grid(tmp_path, monkeypatch, tasks, **kw):
         m = real(model, task, steering, **options)
         return m if steering is not None else dataclasses.replace(m, seconds=_marked(task))
 
-    monkeypatch.setattr(run_module, "measure", marking)
     config = small(tasks, variants=("random",), **kw)
-    run_comparison(tiny_model(), config, out=tmp_path / "out", **QUIET)
-    monkeypatch.undo()
+    with monkeypatch.context() as patch:
+        patch.setattr(run_module, "measure", marking)
+        run_comparison(tiny_model(), config, out=tmp_path / "out", **QUIET)
     return config
 
 
@@ -65,4 +65,7 @@ def test_a_task_the_grid_has_not_scored_is_said_not_guessed(speed, tmp_path, mon
     config = json.loads((tmp_path / "out" / "config.json").read_text())
     (tmp_path / "out" / "config.json").write_text(json.dumps({**config, "tasks": list(tasks)}))
     speed.main(["--out", str(tmp_path / "out"), "--model", "tiny-random"])
-    assert f"| {tasks[1]} | not in the grid (or not with this model) | – | – |" in capsys.readouterr().out
+    assert (
+        f"| {tasks[1]} | not stored (for this model, version and split, with per-example values) | – | – |"
+        in capsys.readouterr().out
+    )
