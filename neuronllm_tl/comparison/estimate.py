@@ -17,10 +17,10 @@ about 3x its own), the unsteered scoring once per task and split, all x the spli
 neuron set and cells an earlier variant of the grid already makes (``z=0.05`` is ``neuronllm_gxa``) costs only
 its new cells. A warm-up call first takes the one-off costs (loading, the fast-path self-checks) out of the
 timings. The estimate is the speed of this machine under its load while it probes: issue #24's grid (189
-cells, SmolLM2, 1 thread, two or three processes on 2 cores, over several sessions' machines) took 1.70x
-its estimate, per task 1.65x to 1.73x, and its unsteered cells took about 1.6x what they take on the
-machine the estimate ran on (``scripts/machine_speed.py``, docs/results.md): budget up to 1.7x if the run
-may move machines.
+cells, SmolLM2, 1 thread, two or three processes on 2 cores, over several sessions' machines) took 1.3x to
+1.9x its estimate, by the machine and load the estimate ran under, and its unsteered cells took about 1.6x
+what they take on the machine of the later estimates (``scripts/machine_speed.py``, docs/results.md):
+budget up to twice the estimate if the run may move machines.
 :func:`measured_cost` gives a run's own compute time in the same shape (its ``results.md`` ends with it), to
 set beside the estimate.
 
@@ -133,8 +133,8 @@ class CostEstimate:
             )
         return (
             f"Expected total: {_h(self.total_s)} on this machine (measured in {self.probe_seconds:.0f} s; a full "
-            "grid on SmolLM2 took 1.7x its estimate as it ran, over several machines, docs/results.md: budget "
-            "up to that if the run may move machines)."
+            "grid on SmolLM2 took 1.3x to 1.9x its estimate as it ran, over several machines, docs/results.md: "
+            "budget up to twice it if the run may move machines)."
         )
 
 
