@@ -18,7 +18,7 @@ neuron set and cells an earlier variant of the grid already makes (``z=0.05`` is
 its new cells. A warm-up call first takes the one-off costs (loading, the fast-path self-checks) out of the
 timings. The estimate is the speed of this machine under its load while it probes: issue #24's grid (189
 cells, SmolLM2, 1 thread, two or three processes on 2 cores, over several sessions' machines) took 1.3x to
-1.9x its estimate, by the machine and load the estimate ran under, and its unsteered cells took about 1.6x
+1.9x its estimate, by the machine and load the estimate ran under, and its unsteered cells took about 1.75x
 what they take on the machine of the later estimates (``scripts/machine_speed.py``, docs/results.md):
 budget up to twice the estimate if the run may move machines.
 :func:`measured_cost` gives a run's own compute time in the same shape (its ``results.md`` ends with it), to
